@@ -1,0 +1,56 @@
+# serin's build. `make help` lists the targets.
+
+GO        ?= go
+BIN       ?= bin
+CACHE     ?= $(HOME)/.cache/serin-testenv
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X github.com/serinhq/serin/internal/version.Version=$(VERSION) \
+             -X github.com/serinhq/serin/internal/version.Commit=$(COMMIT)
+
+# The test cluster binaries, Prometheus and Chromium; hack/testenv prints
+# their paths as KEY=VALUE lines that the tests read from the environment.
+TESTENV_FILE := $(CACHE)/env
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/serin
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/serin ./cmd/serin
+
+.PHONY: generate
+generate: ## regenerate deepcopy code and CRDs from api/
+	$(GO) tool controller-gen object paths=./api/...
+	$(GO) tool controller-gen crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=deploy/crds
+
+.PHONY: verify
+verify: ## gofmt, go vet, go mod tidy and generated code up to date
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) mod tidy -diff
+	$(MAKE) --no-print-directory generate
+	@git diff --exit-code -- api deploy/crds || { echo "generated code is out of date: run make generate"; exit 1; }
+
+.PHONY: testenv
+testenv: ## build or reuse the cached test cluster, Prometheus and Chromium
+	bash hack/testenv/install.sh "$(CACHE)"
+
+.PHONY: test-unit
+test-unit: ## unit tests only (no external binaries)
+	$(GO) test -count=1 -short ./...
+
+.PHONY: test
+test: testenv ## every test: unit, integration and end-to-end
+	set -a && . "$(TESTENV_FILE)" && set +a && $(GO) test -count=1 -timeout 25m ./...
+
+.PHONY: bench
+bench: ## Go micro-benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf $(BIN)

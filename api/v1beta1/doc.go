@@ -1,0 +1,15 @@
+// Package v1beta1 holds serin's API: the Canary, MetricTemplate and
+// AlertProvider kinds of the serin.dev/v1beta1 group.
+//
+// The kinds carry every field of Flagger's flagger.app/v1beta1 versions with
+// the same meaning and defaults, so a Flagger user's manifests work as they
+// are; serin's own extensions (the statistical judge, the local runtime's
+// options) are optional fields that Flagger manifests never set.
+//
+// Use Default to fill in defaults and Validate to check a Canary; both are
+// pure. AddToScheme registers the kinds with a runtime.Scheme explicitly:
+// nothing is registered from init.
+//
+// +kubebuilder:object:generate=true
+// +groupName=serin.dev
+package v1beta1

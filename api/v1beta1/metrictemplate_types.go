@@ -1,0 +1,61 @@
+package v1beta1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// MetricTemplate is a query that computes a metric for a Canary's analysis.
+// The query is a Go text/template with the variables name, namespace,
+// target, service, ingress, interval and variables, as Flagger's.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:categories=all
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.provider.type`
+type MetricTemplate struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Spec              MetricTemplateSpec `json:"spec"`
+}
+
+// MetricTemplateList is a list of MetricTemplates.
+//
+// +kubebuilder:object:root=true
+type MetricTemplateList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []MetricTemplate `json:"items"`
+}
+
+// MetricTemplateSpec is a metric's provider and query.
+type MetricTemplateSpec struct {
+	Provider MetricTemplateProvider `json:"provider"`
+	// Query in the provider's language.
+	// +optional
+	Query string `json:"query,omitempty"`
+}
+
+// MetricTemplateProvider is where a template's query runs.
+type MetricTemplateProvider struct {
+	// Type of the provider: "prometheus", or "serin" for the local proxy's
+	// telemetry. Flagger's other types (datadog, cloudwatch, newrelic,
+	// graphite, dynatrace, influxdb, stackdriver, keptn, splunk) are read
+	// but not yet queried.
+	Type string `json:"type"`
+	// Address of the provider's API.
+	// +optional
+	Address string `json:"address,omitempty"`
+	// SecretRef names a Secret with credentials.
+	// +optional
+	SecretRef *LocalSecretReference `json:"secretRef,omitempty"`
+	// Headers sent with every query.
+	// +optional
+	Headers map[string][]string `json:"headers,omitempty"`
+	// +optional
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+	// Region, for cloud providers.
+	// +optional
+	Region string `json:"region,omitempty"`
+}
+
+// LocalSecretReference names a Secret in the object's namespace.
+type LocalSecretReference struct {
+	Name string `json:"name"`
+}
