@@ -11,6 +11,9 @@ type AlertProvider struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 	Spec              AlertProviderSpec `json:"spec"`
+	// Status is read for compatibility with Flagger's objects.
+	// +optional
+	Status ProviderStatus `json:"status,omitempty"`
 }
 
 // AlertProviderList is a list of AlertProviders.

@@ -81,6 +81,11 @@ type CanaryStatus struct {
 	// deadline runs from it.
 	// +optional
 	ProgressTime *metav1.Time `json:"progressTime,omitempty"`
+	// LastCheckTime is when the analysis last ran its checks (metrics and
+	// rollout webhooks) at a step, passed or not; the next check is due one
+	// interval later.
+	// +optional
+	LastCheckTime *metav1.Time `json:"lastCheckTime,omitempty"`
 	// Metrics are the last values of the analysis's metrics and why they
 	// passed or failed.
 	// +optional

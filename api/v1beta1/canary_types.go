@@ -63,6 +63,9 @@ type CanarySpec struct {
 	// UpstreamRef is an upstream object of some ingress providers.
 	// +optional
 	UpstreamRef *CrossNamespaceObjectReference `json:"upstreamRef,omitempty"`
+	// RouteRef is a route object of some ingress providers (APISIX).
+	// +optional
+	RouteRef *LocalObjectReference `json:"routeRef,omitempty"`
 
 	// Service describes the Services and routes serin creates.
 	Service CanaryService `json:"service"`

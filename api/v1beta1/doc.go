@@ -6,8 +6,10 @@
 // are; serin's own extensions (the statistical judge, the local runtime's
 // options) are optional fields that Flagger manifests never set.
 //
-// Use Default to fill in defaults and Validate to check a Canary; both are
-// pure. AddToScheme registers the kinds with a runtime.Scheme explicitly:
+// Use ValidateCanary (ValidateMetricTemplate, ValidateAlertProvider) to check
+// an object as written and Default to fill in its defaults; accessors such
+// as (*CanaryAnalysis).IntervalDuration and (*Canary).Strategy read the
+// effective values without modifying anything. All of them are pure. AddToScheme registers the kinds with a runtime.Scheme explicitly:
 // nothing is registered from init.
 //
 // +kubebuilder:object:generate=true

@@ -13,6 +13,9 @@ type MetricTemplate struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 	Spec              MetricTemplateSpec `json:"spec"`
+	// Status is read for compatibility with Flagger's objects.
+	// +optional
+	Status ProviderStatus `json:"status,omitempty"`
 }
 
 // MetricTemplateList is a list of MetricTemplates.
@@ -58,4 +61,26 @@ type MetricTemplateProvider struct {
 // LocalSecretReference names a Secret in the object's namespace.
 type LocalSecretReference struct {
 	Name string `json:"name"`
+}
+
+// ProviderStatus is the status Flagger keeps on MetricTemplates and
+// AlertProviders. serin reads it so that objects exported from a cluster
+// load as they are; it does not write it.
+type ProviderStatus struct {
+	// +optional
+	Conditions []ProviderCondition `json:"conditions,omitempty"`
+}
+
+// ProviderCondition is a condition of a MetricTemplate or AlertProvider.
+type ProviderCondition struct {
+	Type   string                 `json:"type"`
+	Status metav1.ConditionStatus `json:"status"`
+	// +optional
+	LastUpdateTime metav1.Time `json:"lastUpdateTime,omitempty"`
+	// +optional
+	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// +optional
+	Message string `json:"message,omitempty"`
 }

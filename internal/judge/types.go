@@ -37,6 +37,9 @@ type Observation struct {
 	// Err is a failure to query (template error, provider unreachable),
 	// which is neither a value nor "no data".
 	Err string
+	// Target names the workload the metric is about ("podinfo.test"), for
+	// the judge's reasons. rollout.Step fills it when it is empty.
+	Target string
 }
 
 // Verdict is a judge's answer for one metric.
