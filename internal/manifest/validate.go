@@ -1,0 +1,99 @@
+package manifest
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/serinhq/serin/api/v1beta1"
+)
+
+// Validate checks every object of the set as written (before defaults) and
+// returns a Problems error listing every problem with its file, line and
+// field path, or nil. Canaries, MetricTemplates and AlertProviders are
+// checked field by field; every object must have a name.
+func (s *Set) Validate(opts v1beta1.ValidationOptions) error {
+	var problems Problems
+	for _, o := range s.Objects {
+		var errs field.ErrorList
+		switch obj := o.Object.(type) {
+		case *v1beta1.Canary:
+			errs = v1beta1.ValidateCanary(obj, opts)
+		case *v1beta1.MetricTemplate:
+			errs = v1beta1.ValidateMetricTemplate(obj)
+		case *v1beta1.AlertProvider:
+			errs = v1beta1.ValidateAlertProvider(obj)
+		}
+		var ps Problems
+		for _, e := range errs {
+			ps = append(ps, Problem{File: o.Source.File, Line: o.Line(e.Field), Field: e.Field, Message: message(e)})
+		}
+		if m, err := meta.Accessor(o.Object); err == nil && m.GetName() == "" && !hasField(errs, "metadata.name") {
+			ps = append(ps, Problem{File: o.Source.File, Line: o.Source.Line, Field: "metadata.name", Message: "required"})
+		}
+		slices.SortStableFunc(ps, func(a, b Problem) int { return a.Line - b.Line })
+		problems = append(problems, ps...)
+	}
+	return problems.orNil()
+}
+
+func hasField(errs field.ErrorList, path string) bool {
+	for _, e := range errs {
+		if e.Field == path {
+			return true
+		}
+	}
+	return false
+}
+
+// message phrases a validation error without its field path:
+// "must be between 1 and 100, got 0".
+func message(e *field.Error) string {
+	_, omit := e.BadValue.(field.OmitValueType)
+	switch e.Type {
+	case field.ErrorTypeInvalid:
+		switch {
+		case omit:
+			return e.Detail
+		case e.Detail == "":
+			return "invalid value " + formatValue(e.BadValue)
+		default:
+			return e.Detail + ", got " + formatValue(e.BadValue)
+		}
+	case field.ErrorTypeRequired:
+		if e.Detail == "" {
+			return "required"
+		}
+		return e.Detail
+	case field.ErrorTypeForbidden:
+		if e.Detail == "" {
+			return "not allowed"
+		}
+		return e.Detail
+	case field.ErrorTypeNotSupported:
+		return fmt.Sprintf("unsupported value %s (%s)", formatValue(e.BadValue), e.Detail)
+	case field.ErrorTypeDuplicate:
+		return "duplicate value " + formatValue(e.BadValue)
+	default:
+		return strings.ToLower(e.ErrorBody()[:1]) + e.ErrorBody()[1:]
+	}
+}
+
+func formatValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	default:
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.String {
+			return strconv.Quote(rv.String())
+		}
+		return fmt.Sprint(v)
+	}
+}

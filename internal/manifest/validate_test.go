@@ -1,0 +1,77 @@
+package manifest
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/serinhq/serin/api/v1beta1"
+)
+
+func TestValidateMessages(t *testing.T) {
+	doc := `apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata:
+  name: podinfo
+spec:
+  provider: istio
+  targetRef:
+    name: ""
+  service:
+    port: 9898
+  analysis:
+    interval: 5s
+    iterations: 10
+    stepWeight: 10
+    webhooks:
+    - name: load
+      url: http://loadtester/
+    - name: load
+      type: rollout
+      url: http://loadtester/
+    judge:
+      type: sequential
+      alpha: 0.7
+---
+apiVersion: v1
+kind: Service
+metadata:
+  namespace: test
+---
+apiVersion: serin.dev/v1beta1
+kind: AlertProvider
+metadata:
+  name: on-call
+spec:
+  type: slack
+`
+	set, err := decodeString(t, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`in.yaml:6: spec.provider: unsupported value "istio" (supported values: "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "gatewayapi", "gatewayapi:v1", "serin", "kubernetes")`,
+		`in.yaml:8: spec.targetRef.name: required`,
+		`in.yaml:12: spec.analysis.interval: must be at least 10s, got "5s"`,
+		`in.yaml:14: spec.analysis.stepWeight: not allowed with iterations: iterations make a blue/green or A/B release, stepWeight a canary release`,
+		`in.yaml:18: spec.analysis.webhooks[1].name: duplicate value "load"`,
+		`in.yaml:23: spec.analysis.judge.alpha: must be greater than 0 and less than 0.5, got 0.7`,
+		`in.yaml:25: metadata.name: required`,
+		`in.yaml:34: spec.address: required unless secretRef is set`,
+	}
+	got := problemStrings(t, set.Validate(v1beta1.ValidationOptions{}))
+	if !slices.Equal(got, want) {
+		t.Errorf("got:\n%q\nwant:\n%q", got, want)
+	}
+
+	// The local runtime allows shorter intervals.
+	got = problemStrings(t, set.Validate(v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal}))
+	if slices.Contains(got, want[2]) || len(got) != len(want)-1 {
+		t.Errorf("local: got %q", got)
+	}
+}
+
+func TestValidateEmptySet(t *testing.T) {
+	if err := (&Set{}).Validate(v1beta1.ValidationOptions{}); err != nil {
+		t.Errorf("Validate of an empty set: %v", err)
+	}
+}
