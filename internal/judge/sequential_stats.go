@@ -1,11 +1,6 @@
 package judge
 
-import (
-	"math"
-	"os"
-	"strconv"
-	"strings"
-)
+import "math"
 
 // mixtureLogBF returns the log of the Bayes factor of a mixture sequential
 // probability ratio test on x "hits" in n Bernoulli trials: the null is that
@@ -34,19 +29,19 @@ func mixtureLogBF(x, n int64, p0 float64) float64 {
 	if p0 >= 1 {
 		return math.Inf(-1)
 	}
+	oddsGrid := [...]float64{1.5, 2, 3, 5, 10, 30, 100, 1000, 1e5}
 	hits, misses := float64(x), float64(n-x)
 	odds0 := p0 / (1 - p0)
-	terms := make([]float64, 0, len(alternatives))
-	for _, a := range alternatives {
-		r := a.odds
+	terms := make([]float64, 0, len(oddsGrid))
+	for _, r := range oddsGrid {
 		odds1 := odds0 * r
 		p1 := odds1 / (1 + odds1)
 		if p1 >= 1 {
 			p1 = math.Nextafter(1, 0)
 		}
-		terms = append(terms, math.Log(a.weight)+hits*math.Log(p1/p0)+misses*(math.Log1p(-p1)-math.Log1p(-p0)))
+		terms = append(terms, hits*math.Log(p1/p0)+misses*(math.Log1p(-p1)-math.Log1p(-p0)))
 	}
-	return logSumExp(terms)
+	return logMeanExp(terms)
 }
 
 // logMeanExp returns log(mean(exp(v))) without overflow.
@@ -108,45 +103,4 @@ func exceedsLimit(hits, n int64, limit float64) comparison {
 		logBF:      mixtureLogBF(hits, n, limit),
 		powerLogBF: mixtureLogBF(n, n, limit),
 	}
-}
-
-// alternative is one point of the mixture: an odds ratio against the null
-// and its prior weight.
-type alternative struct{ odds, weight float64 }
-
-var alternatives = mixture(os.Getenv("SEQGRID"))
-
-func mixture(spec string) []alternative {
-	if spec == "" {
-		spec = "1.5:1,2:1,3:1,5:1,10:1,30:1,100:1,1000:1,1e5:1"
-	}
-	var out []alternative
-	var total float64
-	for _, f := range strings.Split(spec, ",") {
-		a, b, _ := strings.Cut(f, ":")
-		o, _ := strconv.ParseFloat(a, 64)
-		w, _ := strconv.ParseFloat(b, 64)
-		out = append(out, alternative{o, w})
-		total += w
-	}
-	for i := range out {
-		out[i].weight /= total
-	}
-	return out
-}
-
-// logSumExp returns log(sum(exp(v))) without overflow.
-func logSumExp(v []float64) float64 {
-	m := math.Inf(-1)
-	for _, x := range v {
-		m = math.Max(m, x)
-	}
-	if math.IsInf(m, 0) {
-		return m
-	}
-	var s float64
-	for _, x := range v {
-		s += math.Exp(x - m)
-	}
-	return m + math.Log(s)
 }
