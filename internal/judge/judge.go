@@ -11,17 +11,17 @@ type Judge interface {
 
 // The judge types of analysis.judge.type.
 const (
-	TypeThreshold  = "threshold"
-	TypeSequential = "sequential"
+	TypeThreshold  = v1beta1.JudgeThreshold
+	TypeSequential = v1beta1.JudgeSequential
 )
 
 // TypeOf returns the judge type an analysis asks for, "threshold" when it
 // names none.
 func TypeOf(spec *v1beta1.CanaryAnalysis) string {
-	if spec == nil || spec.Judge == nil || spec.Judge.Type == "" {
+	if spec == nil {
 		return TypeThreshold
 	}
-	return spec.Judge.Type
+	return spec.Judge.EffectiveType()
 }
 
 // For returns the judge an analysis asks for: Flagger's fixed thresholds

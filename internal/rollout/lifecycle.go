@@ -229,9 +229,9 @@ func (m *machine) progressTime() time.Time {
 // routes are the routes of the analysis at canary weight w.
 func (m *machine) routes(w int) Routes {
 	switch m.s.strategy {
-	case ABTestingStrategy:
+	case v1beta1.StrategyABTesting:
 		return Routes{PrimaryWeight: 100, Match: m.s.match}
-	case BlueGreenStrategy:
+	case v1beta1.StrategyBlueGreen:
 		r := Routes{PrimaryWeight: 100}
 		if m.s.mirror {
 			r.Mirror, r.MirrorWeight = true, m.s.mirrorWeight
@@ -256,15 +256,15 @@ func (m *machine) firstStep() {
 	}
 	m.st.LastStepTime, m.st.LastCheckTime, m.st.ProgressTime = m.stamp(), m.stamp(), m.stamp()
 	switch m.s.strategy {
-	case CanaryStrategy:
+	case v1beta1.StrategyCanary:
 		m.event(Normal, "Progressing", "Starting canary analysis for %s", m.s.target)
 		w := m.s.nextWeight(0)
 		m.setRoutes(m.routes(w))
 		m.say(Normal, "Progressing", "Advance %s canary weight %d", m.s.target, w)
-	case ABTestingStrategy:
+	case v1beta1.StrategyABTesting:
 		m.setRoutes(m.routes(0))
 		m.say(Normal, "Progressing", "Starting canary analysis for %s: requests that match go to the canary for %d iterations", m.s.target, m.s.iterations)
-	case BlueGreenStrategy:
+	case v1beta1.StrategyBlueGreen:
 		m.setRoutes(m.routes(0))
 		what := "traffic stays on " + m.s.primary
 		if m.s.mirror {
@@ -330,7 +330,7 @@ func (m *machine) failCheck(reasons []string) {
 // advance moves the release one step after checks that passed.
 func (m *machine) advance(passes []string) {
 	switch m.s.strategy {
-	case CanaryStrategy:
+	case v1beta1.StrategyCanary:
 		if m.st.CanaryWeight >= m.s.maxWeight {
 			m.promote("canary analysis passed at weight "+fmt.Sprint(m.st.CanaryWeight)+colon(passes), false)
 			return
@@ -406,7 +406,7 @@ func (m *machine) promote(why string, manual bool) {
 	}
 	m.event(Normal, "Promoting", "Copying %s template spec to %s: %s", m.s.target, m.s.primary, why)
 	m.act(Action{Type: PromotePrimary})
-	if m.s.strategy == BlueGreenStrategy {
+	if m.s.strategy == v1beta1.StrategyBlueGreen {
 		m.setRoutes(Routes{CanaryWeight: 100})
 		m.event(Normal, "Promoting", "Routing all traffic to canary %s while %s rolls out", m.s.target, m.s.primary)
 	}
@@ -426,7 +426,7 @@ func (m *machine) promoting() {
 		m.requeue = m.s.poll
 		return
 	}
-	if m.s.stepWeightPromotion <= 0 || m.s.strategy != CanaryStrategy {
+	if m.s.stepWeightPromotion <= 0 || m.s.strategy != v1beta1.StrategyCanary {
 		m.finalise()
 		return
 	}

@@ -7,21 +7,6 @@ import (
 	"github.com/serinhq/serin/internal/judge"
 )
 
-// Strategy is how a release moves traffic.
-type Strategy string
-
-// The strategies. The analysis's fields choose one, as in Flagger.
-const (
-	// CanaryStrategy moves traffic to the canary in weighted steps.
-	CanaryStrategy Strategy = "canary"
-	// ABTestingStrategy sends matching requests to the canary for a number
-	// of iterations (analysis.match with analysis.iterations).
-	ABTestingStrategy Strategy = "ab-testing"
-	// BlueGreenStrategy keeps traffic on the primary (optionally mirrored to
-	// the canary) for a number of iterations, then switches.
-	BlueGreenStrategy Strategy = "blue-green"
-)
-
 // PausedCondition is set on a Canary paused by the pause command and
 // removed by resume.
 const PausedCondition v1beta1.CanaryConditionType = "Paused"
@@ -34,7 +19,7 @@ const pollInterval = 5 * time.Second
 type settings struct {
 	target, primary string // "podinfo.test", "podinfo-primary.test"
 
-	strategy            Strategy
+	strategy            v1beta1.Strategy // blue/green mirroring reads as blue/green with mirror set
 	interval            time.Duration
 	evalInterval        time.Duration // 0: metrics are evaluated at steps only
 	poll                time.Duration
@@ -60,18 +45,6 @@ type settings struct {
 	revertOnDeletion    bool
 }
 
-// StrategyOf returns the strategy an analysis asks for.
-func StrategyOf(a *v1beta1.CanaryAnalysis) Strategy {
-	switch {
-	case a == nil || a.Iterations == 0:
-		return CanaryStrategy
-	case len(a.Match) > 0:
-		return ABTestingStrategy
-	default:
-		return BlueGreenStrategy
-	}
-}
-
 func settingsOf(in *v1beta1.Canary) settings {
 	c := in.DeepCopy()
 	c.Default()
@@ -79,11 +52,11 @@ func settingsOf(in *v1beta1.Canary) settings {
 	s := settings{
 		target:              qualified(c.Spec.TargetRef.Name, c.Namespace),
 		primary:             qualified(c.Spec.TargetRef.Name+"-primary", c.Namespace),
-		strategy:            StrategyOf(a),
-		interval:            duration(a.Interval, time.Minute),
-		deadline:            time.Duration(*c.Spec.ProgressDeadlineSeconds) * time.Second,
-		threshold:           a.Threshold,
-		maxWeight:           clamp(a.MaxWeight, 1, 100),
+		strategy:            c.Strategy(),
+		interval:            a.IntervalDuration(),
+		deadline:            c.ProgressDeadline(),
+		threshold:           a.EffectiveThreshold(),
+		maxWeight:           clamp(a.EffectiveMaxWeight(), 1, 100),
 		stepWeight:          a.StepWeight,
 		stepWeights:         a.StepWeights,
 		stepWeightPromotion: a.StepWeightPromotion,
@@ -91,40 +64,33 @@ func settingsOf(in *v1beta1.Canary) settings {
 		match:               a.Match,
 		mirror:              a.Mirror,
 		mirrorWeight:        a.MirrorWeight,
-		primaryReady:        clamp(*a.PrimaryReadyThreshold, 0, 100),
-		canaryReady:         clamp(*a.CanaryReadyThreshold, 0, 100),
+		primaryReady:        clamp(a.EffectivePrimaryReadyThreshold(), 0, 100),
+		canaryReady:         clamp(a.EffectiveCanaryReadyThreshold(), 0, 100),
 		sessionAffinity:     a.SessionAffinity,
 		metrics:             a.Metrics,
 		hooks:               map[v1beta1.HookType][]string{},
 		judge:               judge.For(a),
-		failFast:            judge.TypeOf(a) == judge.TypeSequential,
+		failFast:            a.Judge.EffectiveType() == v1beta1.JudgeSequential,
 		skipAnalysis:        c.Spec.SkipAnalysis,
 		suspend:             c.Spec.Suspend,
 		revertOnDeletion:    c.Spec.RevertOnDeletion,
 	}
-	if len(s.stepWeights) > 0 {
-		s.maxWeight = clamp(s.stepWeights[len(s.stepWeights)-1], 1, 100)
+	if s.strategy == v1beta1.StrategyBlueGreenMirroring {
+		s.strategy = v1beta1.StrategyBlueGreen
 	}
 	if s.stepWeight <= 0 {
 		s.stepWeight = s.maxWeight
 	}
-	if s.threshold < 1 {
-		s.threshold = 1
-	}
-	if s.deadline <= 0 {
-		s.deadline = time.Duration(v1beta1.DefaultProgressDeadlineSeconds) * time.Second
-	}
-	if a.Judge != nil && a.Judge.EvaluationInterval != "" {
-		if d := duration(a.Judge.EvaluationInterval, 0); d < s.interval {
-			s.evalInterval = d
-		}
+	if e := a.EvaluationInterval(); e < s.interval {
+		s.evalInterval = e
 	}
 	s.poll = min(s.interval, pollInterval)
 	if s.mirror && s.mirrorWeight <= 0 {
 		s.mirrorWeight = 100
 	}
 	for _, w := range a.Webhooks {
-		s.hooks[w.Type] = append(s.hooks[w.Type], w.Name)
+		t := w.EffectiveType()
+		s.hooks[t] = append(s.hooks[t], w.Name)
 	}
 	return s
 }
@@ -134,16 +100,6 @@ func qualified(name, namespace string) string {
 		return name
 	}
 	return name + "." + namespace
-}
-
-// duration parses d, falling back to def when it is empty, unparsable or
-// not positive (validation reports those; Step must not fail on them).
-func duration(d string, def time.Duration) time.Duration {
-	v, err := time.ParseDuration(d)
-	if err != nil || v <= 0 {
-		return def
-	}
-	return v
 }
 
 func clamp(v, lo, hi int) int {
