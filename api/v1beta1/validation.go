@@ -294,11 +294,10 @@ func validateMetric(m *CanaryMetric, p *field.Path) field.ErrorList {
 		if m.TemplateRef.Name == "" {
 			errs = append(errs, field.Required(p.Child("templateRef", "name"), ""))
 		}
+	case m.Query != "":
+		// Flagger's deprecated inline PromQL, run against spec.metricsServer.
 	case m.Name != "" && !IsBuiltinMetric(m.Name):
 		detail := fmt.Sprintf("%q is not a built-in metric (%s, %s): name a MetricTemplate", m.Name, MetricRequestSuccessRate, MetricRequestDuration)
-		if m.Query != "" {
-			detail += "; inline queries are not supported"
-		}
 		errs = append(errs, field.Required(p.Child("templateRef"), detail))
 	}
 	return errs

@@ -174,6 +174,10 @@ func TestValidateCanary(t *testing.T) {
 			c.Spec.Analysis.Metrics = append(c.Spec.Analysis.Metrics, CanaryMetric{Name: "error-budget",
 				TemplateRef: &CrossNamespaceObjectReference{Name: "error-budget"}})
 		}},
+		{name: "custom metric with an inline query (Flagger's deprecated form)", mutate: func(c *Canary) {
+			c.Spec.Analysis.Metrics = append(c.Spec.Analysis.Metrics, CanaryMetric{Name: "error-budget",
+				Query: `sum(rate(errors_total[1m]))`})
+		}},
 		{name: "templateRef without name", mutate: func(c *Canary) {
 			c.Spec.Analysis.Metrics[0].TemplateRef = &CrossNamespaceObjectReference{Namespace: "x"}
 		}, want: []wantErr{{"spec.analysis.metrics[0].templateRef.name", required}}},
