@@ -89,9 +89,6 @@ func (m *machine) decision() Decision {
 			actions = append(actions, a)
 		}
 	}
-	if len(m.events) > 0 && len(m.s.hooks[v1beta1.EventHook]) > 0 {
-		actions = append(actions, Action{Type: CallHooks, Hook: v1beta1.EventHook})
-	}
 	return Decision{
 		Status:       st,
 		Actions:      actions,

@@ -123,7 +123,8 @@ const (
 	// revertOnDeletion is deleted: target scaled back up, all traffic to it.
 	RestoreTarget ActionType = "RestoreTarget"
 	// CallHooks calls the webhooks of Hook whose outcome Step does not wait
-	// for (post-rollout, event).
+	// for (post-rollout). Event webhooks are not actions: they receive
+	// every event, with its message, through the engine's Notifier.
 	CallHooks ActionType = "CallHooks"
 )
 
