@@ -1,6 +1,203 @@
 #!/usr/bin/env bash
-# Placeholder until the test cluster build lands: writes an empty env file.
+# Builds, once, the binaries of serin's test cluster and installs Prometheus:
+#
+#   etcd, kube-apiserver, kube-controller-manager,
+#   kube-scheduler, kwok                            from the Go module proxy
+#   prometheus                                      from Debian's package
+#
+# Usage: hack/testenv/install.sh [CACHE_DIR]   (default ~/.cache/serin-testenv)
+#
+# The binaries are cached by version under CACHE_DIR/k8s-<version>/bin; a rerun
+# with everything in place takes a second. A lock serialises concurrent runs,
+# and each binary is built into a temporary file and moved into place, so an
+# interrupted build never leaves a half-written binary behind. At the end it
+# writes CACHE_DIR/env, KEY=VALUE lines that `make test` exports:
+#
+#   SERIN_TESTENV_BIN   directory with etcd, kube-apiserver, kube-controller-manager,
+#                       kube-scheduler and kwok
+#   KUBEBUILDER_ASSETS  the same directory, for controller-runtime's envtest
+#   SERIN_PROMETHEUS    path of the prometheus binary
 set -euo pipefail
+
+K8S_VERSION=${K8S_VERSION:-1.34.4}
+ETCD_VERSION=${ETCD_VERSION:-3.6.5}
+KWOK_VERSION=${KWOK_VERSION:-0.7.0}
+
 cache=${1:-$HOME/.cache/serin-testenv}
-mkdir -p "$cache"
-: > "$cache/env"
+go=${GO:-go}
+
+log() { printf 'testenv: %s\n' "$*" >&2; }
+
+mkdir -p "$cache/k8s-$K8S_VERSION/bin"
+cache=$(cd "$cache" && pwd)
+bindir=$cache/k8s-$K8S_VERSION/bin
+
+exec 9>"$cache/.lock"
+if ! flock -n 9; then
+	log "waiting for another install.sh run to finish (lock $cache/.lock)"
+	flock 9
+fi
+
+work=$(mktemp -d "$cache/build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# The builds need no cgo and must not fetch another toolchain.
+export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+
+# have NAME VERSION: the binary is in place and was built at that version.
+have() {
+	[[ -x $bindir/$1 && -f $bindir/.$1.version && $(<"$bindir/.$1.version") == "$2" ]]
+}
+
+# install_bin SRC NAME VERSION: moves a finished build into place atomically.
+install_bin() {
+	mv -f "$1" "$bindir/.$2.new"
+	mv -f "$bindir/.$2.new" "$bindir/$2"
+	printf '%s\n' "$3" >"$bindir/.$2.version.new"
+	mv -f "$bindir/.$2.version.new" "$bindir/.$2.version"
+}
+
+build_etcd() {
+	have etcd "$ETCD_VERSION" && { log "etcd v$ETCD_VERSION: cached"; return; }
+	log "etcd v$ETCD_VERSION: building (a few minutes)"
+	local start=$SECONDS dir=$work/etcd
+	mkdir -p "$dir"
+	cat >"$dir/go.mod" <<EOF
+module serin.dev/testenv/etcd
+
+go 1.24.0
+
+require go.etcd.io/etcd/server/v3 v$ETCD_VERSION
+EOF
+	cat >"$dir/main.go" <<'EOF'
+// Command etcd is etcd's server, built from the Go module proxy.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+EOF
+	(cd "$dir" && "$go" mod tidy && "$go" build -trimpath -ldflags "-s -w" -o "$dir/etcd" .)
+	install_bin "$dir/etcd" etcd "$ETCD_VERSION"
+	log "etcd v$ETCD_VERSION: built in $((SECONDS - start))s"
+}
+
+# kube_main NAME APP_PACKAGE CONSTRUCTOR: writes NAME/main.go of the kube
+# module, the same main as Kubernetes' own cmd/NAME.
+kube_main() {
+	mkdir -p "$work/kube/$1"
+	cat >"$work/kube/$1/main.go" <<GO
+// Command $1 is Kubernetes' $1, built from the Go module proxy.
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register"
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"
+	_ "k8s.io/component-base/metrics/prometheus/version"
+	"$2"
+)
+
+func main() { os.Exit(cli.Run(app.$3)) }
+GO
+}
+
+build_kube() {
+	local cmds=() c
+	for c in kube-apiserver kube-controller-manager kube-scheduler; do
+		have "$c" "$K8S_VERSION" || cmds+=("$c")
+	done
+	if ((${#cmds[@]} == 0)); then
+		log "kube-apiserver, kube-controller-manager, kube-scheduler v$K8S_VERSION: cached"
+		return
+	fi
+	log "${cmds[*]} v$K8S_VERSION: building (5-15 minutes)"
+	local start=$SECONDS dir=$work/kube m
+	mkdir -p "$dir"
+	{
+		printf 'module serin.dev/testenv/kube\n\ngo 1.24.0\n\nrequire k8s.io/kubernetes v%s\n\nreplace (\n' "$K8S_VERSION"
+		for m in api apiextensions-apiserver apimachinery apiserver cli-runtime client-go \
+			cloud-provider cluster-bootstrap code-generator component-base component-helpers \
+			controller-manager cri-api cri-client csi-translation-lib dynamic-resource-allocation \
+			endpointslice externaljwt kms kube-aggregator kube-controller-manager kube-proxy \
+			kube-scheduler kubectl kubelet metrics mount-utils pod-security-admission \
+			sample-apiserver; do
+			printf '\tk8s.io/%s => k8s.io/%s v0.%s\n' "$m" "$m" "${K8S_VERSION#*.}"
+		done
+		printf ')\n'
+	} >"$dir/go.mod"
+	kube_main kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver/app 'NewAPIServerCommand()'
+	kube_main kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager/app 'NewControllerManagerCommand()'
+	kube_main kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler/app 'NewSchedulerCommand()'
+
+	# The flags of a release build: a plain build reports v0.0.0-master,
+	# which some clients refuse.
+	local minor=${K8S_VERSION#*.}
+	minor=${minor%%.*}
+	local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION"
+	ldflags+=" -X k8s.io/component-base/version.gitMajor=${K8S_VERSION%%.*}"
+	ldflags+=" -X k8s.io/component-base/version.gitMinor=$minor"
+	ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+
+	local pkgs=()
+	for c in "${cmds[@]}"; do pkgs+=("./$c"); done
+	(cd "$dir" && "$go" mod tidy && "$go" build -trimpath -ldflags "$ldflags" -o "$dir/out/" "${pkgs[@]}")
+	for c in "${cmds[@]}"; do
+		install_bin "$dir/out/$c" "$c" "$K8S_VERSION"
+	done
+	log "${cmds[*]} v$K8S_VERSION: built in $((SECONDS - start))s"
+}
+
+build_kwok() {
+	have kwok "$KWOK_VERSION" && { log "kwok v$KWOK_VERSION: cached"; return; }
+	log "kwok v$KWOK_VERSION: building"
+	local start=$SECONDS dir=$work/kwok
+	mkdir -p "$dir"
+	GOBIN=$dir GOFLAGS="-buildvcs=false -trimpath" "$go" install -ldflags "-s -w" \
+		"sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
+	install_bin "$dir/kwok" kwok "$KWOK_VERSION"
+	log "kwok v$KWOK_VERSION: built in $((SECONDS - start))s"
+}
+
+install_prometheus() {
+	if dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q '^install ok installed$'; then
+		log "prometheus: installed ($(dpkg-query -W -f='${Version}' prometheus))"
+	else
+		log "prometheus: installing Debian's package"
+		local start=$SECONDS sudo=
+		[[ $(id -u) == 0 ]] || sudo=sudo
+		$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+			--no-install-recommends prometheus >/dev/null
+		log "prometheus: installed in $((SECONDS - start))s"
+	fi
+	# Tests start their own Prometheus; the package's service must not run.
+	if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+		systemctl stop prometheus || true
+	fi
+	if [[ -x /etc/init.d/prometheus ]] && /etc/init.d/prometheus status >/dev/null 2>&1; then
+		/etc/init.d/prometheus stop >/dev/null 2>&1 || true
+	fi
+}
+
+total=$SECONDS
+install_prometheus
+build_kwok
+build_etcd
+build_kube
+
+prometheus=$(command -v prometheus || echo /usr/bin/prometheus)
+cat >"$cache/env.new" <<EOF
+SERIN_TESTENV_BIN=$bindir
+KUBEBUILDER_ASSETS=$bindir
+SERIN_PROMETHEUS=$prometheus
+EOF
+mv -f "$cache/env.new" "$cache/env"
+log "ready in $((SECONDS - total))s; environment in $cache/env:"
+sed 's/^/  /' "$cache/env" >&2

@@ -1,0 +1,47 @@
+package traffic
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/serinhq/serin/internal/engine"
+	"github.com/serinhq/serin/internal/traffic/gatewayapi"
+	"github.com/serinhq/serin/internal/traffic/smi"
+)
+
+// Providers lists the provider names ForProvider accepts ("" is the
+// default, linkerd).
+func Providers() []string {
+	return []string{"", "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "gatewayapi", "gatewayapi:v1"}
+}
+
+// ForProvider returns the router for a provider name (see the package
+// documentation), writing through c. An unknown name is an error that
+// names the accepted ones; there is no fallback.
+func ForProvider(provider string, c client.Client) (engine.Router, error) {
+	switch provider {
+	case "", "linkerd", "smi", "smi:v1alpha1":
+		return smi.NewRouter(c, smi.V1Alpha1)
+	case "smi:v1alpha2":
+		return smi.NewRouter(c, smi.V1Alpha2)
+	case "gatewayapi", "gatewayapi:v1":
+		return gatewayapi.NewRouter(c)
+	default:
+		return nil, fmt.Errorf("unknown traffic provider %q: want %s, or empty for linkerd", provider, strings.Join(Providers()[1:], ", "))
+	}
+}
+
+// AddToScheme registers the kinds of every router with s: SMI
+// TrafficSplit v1alpha1 and v1alpha2, and Gateway API v1.
+func AddToScheme(s *runtime.Scheme) error {
+	if err := smi.AddToScheme(s); err != nil {
+		return fmt.Errorf("register SMI kinds: %w", err)
+	}
+	if err := gatewayapi.AddToScheme(s); err != nil {
+		return fmt.Errorf("register Gateway API kinds: %w", err)
+	}
+	return nil
+}
