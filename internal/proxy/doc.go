@@ -1,0 +1,38 @@
+// Package proxy is serin's L7 data plane: an HTTP reverse proxy that splits
+// each route's requests between backends by weight and records golden
+// metrics for every backend in a telemetry.Store.
+//
+// A Proxy serves a Config of Routes. Each route listens on an address and
+// forwards every request to one backend, chosen in this order:
+//
+//  1. the backend of the first Match rule the request meets (A/B testing on
+//     header and cookie values: exact, prefix or regex);
+//  2. with Sticky set, the backend named by the request's sticky cookie, as
+//     long as its weight is not 0; a request without one gets the cookie of
+//     the backend it lands on;
+//  3. otherwise a weighted random choice per request, Linkerd's semantics.
+//
+// A Mirror sends a copy of a share of the requests to another backend from
+// a bounded queue: the copy is dropped rather than delaying the request,
+// and its response is discarded (its metrics are recorded).
+//
+// Within a backend, requests go to the less busy of two random endpoints
+// (or round robin); an endpoint that refuses a connection is skipped for a
+// while, doubling with each refusal, and the request moves to another
+// endpoint of the same backend.
+//
+// HTTP/1.1 is served by a lean fast path (fasthttp) with pooled keep-alive
+// connections to every endpoint and streamed response bodies. Connections
+// opening with the HTTP/2 preface (h2c, prior knowledge; gRPC) are served by
+// net/http. Protocol upgrades (WebSocket) are piped through on a connection
+// of their own. X-Forwarded-For and X-Forwarded-Proto are set and hop-by-hop
+// headers removed. Transport errors answer 502 and timeouts 504, and count
+// as failures in the metrics, as in Linkerd.
+//
+// Apply swaps the configuration atomically: a request reads its route once,
+// so it finishes on the backend it chose while later requests see the new
+// weights; listeners start and stop as routes come and go, and an invalid
+// configuration is rejected whole with every problem listed. Shutdown
+// drains. Randomness is injected through Options, so tests are
+// deterministic.
+package proxy

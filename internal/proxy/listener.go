@@ -1,0 +1,203 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// h2Preface opens every HTTP/2 connection with prior knowledge.
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// listener serves one address. HTTP/1.1 connections go to a fasthttp server
+// (the fast path); connections opening with the HTTP/2 preface go to a
+// net/http server speaking HTTP/2 cleartext.
+type listener struct {
+	p     *Proxy
+	ln    net.Listener
+	route atomic.Pointer[route]
+
+	h1, h2 *connQueue
+	srv    *fasthttp.Server
+	h2srv  *http.Server
+	served sync.WaitGroup
+
+	hijacked sync.WaitGroup // upgraded connections being piped
+	closing  chan struct{}  // closed when the listener starts shutting down
+	kill     chan struct{}  // closed when the drain time is over
+}
+
+func (p *Proxy) newListener(ln net.Listener, r Route) *listener {
+	idle := time.Duration(r.IdleTimeout)
+	if idle == 0 {
+		idle = defaultIdleTimeout
+	}
+	l := &listener{
+		p:       p,
+		ln:      ln,
+		h1:      newConnQueue(ln.Addr()),
+		h2:      newConnQueue(ln.Addr()),
+		closing: make(chan struct{}),
+		kill:    make(chan struct{}),
+	}
+	l.srv = &fasthttp.Server{
+		Handler:                      l.serveFast,
+		NoDefaultServerHeader:        true,
+		NoDefaultDate:                true,
+		NoDefaultContentType:         true,
+		DisablePreParseMultipartForm: true,
+		IdleTimeout:                  idle,
+		ReadBufferSize:               8 << 10,
+		MaxRequestBodySize:           32 << 20,
+		CloseOnShutdown:              true,
+		Logger:                       fastLogger{p.log},
+	}
+	l.h2srv = &http.Server{
+		Handler:           h2Handler{l},
+		IdleTimeout:       idle,
+		ReadHeaderTimeout: idle,
+		Protocols:         new(http.Protocols),
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+	}
+	l.h2srv.Protocols.SetUnencryptedHTTP2(true)
+	return l
+}
+
+func (l *listener) start() {
+	l.served.Add(3)
+	go func() { defer l.served.Done(); _ = l.srv.Serve(l.h1) }()
+	go func() { defer l.served.Done(); _ = l.h2srv.Serve(l.h2) }()
+	go func() { defer l.served.Done(); l.acceptLoop() }()
+}
+
+func (l *listener) acceptLoop() {
+	var backoff time.Duration
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait and retry.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.p.log.Warn("accept failed", "listen", l.ln.Addr().String(), "err", err)
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-l.closing:
+				return
+			}
+		}
+		backoff = 0
+		go l.sniff(c)
+	}
+}
+
+// sniff reads the first bytes of a connection and hands it to the HTTP/1.1
+// or the HTTP/2 server.
+func (l *listener) sniff(c net.Conn) {
+	buf := make([]byte, 0, len(h2Preface))
+	_ = c.SetReadDeadline(time.Now().Add(l.srv.IdleTimeout))
+	for {
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if !bytes.HasPrefix([]byte(h2Preface), buf) || len(buf) == len(h2Preface) {
+			break
+		}
+		if err != nil {
+			_ = c.Close()
+			return
+		}
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	q := l.h1
+	if len(buf) == len(h2Preface) && string(buf) == h2Preface {
+		q = l.h2
+	}
+	q.push(&prefixConn{Conn: c, prefix: buf})
+}
+
+// shutdown stops accepting, lets in-flight requests finish until ctx ends
+// and closes every connection.
+func (l *listener) shutdown(ctx context.Context) error {
+	close(l.closing)
+	err := l.ln.Close()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	errs := []error{err}
+	errs = append(errs, l.srv.ShutdownWithContext(ctx))
+	l.h1.Close()
+	errs = append(errs, l.h2srv.Shutdown(ctx))
+	l.h2.Close()
+	done := make(chan struct{})
+	go func() { l.hijacked.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, ctx.Err())
+		close(l.kill)
+		<-done
+	}
+	l.served.Wait()
+	return errors.Join(errs...)
+}
+
+// prefixConn replays the bytes read while sniffing before reading on.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(b []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(b, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
+}
+
+// connQueue is a net.Listener fed with connections accepted elsewhere.
+type connQueue struct {
+	addr   net.Addr
+	conns  chan net.Conn
+	done   chan struct{}
+	closer sync.Once
+}
+
+func newConnQueue(addr net.Addr) *connQueue {
+	return &connQueue{addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (q *connQueue) push(c net.Conn) {
+	select {
+	case q.conns <- c:
+	case <-q.done:
+		_ = c.Close()
+	}
+}
+
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.conns:
+		return c, nil
+	case <-q.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (q *connQueue) Close() error {
+	q.closer.Do(func() { close(q.done) })
+	return nil
+}
+
+func (q *connQueue) Addr() net.Addr { return q.addr }
