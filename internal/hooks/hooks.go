@@ -1,0 +1,208 @@
+package hooks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/engine"
+	"github.com/serinhq/serin/internal/rollout"
+)
+
+// DefaultTimeout bounds one call of a webhook that sets no timeout.
+const DefaultTimeout = 10 * time.Second
+
+// maxBody bounds how much of a reply is read into a message.
+const maxBody = 512
+
+// Payload is the JSON body sent to a webhook (Flagger's).
+type Payload struct {
+	Name      string              `json:"name"`
+	Namespace string              `json:"namespace"`
+	Phase     v1beta1.CanaryPhase `json:"phase"`
+	// Checksum identifies the revision under analysis.
+	Checksum string            `json:"checksum"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// Options configure a Caller.
+type Options struct {
+	// Client sends the requests; a new client when nil. Per-call timeouts
+	// come from the webhooks, not from the client.
+	Client *http.Client
+	// Backoff is the wait before the first retry, doubled for each next
+	// one up to 16 times its value; 500ms when zero.
+	Backoff time.Duration
+	// Now stamps event payloads; time.Now when nil.
+	Now func() time.Time
+}
+
+// Caller calls webhooks. It is safe for concurrent use.
+type Caller struct {
+	client  *http.Client
+	backoff time.Duration
+	now     func() time.Time
+}
+
+var (
+	_ engine.Hooks    = (*Caller)(nil)
+	_ engine.Notifier = (*Caller)(nil)
+)
+
+// New returns a Caller.
+func New(opts Options) *Caller {
+	h := &Caller{client: opts.Client, backoff: opts.Backoff, now: opts.Now}
+	if h.client == nil {
+		h.client = &http.Client{}
+	}
+	if h.backoff <= 0 {
+		h.backoff = 500 * time.Millisecond
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	return h
+}
+
+// Webhooks returns the webhooks of c for gate t, in spec order.
+func Webhooks(c *v1beta1.Canary, t v1beta1.HookType) []v1beta1.CanaryWebhook {
+	if c.Spec.Analysis == nil {
+		return nil
+	}
+	var out []v1beta1.CanaryWebhook
+	for _, w := range c.Spec.Analysis.Webhooks {
+		wt := w.Type
+		if wt == "" {
+			wt = v1beta1.RolloutHook
+		}
+		if wt == t {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// Call implements engine.Hooks: it calls every webhook of gate t and
+// returns one result per webhook.
+func (h *Caller) Call(ctx context.Context, c *v1beta1.Canary, t v1beta1.HookType) []rollout.HookResult {
+	hooks := Webhooks(c, t)
+	results := make([]rollout.HookResult, 0, len(hooks))
+	for _, w := range hooks {
+		ok, msg := h.call(ctx, w, payload(c, w.Metadata))
+		results = append(results, rollout.HookResult{Name: w.Name, Type: t, OK: ok, Message: msg})
+	}
+	return results
+}
+
+// Notify implements engine.Notifier for the Canary's "event" webhooks.
+// Failures are dropped: an event is informational.
+func (h *Caller) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event) {
+	for _, w := range Webhooks(c, v1beta1.EventHook) {
+		md := make(map[string]string, len(w.Metadata)+3)
+		maps.Copy(md, w.Metadata)
+		md["eventMessage"] = e.Message
+		md["eventType"] = string(e.Type)
+		md["timestamp"] = strconv.FormatInt(h.now().UnixMilli(), 10)
+		h.call(ctx, w, payload(c, md))
+	}
+}
+
+func payload(c *v1beta1.Canary, md map[string]string) Payload {
+	return Payload{
+		Name:      c.Name,
+		Namespace: c.Namespace,
+		Phase:     c.Status.Phase,
+		Checksum:  c.Status.LastAppliedSpec,
+		Metadata:  md,
+	}
+}
+
+// call posts p to w, with retries, and says whether w answered 200-202.
+func (h *Caller) call(ctx context.Context, w v1beta1.CanaryWebhook, p Payload) (bool, string) {
+	prefix := fmt.Sprintf("webhook %s (%s)", w.Name, w.URL)
+	u, err := url.Parse(w.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false, prefix + ": url must be an absolute http or https URL"
+	}
+	timeout := DefaultTimeout
+	if w.Timeout != "" {
+		d, err := time.ParseDuration(w.Timeout)
+		if err != nil || d <= 0 {
+			return false, fmt.Sprintf("%s: timeout %q is not a positive duration", prefix, w.Timeout)
+		}
+		timeout = d
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return false, fmt.Sprintf("%s: encode payload: %v", prefix, err)
+	}
+	retries := max(w.Retries, 0)
+	var msg string
+	for attempt := 0; ; attempt++ {
+		var retry bool
+		var ok bool
+		ok, retry, msg = h.post(ctx, u.String(), body, timeout)
+		if ok {
+			return true, msg
+		}
+		if !retry || attempt >= retries {
+			break
+		}
+		wait := h.backoff << min(attempt, 4)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, fmt.Sprintf("%s: %s (gave up: %v)", prefix, msg, ctx.Err())
+		case <-t.C:
+		}
+	}
+	if retries > 0 {
+		return false, fmt.Sprintf("%s: %s (after %d retries)", prefix, msg, retries)
+	}
+	return false, prefix + ": " + msg
+}
+
+// post makes one attempt. It returns whether the webhook answered OK,
+// whether a failure is worth a retry, and a message.
+func (h *Caller) post(ctx context.Context, u string, body []byte, timeout time.Duration) (ok, retry bool, msg string) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return false, false, err.Error()
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.client.Do(req)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return false, true, fmt.Sprintf("no reply within %v", timeout)
+		}
+		return false, true, err.Error()
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // reuse the connection
+	text := strings.TrimSpace(string(b))
+	status := "status " + strconv.Itoa(resp.StatusCode)
+	if text != "" {
+		status += ": " + text
+	}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode <= 202:
+		return true, false, status
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return false, true, status
+	default:
+		return false, false, status
+	}
+}

@@ -1,0 +1,264 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/engine"
+	"github.com/serinhq/serin/internal/rollout"
+)
+
+// DefaultTimeout bounds one message when Options.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
+
+// Severity ranks events and alerts.
+type Severity int
+
+// The severities, lowest first.
+const (
+	Info Severity = iota
+	Warn
+	Error
+)
+
+// String returns "info", "warn" or "error".
+func (s Severity) String() string {
+	switch s {
+	case Warn:
+		return "warn"
+	case Error:
+		return "error"
+	default:
+		return "info"
+	}
+}
+
+// ParseSeverity reads an alert's severity; empty is info.
+func ParseSeverity(s string) (Severity, error) {
+	switch s {
+	case "", "info":
+		return Info, nil
+	case "warn":
+		return Warn, nil
+	case "error":
+		return Error, nil
+	}
+	return Info, fmt.Errorf("severity %q: want info, warn or error", s)
+}
+
+// SeverityOf returns the severity of an event.
+func SeverityOf(e rollout.Event) Severity {
+	if e.Type != rollout.Warning {
+		return Info
+	}
+	r := strings.ToLower(e.Reason)
+	for _, w := range []string{"fail", "rollback", "rolledback", "abort"} {
+		if strings.Contains(r, w) {
+			return Error
+		}
+	}
+	return Warn
+}
+
+// ProviderLookup returns the AlertProvider namespace/name.
+type ProviderLookup func(ctx context.Context, namespace, name string) (*v1beta1.AlertProvider, error)
+
+// SecretLookup returns the data of the Secret namespace/name.
+type SecretLookup func(ctx context.Context, namespace, name string) (map[string][]byte, error)
+
+// Options configure Alerts.
+type Options struct {
+	// Providers finds AlertProviders; required.
+	Providers ProviderLookup
+	// Secrets reads the Secrets providers name; needed only by providers
+	// with a secretRef.
+	Secrets SecretLookup
+	// Timeout of one message; DefaultTimeout when zero.
+	Timeout time.Duration
+	// Now stamps webhook events; time.Now when nil.
+	Now func() time.Time
+	// OnError receives every failure to send, naming the alert and the
+	// provider; failures are dropped when nil.
+	OnError func(error)
+}
+
+// Alerts sends events to AlertProviders. It is safe for concurrent use.
+type Alerts struct {
+	opts Options
+
+	mu      sync.Mutex
+	clients map[string]*http.Client // by proxy URL, "" for none
+}
+
+var _ engine.Notifier = (*Alerts)(nil)
+
+// New returns an Alerts notifier.
+func New(opts Options) *Alerts {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Alerts{opts: opts, clients: map[string]*http.Client{}}
+}
+
+// Notify implements engine.Notifier.
+func (a *Alerts) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event) {
+	if c.Spec.Analysis == nil {
+		return
+	}
+	sev := SeverityOf(e)
+	for _, alert := range c.Spec.Analysis.Alerts {
+		if err := a.send(ctx, c, alert, e, sev); err != nil && a.opts.OnError != nil {
+			a.opts.OnError(fmt.Errorf("alert %s of canary %s/%s: %w", alert.Name, c.Namespace, c.Name, err))
+		}
+	}
+}
+
+func (a *Alerts) send(ctx context.Context, c *v1beta1.Canary, alert v1beta1.CanaryAlert, e rollout.Event, sev Severity) error {
+	floor, err := ParseSeverity(alert.Severity)
+	if err != nil {
+		return err
+	}
+	if sev < floor {
+		return nil
+	}
+	ns := alert.ProviderRef.Namespace
+	if ns == "" {
+		ns = c.Namespace
+	}
+	ref := ns + "/" + alert.ProviderRef.Name
+	if a.opts.Providers == nil {
+		return fmt.Errorf("AlertProvider %s: no provider store", ref)
+	}
+	p, err := a.opts.Providers(ctx, ns, alert.ProviderRef.Name)
+	if err != nil {
+		return fmt.Errorf("get AlertProvider %s: %w", ref, err)
+	}
+	addr, proxy := p.Spec.Address, p.Spec.Proxy
+	if p.Spec.SecretRef != nil {
+		if a.opts.Secrets == nil {
+			return fmt.Errorf("AlertProvider %s: secret %s/%s: no secret store", ref, ns, p.Spec.SecretRef.Name)
+		}
+		data, err := a.opts.Secrets(ctx, ns, p.Spec.SecretRef.Name)
+		if err != nil {
+			return fmt.Errorf("AlertProvider %s: get secret %s/%s: %w", ref, ns, p.Spec.SecretRef.Name, err)
+		}
+		if v := string(data["address"]); v != "" {
+			addr = v
+		}
+		if v := string(data["proxy"]); v != "" {
+			proxy = v
+		}
+	}
+	if addr == "" {
+		return fmt.Errorf("AlertProvider %s: no address", ref)
+	}
+	body, target, err := a.message(c, p, e, sev, addr)
+	if err != nil {
+		return fmt.Errorf("AlertProvider %s: %w", ref, err)
+	}
+	client, err := a.client(proxy)
+	if err != nil {
+		return fmt.Errorf("AlertProvider %s: %w", ref, err)
+	}
+	if err := a.post(ctx, client, target, body); err != nil {
+		return fmt.Errorf("AlertProvider %s (%s): %w", ref, p.Spec.Type, err)
+	}
+	return nil
+}
+
+// message builds the body for provider p and the URL to post it to.
+func (a *Alerts) message(c *v1beta1.Canary, p *v1beta1.AlertProvider, e rollout.Event, sev Severity, addr string) ([]byte, string, error) {
+	subject := c.Name + "." + c.Namespace
+	var v any
+	switch p.Spec.Type {
+	case "slack", "rocket", "discord":
+		if p.Spec.Type == "discord" && !strings.HasSuffix(addr, "/slack") {
+			addr = strings.TrimSuffix(addr, "/") + "/slack"
+		}
+		v = slackMessage(c, p, e, sev, subject)
+	case "webhook":
+		v = Event{
+			Name: c.Name, Namespace: c.Namespace, Phase: c.Status.Phase,
+			Type: e.Type, Reason: e.Reason, Message: e.Message,
+			Severity: sev.String(), Timestamp: a.opts.Now().UTC(),
+		}
+	default: // gchat, msteams and any other
+		v = textMessage{Text: fmt.Sprintf("%s %s: %s", sevIcon(sev), subject, e.Message)}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, "", fmt.Errorf("encode message: %w", err)
+	}
+	return b, addr, nil
+}
+
+func (a *Alerts) client(proxy string) (*http.Client, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, ok := a.clients[proxy]; ok {
+		return c, nil
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if proxy != "" {
+		u, err := url.Parse(proxy)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("proxy %q is not a URL", proxy)
+		}
+		tr.Proxy = http.ProxyURL(u)
+	}
+	c := &http.Client{Transport: tr}
+	a.clients[proxy] = c
+	return c, nil
+}
+
+func (a *Alerts) post(ctx context.Context, client *http.Client, addr string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, addr, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("post: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("post: status %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+// Multi sends each event to every notifier, in order.
+type Multi []engine.Notifier
+
+var _ engine.Notifier = Multi(nil)
+
+// Notify implements engine.Notifier.
+func (m Multi) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event) {
+	for _, n := range m {
+		n.Notify(ctx, c, e)
+	}
+}
+
+// Nop drops every event.
+type Nop struct{}
+
+var _ engine.Notifier = Nop{}
+
+// Notify implements engine.Notifier.
+func (Nop) Notify(context.Context, *v1beta1.Canary, rollout.Event) {}

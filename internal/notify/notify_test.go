@@ -1,0 +1,327 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/rollout"
+)
+
+// sink records the bodies posted to it, by path.
+type sink struct {
+	*httptest.Server
+	status int
+
+	mu    sync.Mutex
+	posts []post
+}
+
+type post struct {
+	path string
+	body map[string]any
+}
+
+func startSink(t *testing.T, status int) *sink {
+	t.Helper()
+	s := &sink{status: status}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil || r.Header.Get("Content-Type") != "application/json" {
+			http.Error(w, "want JSON", http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		s.posts = append(s.posts, post{path: r.URL.Path, body: m})
+		s.mu.Unlock()
+		w.WriteHeader(s.status)
+		fmt.Fprint(w, "ok")
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *sink) got() []post {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]post(nil), s.posts...)
+}
+
+func canary(alerts ...v1beta1.CanaryAlert) *v1beta1.Canary {
+	return &v1beta1.Canary{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "test"},
+		Spec: v1beta1.CanarySpec{
+			TargetRef: v1beta1.LocalObjectReference{Kind: "Deployment", Name: "podinfo"},
+			Analysis:  &v1beta1.CanaryAnalysis{Alerts: alerts},
+		},
+		Status: v1beta1.CanaryStatus{Phase: v1beta1.PhaseProgressing},
+	}
+}
+
+func alert(name, provider, severity string) v1beta1.CanaryAlert {
+	return v1beta1.CanaryAlert{Name: name, Severity: severity, ProviderRef: v1beta1.CrossNamespaceObjectReference{Name: provider}}
+}
+
+func providers(ps ...*v1beta1.AlertProvider) ProviderLookup {
+	return func(_ context.Context, namespace, name string) (*v1beta1.AlertProvider, error) {
+		for _, p := range ps {
+			if p.Namespace == namespace && p.Name == name {
+				return p, nil
+			}
+		}
+		return nil, fmt.Errorf("alertprovider %s/%s not found", namespace, name)
+	}
+}
+
+func provider(ns, name, typ, addr string) *v1beta1.AlertProvider {
+	return &v1beta1.AlertProvider{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       v1beta1.AlertProviderSpec{Type: typ, Address: addr, Channel: "releases", Username: "serin"},
+	}
+}
+
+var (
+	promoted  = rollout.Event{Type: rollout.Normal, Reason: "Succeeded", Message: "Promotion completed! podinfo.test"}
+	halted    = rollout.Event{Type: rollout.Warning, Reason: "Halted", Message: "Halt podinfo.test advancement request-success-rate 97.20 < 99"}
+	rolledBck = rollout.Event{Type: rollout.Warning, Reason: "RolledBack", Message: "Canary failed! Rolling back podinfo.test"}
+)
+
+func TestSeverity(t *testing.T) {
+	tests := []struct {
+		e    rollout.Event
+		want Severity
+	}{
+		{promoted, Info},
+		{halted, Warn},
+		{rolledBck, Error},
+		{rollout.Event{Type: rollout.Warning, Reason: "Failed"}, Error},
+		{rollout.Event{Type: rollout.Warning, Reason: "Aborted"}, Error},
+		{rollout.Event{Type: rollout.Normal, Reason: "RollbackStarted"}, Info},
+	}
+	for _, tt := range tests {
+		if got := SeverityOf(tt.e); got != tt.want {
+			t.Errorf("SeverityOf(%s %s) = %v, want %v", tt.e.Type, tt.e.Reason, got, tt.want)
+		}
+	}
+	if _, err := ParseSeverity("critical"); err == nil {
+		t.Error("ParseSeverity(critical) should fail")
+	}
+}
+
+func TestSeverityFilter(t *testing.T) {
+	s := startSink(t, 200)
+	c := canary(alert("all", "hook", ""), alert("warnings", "hook", "warn"), alert("errors", "hook", "error"))
+	n := New(Options{Providers: providers(provider("test", "hook", "webhook", s.URL))})
+	for _, e := range []rollout.Event{promoted, halted, rolledBck} {
+		n.Notify(context.Background(), c, e)
+	}
+	// info: 1 alert; warn: 2; error: 3.
+	counts := map[string]int{}
+	for _, p := range s.got() {
+		counts[p.body["reason"].(string)]++
+	}
+	want := map[string]int{"Succeeded": 1, "Halted": 2, "RolledBack": 3}
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Errorf("posts by reason = %v, want %v", counts, want)
+	}
+}
+
+func TestPayloads(t *testing.T) {
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		typ      string
+		wantPath string
+		check    func(t *testing.T, body map[string]any)
+	}{
+		{typ: "slack", wantPath: "/hook", check: checkSlack},
+		{typ: "rocket", wantPath: "/hook", check: checkSlack},
+		{typ: "discord", wantPath: "/hook/slack", check: checkSlack},
+		{typ: "gchat", wantPath: "/hook", check: checkText},
+		{typ: "msteams", wantPath: "/hook", check: checkText},
+		{typ: "mattermost", wantPath: "/hook", check: checkText},
+		{typ: "webhook", wantPath: "/hook", check: func(t *testing.T, b map[string]any) {
+			want := map[string]any{
+				"name": "podinfo", "namespace": "test", "phase": "Progressing", "type": "Warning",
+				"reason": "RolledBack", "message": rolledBck.Message, "severity": "error",
+				"timestamp": "2026-05-01T12:00:00Z",
+			}
+			if fmt.Sprint(b) != fmt.Sprint(want) {
+				t.Errorf("event = %v, want %v", b, want)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.typ, func(t *testing.T) {
+			s := startSink(t, 200)
+			var errs []error
+			n := New(Options{
+				Providers: providers(provider("test", "p", tt.typ, s.URL+"/hook")),
+				Now:       func() time.Time { return at },
+				OnError:   func(err error) { errs = append(errs, err) },
+			})
+			n.Notify(context.Background(), canary(alert("a", "p", "")), rolledBck)
+			if len(errs) != 0 {
+				t.Fatalf("errors: %v", errs)
+			}
+			got := s.got()
+			if len(got) != 1 || got[0].path != tt.wantPath {
+				t.Fatalf("posts = %+v, want one to %s", got, tt.wantPath)
+			}
+			tt.check(t, got[0].body)
+		})
+	}
+}
+
+func checkSlack(t *testing.T, b map[string]any) {
+	t.Helper()
+	if b["channel"] != "releases" || b["username"] != "serin" {
+		t.Errorf("channel/username = %v/%v", b["channel"], b["username"])
+	}
+	atts, _ := b["attachments"].([]any)
+	if len(atts) != 1 {
+		t.Fatalf("attachments = %v", b["attachments"])
+	}
+	a := atts[0].(map[string]any)
+	if a["color"] != "danger" || a["author_name"] != "podinfo.test" || a["text"] != rolledBck.Message {
+		t.Errorf("attachment = %v", a)
+	}
+	if fields := fmt.Sprint(a["fields"]); !strings.Contains(fields, "Deployment/podinfo") || !strings.Contains(fields, "RolledBack") {
+		t.Errorf("fields = %s", fields)
+	}
+}
+
+func checkText(t *testing.T, b map[string]any) {
+	t.Helper()
+	want := "[error] podinfo.test: " + rolledBck.Message
+	if len(b) != 1 || b["text"] != want {
+		t.Errorf("body = %v, want only text %q", b, want)
+	}
+}
+
+func TestProviderResolution(t *testing.T) {
+	s := startSink(t, 200)
+	secretSink := startSink(t, 200)
+	withSecret := provider("test", "secret", "slack", "")
+	withSecret.Spec.SecretRef = &v1beta1.LocalSecretReference{Name: "slack-url"}
+	lookup := providers(
+		provider("ops", "shared", "slack", s.URL),
+		withSecret,
+		provider("test", "no-address", "slack", ""),
+		provider("test", "bad-proxy", "slack", s.URL),
+	)
+	lookup2 := func(ctx context.Context, ns, name string) (*v1beta1.AlertProvider, error) {
+		p, err := lookup(ctx, ns, name)
+		if err == nil && name == "bad-proxy" {
+			p = p.DeepCopy()
+			p.Spec.Proxy = "::not a url"
+		}
+		return p, err
+	}
+	secrets := func(_ context.Context, ns, name string) (map[string][]byte, error) {
+		if ns == "test" && name == "slack-url" {
+			return map[string][]byte{"address": []byte(secretSink.URL + "/services/T0")}, nil
+		}
+		return nil, errors.New("not found")
+	}
+	var errs []string
+	n := New(Options{Providers: lookup2, Secrets: secrets, OnError: func(err error) { errs = append(errs, err.Error()) }})
+	shared := alert("shared", "shared", "")
+	shared.ProviderRef.Namespace = "ops"
+	c := canary(shared, alert("secret", "secret", ""), alert("missing", "missing", ""), alert("no-address", "no-address", ""),
+		alert("bad-proxy", "bad-proxy", ""), alert("bad-severity", "shared", "critical"))
+	n.Notify(context.Background(), c, halted)
+
+	if len(s.got()) != 1 {
+		t.Errorf("provider in another namespace got %d posts, want 1", len(s.got()))
+	}
+	if got := secretSink.got(); len(got) != 1 || got[0].path != "/services/T0" {
+		t.Errorf("secret address got %+v", got)
+	}
+	want := []string{
+		"alert missing of canary test/podinfo: get AlertProvider test/missing: alertprovider test/missing not found",
+		"alert no-address of canary test/podinfo: AlertProvider test/no-address: no address",
+		`alert bad-proxy of canary test/podinfo: AlertProvider test/bad-proxy: proxy "::not a url" is not a URL`,
+		`alert bad-severity of canary test/podinfo: severity "critical": want info, warn or error`,
+	}
+	if strings.Join(errs, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(errs, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestSendFailure(t *testing.T) {
+	s := startSink(t, 500)
+	var errs []error
+	n := New(Options{Providers: providers(provider("test", "p", "slack", s.URL)), OnError: func(err error) { errs = append(errs, err) }})
+	n.Notify(context.Background(), canary(alert("a", "p", "")), halted)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "status 500") || !strings.Contains(errs[0].Error(), "test/p (slack)") {
+		t.Fatalf("errors = %v", errs)
+	}
+}
+
+func TestSendTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	var errs []error
+	n := New(Options{Providers: providers(provider("test", "p", "webhook", srv.URL)), Timeout: 50 * time.Millisecond,
+		OnError: func(err error) { errs = append(errs, err) }})
+	n.Notify(context.Background(), canary(alert("a", "p", "")), halted)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "deadline exceeded") {
+		t.Fatalf("errors = %v, want a timeout", errs)
+	}
+}
+
+func TestProxy(t *testing.T) {
+	// The "proxy" is a plain HTTP server: a proxied request arrives with
+	// the absolute target URL.
+	var mu sync.Mutex
+	var seen []string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.String())
+		mu.Unlock()
+	}))
+	t.Cleanup(proxy.Close)
+	p := provider("test", "p", "slack", "http://hooks.example.invalid/services/T0")
+	p.Spec.Proxy = proxy.URL
+	var errs []error
+	n := New(Options{Providers: providers(p), OnError: func(err error) { errs = append(errs, err) }})
+	n.Notify(context.Background(), canary(alert("a", "p", "")), halted)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) != 0 || len(seen) != 1 || seen[0] != "http://hooks.example.invalid/services/T0" {
+		t.Fatalf("proxy saw %v, errors %v", seen, errs)
+	}
+}
+
+type counting struct{ n int }
+
+func (c *counting) Notify(context.Context, *v1beta1.Canary, rollout.Event) { c.n++ }
+
+func TestMultiAndNop(t *testing.T) {
+	a, b := &counting{}, &counting{}
+	Multi{a, Nop{}, b}.Notify(context.Background(), canary(), halted)
+	if a.n != 1 || b.n != 1 {
+		t.Errorf("calls = %d, %d, want 1, 1", a.n, b.n)
+	}
+	// No analysis, no alerts: nothing to do, nothing to fail.
+	New(Options{}).Notify(context.Background(), &v1beta1.Canary{}, halted)
+}
