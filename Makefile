@@ -57,6 +57,10 @@ test: testenv ## every test: unit, integration and end-to-end
 bench: ## Go micro-benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+.PHONY: bench-proxy
+bench-proxy: ## wrk: serin's proxy against nginx and HAProxy (docs/benchmarks.md)
+	bash bench/proxy/run.sh
+
 .PHONY: clean
 clean: ## remove build output
 	rm -rf $(BIN)

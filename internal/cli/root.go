@@ -20,6 +20,11 @@ the moment it is not.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCommand())
+	root.AddCommand(newValidateCommand())
+	root.AddCommand(newSimulateCommand())
+	root.AddCommand(newRunCommand(), newPodinfoCommand(), newLoadCommand(), newFrontendCommand(), newDemoCommand())
+	root.AddCommand(newLocalCommands()...)
+	root.AddCommand(newProxyCommand(), newStatCommand())
 	return root
 }
 

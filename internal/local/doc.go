@@ -1,0 +1,26 @@
+// Package local is serin's local runtime: it runs Kubernetes-style
+// manifests on one machine, with no cluster and no containers.
+//
+//   - Deployments run as local processes (Supervisor): command and args
+//     with $(VAR) expansion (Expand), one free loopback port per pod given
+//     as $PORT, readiness and liveness probes (Prober), restarts with
+//     backoff, output in log files under the state directory. A command
+//     named "serin" runs the serin binary itself.
+//   - Services become listeners of serin's proxy on 127.0.0.1:<port>
+//     (ProxyPlane), whose backends are the ready pods of the Deployments
+//     they select.
+//   - Canaries are reconciled by the engine, through the Workload of
+//     internal/workload/local and the Router of internal/traffic/proxy,
+//     with metrics from the proxy's telemetry.
+//   - Everything is persisted in a locked state directory (Store), so a
+//     runtime that stops, or is killed, resumes its releases where they
+//     were; the local API (ServeAPI, Client) serves the CLI on a unix
+//     socket there.
+//
+// Open a Runtime, Apply objects to it, then Run it:
+//
+//	rt, err := local.Open(local.Options{StateDir: dir, NewEngine: newEngine})
+//	...
+//	_, err = rt.Apply(objs...)
+//	err = rt.Run(ctx, rt.ServeAPI)
+package local

@@ -1,0 +1,276 @@
+package local
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/rollout"
+	wlocal "github.com/serinhq/serin/internal/workload/local"
+)
+
+// canaryAnnotation marks the objects serin made for a Canary.
+const canaryAnnotation = "serin.dev/canary"
+
+// objects is the runtime's object set. It is guarded by Runtime.mu.
+type objects struct {
+	deployments map[string]*appsv1.Deployment
+	services    map[string]*corev1.Service
+	canaries    map[string]*v1beta1.Canary
+	templates   map[string]*v1beta1.MetricTemplate
+	providers   map[string]*v1beta1.AlertProvider
+	routes      map[string]rollout.Routes
+}
+
+func key(namespace, name string) string { return namespace + "/" + name }
+
+func newObjects(st *State) *objects {
+	o := &objects{
+		deployments: map[string]*appsv1.Deployment{},
+		services:    map[string]*corev1.Service{},
+		canaries:    map[string]*v1beta1.Canary{},
+		templates:   map[string]*v1beta1.MetricTemplate{},
+		providers:   map[string]*v1beta1.AlertProvider{},
+		routes:      maps.Clone(st.Routes),
+	}
+	if o.routes == nil {
+		o.routes = map[string]rollout.Routes{}
+	}
+	for i := range st.Deployments {
+		d := &st.Deployments[i]
+		o.deployments[key(d.Namespace, d.Name)] = d
+	}
+	for i := range st.Services {
+		s := &st.Services[i]
+		o.services[key(s.Namespace, s.Name)] = s
+	}
+	for i := range st.Canaries {
+		c := &st.Canaries[i]
+		o.canaries[key(c.Namespace, c.Name)] = c
+	}
+	for i := range st.MetricTemplates {
+		t := &st.MetricTemplates[i]
+		o.templates[key(t.Namespace, t.Name)] = t
+	}
+	for i := range st.AlertProviders {
+		p := &st.AlertProviders[i]
+		o.providers[key(p.Namespace, p.Name)] = p
+	}
+	return o
+}
+
+// fill writes the objects into st, sorted.
+func (o *objects) fill(st *State) {
+	st.Deployments = sortedValues(o.deployments, func(d *appsv1.Deployment) appsv1.Deployment { return *d })
+	st.Services = sortedValues(o.services, func(s *corev1.Service) corev1.Service { return *s })
+	st.Canaries = sortedValues(o.canaries, func(c *v1beta1.Canary) v1beta1.Canary { return *c })
+	st.MetricTemplates = sortedValues(o.templates, func(t *v1beta1.MetricTemplate) v1beta1.MetricTemplate { return *t })
+	st.AlertProviders = sortedValues(o.providers, func(p *v1beta1.AlertProvider) v1beta1.AlertProvider { return *p })
+	st.Routes = maps.Clone(o.routes)
+}
+
+func sortedValues[P any, V any](m map[string]P, f func(P) V) []V {
+	out := make([]V, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, f(m[k]))
+	}
+	return out
+}
+
+// canaryFor returns the Canary whose target or primary is the Deployment
+// ns/name, if any.
+func (o *objects) canaryFor(ns, name string) *v1beta1.Canary {
+	for _, c := range o.canaries {
+		if c.Namespace == ns && (c.Spec.TargetRef.Name == name || wlocal.PrimaryName(c) == name) {
+			return c
+		}
+	}
+	return nil
+}
+
+// canaryOfService returns the Canary whose apex Service is ns/name.
+func (o *objects) canaryOfService(ns, name string) *v1beta1.Canary {
+	for _, c := range o.canaries {
+		if c.Namespace == ns && c.ServiceName() == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// selects reports whether a Service selects the pods of a Deployment, as
+// Kubernetes matches a Service's selector against pod labels. A Service
+// without a selector selects nothing.
+func selects(s *corev1.Service, d *appsv1.Deployment) bool {
+	if len(s.Spec.Selector) == 0 || s.Namespace != d.Namespace {
+		return false
+	}
+	return labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels))
+}
+
+// defaultNamespace is the namespace of objects that name none.
+const defaultNamespace = "default"
+
+// applyObject stores one object and reports what changed.
+func (o *objects) applyObject(obj any) (kind, name string, changed bool, err error) {
+	switch v := obj.(type) {
+	case *appsv1.Deployment:
+		d := v.DeepCopy()
+		defaultMeta(&d.ObjectMeta)
+		if d.Spec.Replicas == nil {
+			one := int32(1)
+			d.Spec.Replicas = &one
+		}
+		k := key(d.Namespace, d.Name)
+		old := o.deployments[k]
+		if old != nil {
+			if c := o.canaryFor(d.Namespace, d.Name); c != nil && c.Spec.TargetRef.Name == d.Name && c.Status.Phase != "" {
+				d.Spec.Replicas = old.Spec.Replicas // the Canary owns the target's scale
+			}
+			if equality.Semantic.DeepEqual(old.Spec, d.Spec) && equality.Semantic.DeepEqual(old.Labels, d.Labels) {
+				return "deployment", d.Name, false, nil
+			}
+			d.Generation = old.Generation + 1
+			d.CreationTimestamp = old.CreationTimestamp
+		} else {
+			d.Generation = 1
+		}
+		o.deployments[k] = d
+		return "deployment", d.Name, true, nil
+	case *corev1.Service:
+		s := v.DeepCopy()
+		defaultMeta(&s.ObjectMeta)
+		if len(s.Spec.Ports) == 0 {
+			return "", "", false, fmt.Errorf("service %s/%s: spec.ports: must name at least one port", s.Namespace, s.Name)
+		}
+		k := key(s.Namespace, s.Name)
+		if old := o.services[k]; old != nil && equality.Semantic.DeepEqual(old.Spec, s.Spec) {
+			return "service", s.Name, false, nil
+		}
+		o.services[k] = s
+		return "service", s.Name, true, nil
+	case *v1beta1.Canary:
+		c := v.DeepCopy()
+		defaultMeta(&c.ObjectMeta)
+		if errs := v1beta1.ValidateCanary(c, v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal}); len(errs) > 0 {
+			return "", "", false, fmt.Errorf("canary %s/%s: %w", c.Namespace, c.Name, errs.ToAggregate())
+		}
+		k := key(c.Namespace, c.Name)
+		if old := o.canaries[k]; old != nil {
+			c.Status = old.Status
+			c.Generation = old.Generation
+			if equality.Semantic.DeepEqual(old.Spec, c.Spec) {
+				return "canary", c.Name, false, nil
+			}
+			c.Generation++
+		} else {
+			c.Generation = 1
+		}
+		o.canaries[k] = c
+		o.ensureApex(c)
+		return "canary", c.Name, true, nil
+	case *v1beta1.MetricTemplate:
+		t := v.DeepCopy()
+		defaultMeta(&t.ObjectMeta)
+		o.templates[key(t.Namespace, t.Name)] = t
+		return "metrictemplate", t.Name, true, nil
+	case *v1beta1.AlertProvider:
+		p := v.DeepCopy()
+		defaultMeta(&p.ObjectMeta)
+		o.providers[key(p.Namespace, p.Name)] = p
+		return "alertprovider", p.Name, true, nil
+	default:
+		return "", "", false, fmt.Errorf("kind %T: not supported by the local runtime", obj)
+	}
+}
+
+// ensureApex creates the apex Service of a Canary when no Service has its
+// name, as Flagger does.
+func (o *objects) ensureApex(c *v1beta1.Canary) {
+	k := key(c.Namespace, c.ServiceName())
+	if _, ok := o.services[k]; ok {
+		return
+	}
+	s := &corev1.Service{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: c.ServiceName(), Namespace: c.Namespace,
+			Annotations: map[string]string{canaryAnnotation: c.Name},
+		},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: c.Spec.Service.Port}}},
+	}
+	o.services[k] = s
+}
+
+func defaultMeta(m *metav1.ObjectMeta) {
+	if m.Namespace == "" {
+		m.Namespace = defaultNamespace
+	}
+}
+
+// deleteObject removes one object and what serin made for it.
+func (o *objects) deleteObject(kind, ns, name string) bool {
+	k := key(ns, name)
+	switch strings.ToLower(kind) {
+	case "deployment":
+		_, ok := o.deployments[k]
+		delete(o.deployments, k)
+		return ok
+	case "service":
+		_, ok := o.services[k]
+		delete(o.services, k)
+		return ok
+	case "canary":
+		c, ok := o.canaries[k]
+		if !ok {
+			return false
+		}
+		delete(o.canaries, k)
+		delete(o.routes, k)
+		for dk, d := range o.deployments {
+			if d.Namespace == ns && d.Annotations[canaryAnnotation] == c.Name {
+				delete(o.deployments, dk)
+			}
+		}
+		for sk, s := range o.services {
+			if s.Namespace == ns && s.Annotations[canaryAnnotation] == c.Name {
+				delete(o.services, sk)
+			}
+		}
+		return true
+	case "metrictemplate":
+		_, ok := o.templates[k]
+		delete(o.templates, k)
+		return ok
+	case "alertprovider":
+		_, ok := o.providers[k]
+		delete(o.providers, k)
+		return ok
+	}
+	return false
+}
+
+// KindOf returns the lower-case kind of a typed object, or "".
+func KindOf(obj any) (kind, namespace, name string) {
+	switch v := obj.(type) {
+	case *appsv1.Deployment:
+		return "deployment", v.Namespace, v.Name
+	case *corev1.Service:
+		return "service", v.Namespace, v.Name
+	case *v1beta1.Canary:
+		return "canary", v.Namespace, v.Name
+	case *v1beta1.MetricTemplate:
+		return "metrictemplate", v.Namespace, v.Name
+	case *v1beta1.AlertProvider:
+		return "alertprovider", v.Namespace, v.Name
+	}
+	return "", "", ""
+}

@@ -1,0 +1,260 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/serinhq/serin/api/v1beta1"
+	wlocal "github.com/serinhq/serin/internal/workload/local"
+)
+
+// ErrNotFound is returned for an object that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Apply creates or updates objects (*appsv1.Deployment, *corev1.Service,
+// *v1beta1.Canary, *v1beta1.MetricTemplate, *v1beta1.AlertProvider;
+// *corev1.Namespace is accepted and ignored) and returns one line per
+// object, as kubectl apply prints them.
+func (r *Runtime) Apply(objs ...any) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	var errs []error
+	for _, o := range objs {
+		if ns, ok := o.(*corev1.Namespace); ok {
+			out = append(out, "namespace/"+ns.Name+" unchanged")
+			continue
+		}
+		kind, name, changed, err := r.obj.applyObject(o)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		verb := "unchanged"
+		if changed {
+			verb = "configured"
+		}
+		out = append(out, fmt.Sprintf("%s/%s %s", kind, name, verb))
+	}
+	r.saveLocked()
+	r.kickSync()
+	r.due = map[string]time.Time{}
+	r.wakeCanaries()
+	return out, errors.Join(errs...)
+}
+
+// Delete removes objects; for a Canary, also the primary it made.
+func (r *Runtime) Delete(objs ...any) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	var errs []error
+	for _, o := range objs {
+		kind, ns, name := KindOf(o)
+		if kind == "" {
+			continue
+		}
+		if ns == "" {
+			ns = defaultNamespace
+		}
+		if !r.obj.deleteObject(kind, ns, name) {
+			errs = append(errs, fmt.Errorf("%s %s/%s: %w", kind, ns, name, ErrNotFound))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s/%s deleted", kind, name))
+	}
+	r.saveLocked()
+	r.kickSync()
+	return out, errors.Join(errs...)
+}
+
+// SetImage sets the image of one container of a Deployment, as kubectl set
+// image; a changed pod template starts a release when a Canary targets it.
+func (r *Runtime) SetImage(ns, name, container, image string) error {
+	return r.updateTemplate(ns, name, func(spec *corev1.PodSpec) error {
+		for i := range spec.Containers {
+			if spec.Containers[i].Name == container || container == "*" {
+				spec.Containers[i].Image = image
+				return nil
+			}
+		}
+		return fmt.Errorf("deployment %s/%s: container %q: %w", ns, name, container, ErrNotFound)
+	})
+}
+
+// SetEnv sets environment variables on every container of a Deployment,
+// as kubectl set env; an empty value removes the variable.
+func (r *Runtime) SetEnv(ns, name string, env map[string]string) error {
+	return r.updateTemplate(ns, name, func(spec *corev1.PodSpec) error {
+		for i := range spec.Containers {
+			c := &spec.Containers[i]
+			for _, k := range sortedKeys(env) {
+				j := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == k })
+				switch {
+				case env[k] == "" && j >= 0:
+					c.Env = slices.Delete(c.Env, j, j+1)
+				case env[k] == "":
+				case j >= 0:
+					c.Env[j] = corev1.EnvVar{Name: k, Value: env[k]}
+				default:
+					c.Env = append(c.Env, corev1.EnvVar{Name: k, Value: env[k]})
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// UpdateDeployment changes the pod template of a Deployment with f.
+func (r *Runtime) UpdateDeployment(ns, name string, f func(*corev1.PodSpec) error) error {
+	return r.updateTemplate(ns, name, f)
+}
+
+func (r *Runtime) updateTemplate(ns, name string, f func(*corev1.PodSpec) error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, ok := r.obj.deployments[key(ns, name)]
+	if !ok {
+		return fmt.Errorf("deployment %s/%s: %w", ns, name, ErrNotFound)
+	}
+	nd := d.DeepCopy()
+	if err := f(&nd.Spec.Template.Spec); err != nil {
+		return err
+	}
+	if wlocal.Revision(&nd.Spec.Template) == wlocal.Revision(&d.Spec.Template) {
+		return nil
+	}
+	nd.Generation++
+	r.obj.deployments[key(ns, name)] = nd
+	r.saveLocked()
+	r.kickSync()
+	r.due = map[string]time.Time{}
+	r.wakeCanaries()
+	return nil
+}
+
+// Snapshot is the runtime's objects and pods at one moment.
+type Snapshot struct {
+	Deployments []DeploymentView `json:"deployments"`
+	Services    []ServiceView    `json:"services"`
+	Canaries    []v1beta1.Canary `json:"canaries"`
+	Pods        []PodStatus      `json:"pods"`
+}
+
+// DeploymentView is a Deployment with the state of its pods.
+type DeploymentView struct {
+	Deployment appsv1.Deployment `json:"deployment"`
+	Revision   string            `json:"revision"`
+	Ready      int32             `json:"ready"`
+	UpToDate   int32             `json:"upToDate"`
+	// Reason says why pods are not ready.
+	Reason string `json:"reason,omitempty"`
+}
+
+// ServiceView is a Service with its listeners and backends.
+type ServiceView struct {
+	Service corev1.Service `json:"service"`
+	// Addresses the Service listens on.
+	Addresses []string `json:"addresses"`
+	// Backends and their weights now.
+	Backends []Backend `json:"backends"`
+	// Canary that splits the Service, if any.
+	Canary string `json:"canary,omitempty"`
+}
+
+// Snapshot returns the objects and pods.
+func (r *Runtime) Snapshot() Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var s Snapshot
+	for _, k := range sortedKeys(r.obj.deployments) {
+		d := r.obj.deployments[k]
+		rd := r.readinessLocked(d.Namespace, d.Name)
+		s.Deployments = append(s.Deployments, DeploymentView{
+			Deployment: *d.DeepCopy(), Revision: wlocal.Revision(&d.Spec.Template),
+			Ready: rd.Ready, UpToDate: rd.Updated, Reason: rd.Reason,
+		})
+	}
+	routes := r.routesLocked()
+	for _, k := range sortedKeys(r.obj.services) {
+		sv := r.obj.services[k]
+		v := ServiceView{Service: *sv.DeepCopy()}
+		for _, rt := range routes {
+			if rt.Namespace != sv.Namespace || rt.Service != sv.Name {
+				continue
+			}
+			v.Addresses = append(v.Addresses, fmt.Sprintf("127.0.0.1:%d", rt.Port))
+			if v.Backends == nil {
+				v.Backends = rt.Backends
+				if rt.Canary != nil {
+					v.Backends = []Backend{rt.Canary.Primary, rt.Canary.Target}
+					v.Canary = rt.Canary.Canary.Name
+				}
+			}
+		}
+		s.Services = append(s.Services, v)
+	}
+	for _, k := range sortedKeys(r.obj.canaries) {
+		s.Canaries = append(s.Canaries, *r.obj.canaries[k].DeepCopy())
+	}
+	for _, k := range sortedKeys(r.pods) {
+		s.Pods = append(s.Pods, r.pods[k].Status())
+	}
+	return s
+}
+
+// Events returns the events after seq, and a channel closed when another
+// one arrives.
+func (r *Runtime) Events(seq int64) ([]Event, <-chan struct{}) { return r.events.since(seq) }
+
+// LogFiles returns the log files of a Deployment's pods, oldest first.
+func (r *Runtime) LogFiles(ns, deployment string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var files []string
+	for _, k := range sortedKeys(r.pods) {
+		s := r.pods[k].Spec()
+		if s.Namespace != ns || s.Deployment != deployment {
+			continue
+		}
+		for _, c := range s.Containers {
+			files = append(files, LogPath(LogDir(r.opts.StateDir), ns, s.Name, c.Name))
+		}
+	}
+	return files
+}
+
+// splitKind splits "deploy/podinfo" into a normalised kind and a name.
+func splitKind(s string) (kind, name string) {
+	k, n, ok := strings.Cut(s, "/")
+	if !ok {
+		return "", s
+	}
+	return NormalizeKind(k), n
+}
+
+// NormalizeKind maps kubectl's kind names and abbreviations to serin's
+// lower-case kinds.
+func NormalizeKind(k string) string {
+	switch strings.ToLower(k) {
+	case "deploy", "deployment", "deployments", "deployment.apps":
+		return "deployment"
+	case "svc", "service", "services":
+		return "service"
+	case "canary", "canaries", "cn", "canary.serin.dev", "canary.flagger.app":
+		return "canary"
+	case "pod", "pods", "po":
+		return "pod"
+	case "metrictemplate", "metrictemplates", "mt":
+		return "metrictemplate"
+	case "alertprovider", "alertproviders":
+		return "alertprovider"
+	}
+	return strings.ToLower(k)
+}

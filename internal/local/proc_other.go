@@ -1,0 +1,11 @@
+//go:build unix && !linux
+
+package local
+
+import "syscall"
+
+func setDeathSignal(*syscall.SysProcAttr) {}
+
+// processStart is unknown outside Linux; stale processes are then left
+// alone rather than risk signalling an unrelated one.
+func processStart(int) string { return "" }

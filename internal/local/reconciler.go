@@ -1,0 +1,132 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/rollout"
+)
+
+// minRequeue bounds how often one Canary is reconciled.
+const minRequeue = 100 * time.Millisecond
+
+// canaryLoop reconciles each Canary when it is due, one at a time, from a
+// single goroutine: a Canary's next tick is what its last Decision asked
+// for, or now when it changed or got a command.
+func (r *Runtime) canaryLoop(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := r.now()
+		r.mu.Lock()
+		var dueKeys []string
+		next := now.Add(time.Hour)
+		for _, k := range sortedKeys(r.obj.canaries) {
+			at, ok := r.due[k]
+			if !ok || !at.After(now) {
+				dueKeys = append(dueKeys, k)
+			} else if at.Before(next) {
+				next = at
+			}
+		}
+		r.mu.Unlock()
+
+		for _, k := range dueKeys {
+			if ctx.Err() != nil {
+				return
+			}
+			after := r.tick(ctx, k)
+			r.mu.Lock()
+			r.due[k] = r.now().Add(max(after, minRequeue))
+			if at := r.due[k]; at.Before(next) {
+				next = at
+			}
+			r.mu.Unlock()
+		}
+		if len(dueKeys) > 0 {
+			continue // recompute: ticks take time
+		}
+		timer.Reset(time.Until(next))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-r.wake:
+		}
+	}
+}
+
+// tick reconciles one Canary once and returns when to tick it again.
+func (r *Runtime) tick(ctx context.Context, k string) time.Duration {
+	r.mu.Lock()
+	stored, ok := r.obj.canaries[k]
+	if !ok {
+		delete(r.due, k)
+		r.mu.Unlock()
+		return time.Hour
+	}
+	c := stored.DeepCopy()
+	cmd := r.commands[k]
+	delete(r.commands, k)
+	r.mu.Unlock()
+
+	c.Default()
+	now := r.now()
+	dec, err := r.engine.Tick(ctx, c, cmd, false, now)
+	if err != nil {
+		if ctx.Err() != nil {
+			return time.Hour
+		}
+		r.record(Event{Type: "Warning", Reason: "ReconcileError", Kind: "Canary", Namespace: c.Namespace, Name: c.Name, Message: err.Error()})
+		return c.Spec.Analysis.IntervalDuration()
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur, ok := r.obj.canaries[k]; ok {
+		cur.Status = dec.Status
+		cur.Status.ObservedGeneration = cur.Generation
+	}
+	for _, e := range dec.Events {
+		r.recordLocked(Event{Type: string(e.Type), Reason: e.Reason, Kind: "Canary", Namespace: c.Namespace, Name: c.Name, Message: e.Message})
+	}
+	r.saveLocked()
+	r.kickSync()
+	if dec.RequeueAfter <= 0 {
+		return c.Spec.Analysis.IntervalDuration()
+	}
+	return dec.RequeueAfter
+}
+
+// Command gives a Canary a manual command (promote, abort, pause,
+// resume), carried out at its next tick, which comes at once.
+func (r *Runtime) Command(ns, name string, cmd rollout.Command) error {
+	switch cmd {
+	case rollout.Promote, rollout.Abort, rollout.Pause, rollout.Resume:
+	default:
+		return fmt.Errorf("command %q: must be promote, abort, pause or resume", cmd)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := key(ns, name)
+	if _, ok := r.obj.canaries[k]; !ok {
+		return fmt.Errorf("canary %s/%s: %w", ns, name, ErrNotFound)
+	}
+	r.commands[k] = cmd
+	delete(r.due, k)
+	r.wakeCanaries()
+	return nil
+}
+
+// Canary returns a copy of a Canary.
+func (r *Runtime) Canary(ns, name string) (*v1beta1.Canary, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.obj.canaries[key(ns, name)]
+	if !ok {
+		return nil, false
+	}
+	return c.DeepCopy(), true
+}
