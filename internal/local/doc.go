@@ -11,7 +11,10 @@
 //     they select.
 //   - Canaries are reconciled by the engine, through the Workload of
 //     internal/workload/local and the Router of internal/traffic/proxy,
-//     with metrics from the proxy's telemetry.
+//     with metrics from the proxy's telemetry. Deleting a Canary never
+//     leaves its Service without ready pods: with revertOnDeletion it goes
+//     through Terminating until its target is restored; without, its
+//     primary hands over to the target once the target's pods are ready.
 //   - Everything is persisted in a locked state directory (Store), so a
 //     runtime that stops, or is killed, resumes its releases where they
 //     were; the local API (ServeAPI, Client) serves the CLI on a unix

@@ -167,6 +167,7 @@ func (o *objects) applyObject(obj any) (kind, name string, changed bool, err err
 		if old := o.canaries[k]; old != nil {
 			c.Status = old.Status
 			c.Generation = old.Generation
+			c.DeletionTimestamp = old.DeletionTimestamp // a deletion under way goes on
 			if equality.Semantic.DeepEqual(old.Spec, c.Spec) {
 				return "canary", c.Name, false, nil
 			}
@@ -216,7 +217,8 @@ func defaultMeta(m *metav1.ObjectMeta) {
 	}
 }
 
-// deleteObject removes one object and what serin made for it.
+// deleteObject removes one object other than a Canary (see
+// Runtime.deleteCanaryLocked).
 func (o *objects) deleteObject(kind, ns, name string) bool {
 	k := key(ns, name)
 	switch strings.ToLower(kind) {
@@ -228,24 +230,6 @@ func (o *objects) deleteObject(kind, ns, name string) bool {
 		_, ok := o.services[k]
 		delete(o.services, k)
 		return ok
-	case "canary":
-		c, ok := o.canaries[k]
-		if !ok {
-			return false
-		}
-		delete(o.canaries, k)
-		delete(o.routes, k)
-		for dk, d := range o.deployments {
-			if d.Namespace == ns && d.Annotations[canaryAnnotation] == c.Name {
-				delete(o.deployments, dk)
-			}
-		}
-		for sk, s := range o.services {
-			if s.Namespace == ns && s.Annotations[canaryAnnotation] == c.Name {
-				delete(o.services, sk)
-			}
-		}
-		return true
 	case "metrictemplate":
 		_, ok := o.templates[k]
 		delete(o.templates, k)

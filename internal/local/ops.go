@@ -49,7 +49,9 @@ func (r *Runtime) Apply(objs ...any) ([]string, error) {
 	return out, errors.Join(errs...)
 }
 
-// Delete removes objects; for a Canary, also the primary it made.
+// Delete removes objects. A Canary takes what serin made for it along (see
+// deleteCanaryLocked); with spec.revertOnDeletion it is dropped only once
+// its target is restored.
 func (r *Runtime) Delete(objs ...any) ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -62,6 +64,15 @@ func (r *Runtime) Delete(objs ...any) ([]string, error) {
 		}
 		if ns == "" {
 			ns = defaultNamespace
+		}
+		if kind == "canary" {
+			line, ok := r.deleteCanaryLocked(ns, name)
+			if !ok {
+				errs = append(errs, fmt.Errorf("%s %s/%s: %w", kind, ns, name, ErrNotFound))
+				continue
+			}
+			out = append(out, line)
+			continue
 		}
 		if !r.obj.deleteObject(kind, ns, name) {
 			errs = append(errs, fmt.Errorf("%s %s/%s: %w", kind, ns, name, ErrNotFound))

@@ -73,8 +73,21 @@ func (r *Runtime) tick(ctx context.Context, k string) time.Duration {
 	r.mu.Unlock()
 
 	c.Default()
+	deleting := c.DeletionTimestamp != nil
+	if deleting {
+		r.mu.Lock()
+		_, hasTarget := r.obj.deployments[key(c.Namespace, c.Spec.TargetRef.Name)]
+		if !hasTarget {
+			r.finalizeLocked(c, fmt.Sprintf("deployment %s not found, nothing to restore", c.Spec.TargetRef.Name))
+			r.saveLocked()
+			r.kickSync()
+			r.mu.Unlock()
+			return time.Hour
+		}
+		r.mu.Unlock()
+	}
 	now := r.now()
-	dec, err := r.engine.Tick(ctx, c, cmd, false, now)
+	dec, err := r.engine.Tick(ctx, c, cmd, deleting, now)
 	if err != nil {
 		if ctx.Err() != nil {
 			return time.Hour
@@ -91,6 +104,9 @@ func (r *Runtime) tick(ctx context.Context, k string) time.Duration {
 	}
 	for _, e := range dec.Events {
 		r.recordLocked(Event{Type: string(e.Type), Reason: e.Reason, Kind: "Canary", Namespace: c.Namespace, Name: c.Name, Message: e.Message})
+	}
+	if deleting && dec.Status.Phase == v1beta1.PhaseTerminated {
+		r.finalizeLocked(c, fmt.Sprintf("deployment %s restored", c.Spec.TargetRef.Name))
 	}
 	r.saveLocked()
 	r.kickSync()

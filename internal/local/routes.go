@@ -64,17 +64,20 @@ func (r *Runtime) routesLocked() []Route {
 		}
 		var backends []Backend
 		if split == nil {
+			selected := map[string]bool{}
 			for _, dk := range sortedKeys(r.obj.deployments) {
 				d := r.obj.deployments[dk]
 				if !selects(s, d) {
 					continue
 				}
+				selected[d.Name] = true
 				eps := r.endpointsLocked(d.Namespace, d.Name)
 				backends = append(backends, Backend{
 					Name: d.Name, Namespace: d.Namespace, Deployment: d.Name,
 					Weight: len(eps), Endpoints: eps,
 				})
 			}
+			backends = append(backends, r.handoverBackendsLocked(selected, s.Namespace)...)
 		}
 		for _, p := range s.Spec.Ports {
 			out = append(out, Route{

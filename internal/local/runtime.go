@@ -269,6 +269,7 @@ func (r *Runtime) syncLoop(ctx context.Context) {
 		case <-r.kick:
 		}
 		r.mu.Lock()
+		r.finishHandoversLocked()
 		r.syncPods()
 		err := r.plane.Apply(r.routesLocked())
 		if err != nil && (r.planeErr == nil || err.Error() != r.planeErr.Error()) {
@@ -360,6 +361,22 @@ func (c cluster) Readiness(ns, name string) rollout.Readiness {
 	c.r.mu.Lock()
 	defer c.r.mu.Unlock()
 	return c.r.readinessLocked(ns, name)
+}
+
+func (c cluster) DeleteDeployment(ns, name string) error {
+	c.r.mu.Lock()
+	defer c.r.mu.Unlock()
+	if _, ok := c.r.obj.deployments[key(ns, name)]; !ok {
+		return nil
+	}
+	delete(c.r.obj.deployments, key(ns, name))
+	c.r.saveLocked()
+	c.r.kickSync()
+	return nil
+}
+
+func (c cluster) SetSplit(ns, canary string, routes rollout.Routes) error {
+	return table(c).SetSplit(ns, canary, routes)
 }
 
 // table keeps the split of each Canary and applies it to the proxy.

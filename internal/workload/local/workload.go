@@ -27,6 +27,11 @@ type Cluster interface {
 	PutDeployment(d *appsv1.Deployment) error
 	// Readiness is the readiness of a Deployment's pods.
 	Readiness(namespace, name string) rollout.Readiness
+	// DeleteDeployment removes a Deployment and stops its pods; a
+	// Deployment that does not exist is not an error.
+	DeleteDeployment(namespace, name string) error
+	// SetSplit sets the traffic split of a Canary's apex Service.
+	SetSplit(namespace, canary string, r rollout.Routes) error
 }
 
 // Workload is the engine's Workload for local processes.
@@ -83,12 +88,10 @@ func (w *Workload) Apply(_ context.Context, c *v1beta1.Canary, a rollout.Action)
 			return err
 		}
 		return w.cluster.PutDeployment(p)
-	case rollout.ScaleCanaryUp, rollout.RestoreTarget:
-		n := int32(1)
-		if hasPrimary && replicas(primary) > 0 {
-			n = replicas(primary)
-		}
-		return w.scale(target, n)
+	case rollout.ScaleCanaryUp:
+		return w.scale(target, restoredReplicas(primary, hasPrimary))
+	case rollout.RestoreTarget:
+		return w.restore(c, target, primary, hasPrimary)
 	case rollout.ScaleCanaryDown:
 		return w.scale(target, 0)
 	case rollout.PromotePrimary:
@@ -107,6 +110,41 @@ func (w *Workload) Apply(_ context.Context, c *v1beta1.Canary, a rollout.Action)
 	default:
 		return fmt.Errorf("workload: unknown action %q", a.Type)
 	}
+}
+
+// restore undoes serin's changes for a Canary being deleted with
+// revertOnDeletion: the target is scaled back to the primary's replica
+// count and, once its pods are ready, gets all the traffic of the apex
+// Service and the primary is removed. Until then the primary keeps
+// serving, so the Service never loses its last ready backend.
+func (w *Workload) restore(c *v1beta1.Canary, target, primary *appsv1.Deployment, hasPrimary bool) error {
+	n := restoredReplicas(primary, hasPrimary)
+	if !hasPrimary {
+		n = max(replicas(target), 1) // nothing to take over from: keep its scale
+	}
+	if err := w.scale(target, n); err != nil {
+		return err
+	}
+	rd := w.cluster.Readiness(c.Namespace, target.Name)
+	if rd.Ready < n || rd.Updated < n {
+		return nil
+	}
+	if err := w.cluster.SetSplit(c.Namespace, c.Name, rollout.Routes{CanaryWeight: 100}); err != nil {
+		return fmt.Errorf("%s: route all traffic to %s: %w", rollout.RestoreTarget, target.Name, err)
+	}
+	if !hasPrimary {
+		return nil
+	}
+	return w.cluster.DeleteDeployment(c.Namespace, primary.Name)
+}
+
+// restoredReplicas is the target's scale when it takes over from the
+// primary: the primary's replica count, at least one.
+func restoredReplicas(primary *appsv1.Deployment, hasPrimary bool) int32 {
+	if hasPrimary && replicas(primary) > 0 {
+		return replicas(primary)
+	}
+	return 1
 }
 
 func (w *Workload) scale(d *appsv1.Deployment, n int32) error {

@@ -14,8 +14,9 @@ import (
 
 // fakeCluster is an in-memory Cluster for the Workload's pure logic.
 type fakeCluster struct {
-	deps  map[string]*appsv1.Deployment
-	ready map[string]rollout.Readiness
+	deps   map[string]*appsv1.Deployment
+	ready  map[string]rollout.Readiness
+	splits map[string]rollout.Routes
 }
 
 func (f *fakeCluster) Deployment(ns, name string) (*appsv1.Deployment, bool) {
@@ -32,6 +33,19 @@ func (f *fakeCluster) PutDeployment(d *appsv1.Deployment) error {
 }
 
 func (f *fakeCluster) Readiness(ns, name string) rollout.Readiness { return f.ready[name] }
+
+func (f *fakeCluster) DeleteDeployment(ns, name string) error {
+	delete(f.deps, name)
+	return nil
+}
+
+func (f *fakeCluster) SetSplit(ns, canary string, r rollout.Routes) error {
+	if f.splits == nil {
+		f.splits = map[string]rollout.Routes{}
+	}
+	f.splits[canary] = r
+	return nil
+}
 
 func target(image string, replicas int32) *appsv1.Deployment {
 	return &appsv1.Deployment{
@@ -114,5 +128,51 @@ func TestRevisionIsStable(t *testing.T) {
 	b.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "K", Value: "v"}}
 	if Revision(&a.Spec.Template) == Revision(&b.Spec.Template) {
 		t.Error("env must change the revision")
+	}
+}
+
+// TestWorkloadRestoreTarget: RestoreTarget scales the target to the
+// primary's replicas, and only once they are ready sends all traffic to
+// the target and removes the primary.
+func TestWorkloadRestoreTarget(t *testing.T) {
+	ctx := context.Background()
+	c := &v1beta1.Canary{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "test"},
+		Spec: v1beta1.CanarySpec{TargetRef: v1beta1.LocalObjectReference{Name: "podinfo"}, RevertOnDeletion: true}}
+	fc := &fakeCluster{deps: map[string]*appsv1.Deployment{"podinfo": target("podinfo:1.7.0", 3)}, ready: map[string]rollout.Readiness{}}
+	w := New(fc)
+	if err := w.Apply(ctx, c, rollout.Action{Type: rollout.InitPrimary}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Apply(ctx, c, rollout.Action{Type: rollout.ScaleCanaryDown}); err != nil {
+		t.Fatal(err)
+	}
+
+	restore := rollout.Action{Type: rollout.RestoreTarget}
+	fc.ready["podinfo"] = rollout.Readiness{Desired: 3, Updated: 3, Ready: 2}
+	if err := w.Apply(ctx, c, restore); err != nil {
+		t.Fatal(err)
+	}
+	if got := *fc.deps["podinfo"].Spec.Replicas; got != 3 {
+		t.Errorf("target replicas = %d, want the primary's 3", got)
+	}
+	if _, ok := fc.deps["podinfo-primary"]; !ok {
+		t.Error("primary removed before the target was ready")
+	}
+	if _, ok := fc.splits["podinfo"]; ok {
+		t.Error("traffic moved before the target was ready")
+	}
+
+	fc.ready["podinfo"] = rollout.Readiness{Desired: 3, Updated: 3, Ready: 3}
+	if err := w.Apply(ctx, c, restore); err != nil {
+		t.Fatal(err)
+	}
+	if r := fc.splits["podinfo"]; r.CanaryWeight != 100 || r.PrimaryWeight != 0 {
+		t.Errorf("split = %+v, want all traffic to the target", r)
+	}
+	if _, ok := fc.deps["podinfo-primary"]; ok {
+		t.Error("primary still there once the target is ready")
+	}
+	if err := w.Apply(ctx, c, restore); err != nil {
+		t.Errorf("RestoreTarget again: %v, want idempotent", err)
 	}
 }
