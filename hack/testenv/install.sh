@@ -4,6 +4,7 @@
 #   etcd, kube-apiserver, kube-controller-manager,
 #   kube-scheduler, kwok                            from the Go module proxy
 #   prometheus                                      from Debian's package
+#   chromium (headless, for the dashboard's tests)  from Debian's package
 #
 # Usage: hack/testenv/install.sh [CACHE_DIR]   (default ~/.cache/serin-testenv)
 #
@@ -17,6 +18,7 @@
 #                       kube-scheduler and kwok
 #   KUBEBUILDER_ASSETS  the same directory, for controller-runtime's envtest
 #   SERIN_PROMETHEUS    path of the prometheus binary
+#   SERIN_CHROMIUM      path of the chromium binary
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-1.34.4}
@@ -186,17 +188,34 @@ install_prometheus() {
 	fi
 }
 
+install_chromium() {
+	if command -v chromium >/dev/null; then
+		log "chromium: installed"
+		return
+	fi
+	log "chromium: installing Debian's package"
+	local start=$SECONDS sudo=
+	[[ $(id -u) == 0 ]] || sudo=sudo
+	$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+		--no-install-recommends chromium >/dev/null
+	log "chromium: installed in $((SECONDS - start))s"
+}
+
 total=$SECONDS
 install_prometheus
+install_chromium
 build_kwok
 build_etcd
 build_kube
 
 prometheus=$(command -v prometheus || echo /usr/bin/prometheus)
+chromium=$(command -v chromium || echo /usr/bin/chromium)
 cat >"$cache/env.new" <<EOF
 SERIN_TESTENV_BIN=$bindir
 KUBEBUILDER_ASSETS=$bindir
 SERIN_PROMETHEUS=$prometheus
+SERIN_CHROMIUM=$chromium
 EOF
 mv -f "$cache/env.new" "$cache/env"
 log "ready in $((SECONDS - total))s; environment in $cache/env:"

@@ -32,6 +32,7 @@ type demoOptions struct {
 	frontendPort int32
 	podinfoPort  int32
 	timeout      time.Duration
+	dashboard    string
 }
 
 const (
@@ -47,9 +48,9 @@ func newDemoCommand() *cobra.Command {
 		Long: `demo runs the walkthrough's podinfo, frontend and load generator as local
 processes behind serin's proxy, waits for the Canary to initialise, releases
 podinfo 1.7.1 and shows the release live until it is promoted or rolled back,
-then a summary. It keeps running so that you can look around (curl
-http://localhost:8080, serin get canaries, serin stat deploy) until Ctrl-C,
-which stops every process it started.
+then a summary. It keeps running so that you can look around (the dashboard
+on http://127.0.0.1:9999, curl http://localhost:8080, serin get canaries, serin
+stat deploy) until Ctrl-C, which stops every process it started.
 
 --scenario=faulty releases a 1.7.1 that fails about 10% of its requests, which
 the analysis catches and rolls back. --interval shortens the analysis interval
@@ -73,6 +74,7 @@ the release ended as the scenario expects.`,
 	f.Int32Var(&o.frontendPort, "frontend-port", 8080, "port of the frontend on 127.0.0.1")
 	f.Int32Var(&o.podinfoPort, "podinfo-port", 9898, "port of the podinfo Service on 127.0.0.1")
 	f.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up when the release has not ended after this long")
+	f.StringVar(&o.dashboard, "dashboard", defaultDashboardAddr, "address of the live web dashboard (host:port; empty turns it off)")
 	return cmd
 }
 
@@ -129,6 +131,20 @@ func runDemo(ctx context.Context, out, errw io.Writer, o demoOptions) error {
 	if err != nil {
 		return err
 	}
+	var dashLine, dashURL string
+	if o.dashboard != "" {
+		ln, err := listenDashboard(o.dashboard, "--dashboard")
+		if err != nil {
+			return err
+		}
+		dctx, stopDash := context.WithCancel(context.WithoutCancel(ctx))
+		waitDash := startDashboard(dctx, ln, o.stateDir, errw)
+		defer waitDash()
+		defer stopDash()
+		dashURL = dashboardURL(ln)
+		dashLine = fmt.Sprintf("  %-39s the dashboard: the release, golden metrics and events, live\n", dashURL)
+		warnExposed(errw, o.dashboard, "--dashboard")
+	}
 	rt, err := local.Open(local.Options{
 		StateDir: o.stateDir, Reset: true, Logger: warnLogger(errw), NewEngine: newLocalEngine,
 	})
@@ -168,13 +184,13 @@ func runDemo(ctx context.Context, out, errw io.Writer, o demoOptions) error {
 	}
 	interval := c.Spec.Analysis.IntervalDuration()
 	fmt.Fprintf(out, `Ready in %s. Look around while the release runs:
-  curl http://localhost:%d              the frontend: the version and colour you get
+%s  curl http://localhost:%d              the frontend: the version and colour you get
   curl http://localhost:%d              podinfo through serin's proxy
   serin get canaries --state-dir %s
   serin stat deploy --state-dir %s
   serin events -w --state-dir %s
 Canary podinfo.test: step %d%% every %s while success >= 99%% and p99 <= 500ms; rollback after %d failed checks.
-`, time.Since(started).Round(10*time.Millisecond), o.frontendPort, o.podinfoPort,
+`, time.Since(started).Round(10*time.Millisecond), dashLine, o.frontendPort, o.podinfoPort,
 		o.stateDir, o.stateDir, o.stateDir, c.Spec.Analysis.StepWeight, interval, c.Spec.Analysis.EffectiveThreshold())
 
 	release := time.Now()
@@ -213,7 +229,11 @@ Canary podinfo.test: step %d%% every %s while success >= 99%% and p99 <= 500ms; 
 		}
 		return nil
 	}
-	fmt.Fprintf(out, "\nStill running: curl http://localhost:%d, serin get canaries, serin stat deploy. Ctrl-C stops everything.\n", o.frontendPort)
+	if dashURL != "" {
+		fmt.Fprintf(out, "\nStill running: the dashboard on %s, curl http://localhost:%d, serin get canaries, serin stat deploy. Ctrl-C stops everything.\n", dashURL, o.frontendPort)
+	} else {
+		fmt.Fprintf(out, "\nStill running: curl http://localhost:%d, serin get canaries, serin stat deploy. Ctrl-C stops everything.\n", o.frontendPort)
+	}
 	select {
 	case <-ctx.Done():
 	case <-run.done:

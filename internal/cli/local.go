@@ -90,9 +90,10 @@ func warnLogger(w io.Writer) *slog.Logger {
 
 func newRunCommand() *cobra.Command {
 	var (
-		lf    localFlags
-		files []string
-		reset bool
+		lf       localFlags
+		files    []string
+		reset    bool
+		dashAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "run [DIR|FILE]... [-f FILE]...",
@@ -117,6 +118,19 @@ instance with serin get, describe, events, set, apply, promote, logs and stat.`,
 			ctx, cancel := signalContext(cmd.Context())
 			defer cancel()
 			out := cmd.OutOrStdout()
+			var dashURL string
+			if dashAddr != "" {
+				ln, err := listenDashboard(dashAddr, "--dashboard")
+				if err != nil {
+					return err
+				}
+				dctx, stopDash := context.WithCancel(context.WithoutCancel(ctx))
+				waitDash := startDashboard(dctx, ln, lf.stateDir, cmd.ErrOrStderr())
+				defer waitDash()
+				defer stopDash()
+				dashURL = dashboardURL(ln)
+				warnExposed(cmd.ErrOrStderr(), dashAddr, "--dashboard")
+			}
 			rt, err := local.Open(local.Options{
 				StateDir: lf.stateDir, Reset: reset, Logger: warnLogger(cmd.ErrOrStderr()),
 				NewEngine: newLocalEngine,
@@ -135,6 +149,9 @@ instance with serin get, describe, events, set, apply, promote, logs and stat.`,
 				}
 			}
 			fmt.Fprintf(out, "serin is running; state in %s. Ctrl-C stops it.\n", lf.stateDir)
+			if dashURL != "" {
+				fmt.Fprintf(out, "Dashboard on %s\n", dashURL)
+			}
 			go printEvents(ctx, rt, out, 0)
 			return rt.Run(ctx, rt.ServeAPI)
 		},
@@ -142,6 +159,7 @@ instance with serin get, describe, events, set, apply, promote, logs and stat.`,
 	lf.add(cmd)
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file or directory (repeatable)")
 	cmd.Flags().BoolVar(&reset, "reset", false, "forget the state of the last run and start afresh")
+	cmd.Flags().StringVar(&dashAddr, "dashboard", "", "also serve the live web dashboard on this address (host:port, e.g. "+defaultDashboardAddr+")")
 	return cmd
 }
 

@@ -218,6 +218,23 @@ func version(url string) string {
 	return info.Version
 }
 
+// getJSON decodes the JSON answer of url into v.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: decode: %v", url, err)
+	}
+}
+
 var weightLine = regexp.MustCompile(`canary weight (\d+)`)
 
 // weights returns the canary weights the demo's output advanced through.
@@ -243,9 +260,10 @@ func TestDemo(t *testing.T) {
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {
 			state := t.TempDir()
-			fport, pport := freePort(t), freePort(t)
+			fport, pport, dport := freePort(t), freePort(t), freePort(t)
 			d := start(t, bin, "demo", "--interval=1s", "--scenario="+tc.scenario,
-				"--state-dir", state, "--frontend-port", fmt.Sprint(fport), "--podinfo-port", fmt.Sprint(pport))
+				"--state-dir", state, "--frontend-port", fmt.Sprint(fport), "--podinfo-port", fmt.Sprint(pport),
+				"--dashboard", fmt.Sprintf("127.0.0.1:%d", dport))
 
 			waitFor(t, 3*time.Minute, "the summary", func() bool { return strings.Contains(d.out.String(), "failed requests:") })
 			out := d.out.String()
@@ -262,6 +280,17 @@ func TestDemo(t *testing.T) {
 			}
 			frontend := fmt.Sprintf("http://127.0.0.1:%d/", fport)
 			waitFor(t, 10*time.Second, "the frontend to report "+tc.version, func() bool { return version(frontend) == tc.version })
+
+			// The dashboard the demo serves reads the same state.
+			var st struct {
+				Canaries []struct {
+					Name, Phase string
+				}
+			}
+			getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/api/state", dport), &st)
+			if len(st.Canaries) != 1 || st.Canaries[0].Name != "podinfo" || st.Canaries[0].Phase != want {
+				t.Errorf("dashboard /api/state canaries = %+v, want podinfo %s", st.Canaries, want)
+			}
 
 			ws := weights(out)
 			if len(ws) < 2 || ws[0] != 10 {
@@ -291,7 +320,7 @@ func TestDemo(t *testing.T) {
 func TestDemoExit(t *testing.T) {
 	bin := serin(t)
 	state := t.TempDir()
-	d := start(t, bin, "demo", "--interval=1s", "--exit", "--state-dir", state,
+	d := start(t, bin, "demo", "--interval=1s", "--exit", "--state-dir", state, "--dashboard=",
 		"--frontend-port", fmt.Sprint(freePort(t)), "--podinfo-port", fmt.Sprint(freePort(t)))
 	select {
 	case <-d.exited:
@@ -314,7 +343,7 @@ func TestPortInUse(t *testing.T) {
 	}
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	out, err := exec.Command(bin, "demo", "--exit", "--state-dir", t.TempDir(),
+	out, err := exec.Command(bin, "demo", "--exit", "--state-dir", t.TempDir(), "--dashboard=",
 		"--frontend-port", fmt.Sprint(port), "--podinfo-port", fmt.Sprint(freePort(t))).CombinedOutput()
 	if err == nil {
 		t.Fatalf("demo on a port in use succeeded:\n%s", out)
