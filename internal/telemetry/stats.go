@@ -30,7 +30,8 @@ type Stats struct {
 // reaching past the latest snapshot counts up to the live counters; one
 // starting before the retention starts at the oldest snapshot kept. Before
 // the first snapshot, every window holds everything recorded so far. An
-// unknown backend has no requests.
+// unknown backend has no requests. RPS is over the part of the window since
+// the backend was first seen.
 func (s *Store) Stats(namespace, deployment string, from, to time.Time) Stats {
 	st := Stats{Bounds: LatencyBounds(), Buckets: make([]int64, numBuckets)}
 	r, ok := (*s.recorders.Load())[BackendKey{Namespace: namespace, Deployment: deployment}]
@@ -51,7 +52,17 @@ func (s *Store) Stats(namespace, deployment string, from, to time.Time) Stats {
 			cum += b.buckets[i] - a.buckets[i]
 			st.Buckets[i] = cum
 		}
-		st.RPS = float64(st.Requests) / to.Sub(from).Seconds()
+		// A backend seen for less than the window has had less time to
+		// serve: its rate is over the time it has been seen.
+		seen := r.created
+		if seen == 0 {
+			seen = s.first.Load()
+		}
+		span := to.Sub(from)
+		if seen > 0 {
+			span = min(span, to.Sub(time.Unix(seen, 0)))
+		}
+		st.RPS = float64(st.Requests) / max(span, time.Second).Seconds()
 	}
 	if st.Requests <= 0 {
 		st.Requests, st.Failures = 0, 0

@@ -56,6 +56,7 @@ type Store struct {
 	mu        sync.Mutex // serialises registration and snapshots
 	recorders atomic.Pointer[map[BackendKey]*Recorder]
 	latest    atomic.Int64 // unix second of the latest snapshot, 0 before the first
+	first     atomic.Int64 // unix second of the first snapshot, 0 before it
 }
 
 // NewStore returns an empty Store. Call Run (or Snapshot once a second) so
@@ -115,6 +116,9 @@ func (s *Store) Snapshot(now time.Time) {
 	}
 	if sec > s.latest.Load() {
 		s.latest.Store(sec)
+	}
+	if f := s.first.Load(); f == 0 || sec < f {
+		s.first.Store(sec)
 	}
 }
 

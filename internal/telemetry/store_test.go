@@ -224,3 +224,23 @@ func BenchmarkStatsOneMinute(b *testing.B) {
 		s.Stats("a", "b", t0.Add(3500*time.Second), t0.Add(3560*time.Second))
 	}
 }
+
+func TestRPSOverTheTimeSeen(t *testing.T) {
+	s := NewStore(WithRetention(time.Hour))
+	s.Snapshot(t0)
+	r := s.Recorder(BackendKey{Namespace: "test", Deployment: "podinfo"})
+	for i := 1; i <= 10; i++ {
+		for range 10 {
+			r.Record(200, time.Millisecond, 0, 0)
+		}
+		s.Snapshot(t0.Add(time.Duration(i) * time.Second))
+	}
+	now := t0.Add(10 * time.Second)
+	// Seen for 10s at 10 requests a second: a 1m window must not read 1.7.
+	if st := s.Stats("test", "podinfo", now.Add(-time.Minute), now); st.Requests != 100 || st.RPS != 10 {
+		t.Fatalf("1m window over 10s of traffic: requests %d rps %v, want 100 at 10", st.Requests, st.RPS)
+	}
+	if st := s.Stats("test", "podinfo", now.Add(-5*time.Second), now); st.RPS != 10 {
+		t.Fatalf("5s window: rps %v, want 10", st.RPS)
+	}
+}
