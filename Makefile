@@ -61,6 +61,10 @@ bench: ## Go micro-benchmarks
 bench-proxy: ## wrk: serin's proxy against nginx and HAProxy (docs/benchmarks.md)
 	bash bench/proxy/run.sh
 
+.PHONY: bench-scale
+bench-scale: testenv ## the Kubernetes controller with SCALE canaries (default 1000; docs/benchmarks.md)
+	set -a && . "$(TESTENV_FILE)" && set +a && $(GO) test -count=1 -timeout 60m -run TestScale -v ./test/e2e/kube/ -scale=$(or $(SCALE),1000)
+
 .PHONY: clean
 clean: ## remove build output
 	rm -rf $(BIN)

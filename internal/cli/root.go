@@ -25,6 +25,7 @@ the moment it is not.`,
 	root.AddCommand(newRunCommand(), newPodinfoCommand(), newLoadCommand(), newFrontendCommand(), newDemoCommand())
 	root.AddCommand(newLocalCommands()...)
 	root.AddCommand(newProxyCommand(), newStatCommand())
+	root.AddCommand(newControllerCommand())
 	root.AddCommand(newDashboardCommand())
 	return root
 }

@@ -1,0 +1,5 @@
+// Package deploy holds serin's install manifests: the CRDs (crds/, generated
+// from api/), and kustomize bases and overlays (kustomize/) for
+// `kubectl apply -k`. Its tests render every overlay with the kustomize Go
+// API and check what it produces.
+package deploy

@@ -1,0 +1,162 @@
+package deploy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+// render runs `kubectl kustomize dir`.
+func render(t *testing.T, dir string) resmap.ResMap {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	return m
+}
+
+// find returns the one object of kind and name.
+func find(t *testing.T, m resmap.ResMap, kind, name string) map[string]any {
+	t.Helper()
+	var found []map[string]any
+	for _, r := range m.Resources() {
+		if r.GetKind() == kind && r.GetName() == name {
+			obj, err := r.Map()
+			if err != nil {
+				t.Fatal(err)
+			}
+			found = append(found, obj)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want one %s %s, found %d", kind, name, len(found))
+	}
+	return found[0]
+}
+
+func path(obj map[string]any, keys ...any) any {
+	var cur any = obj
+	for _, k := range keys {
+		switch k := k.(type) {
+		case string:
+			m, _ := cur.(map[string]any)
+			cur = m[k]
+		case int:
+			s, _ := cur.([]any)
+			if k >= len(s) {
+				return nil
+			}
+			cur = s[k]
+		}
+	}
+	return cur
+}
+
+func TestOverlays(t *testing.T) {
+	for _, tc := range []struct {
+		dir       string
+		namespace string
+		args      []string
+	}{
+		{"kustomize/linkerd", "linkerd", []string{"--mesh-provider=linkerd", "--metrics-server=http://prometheus.linkerd-viz:9090"}},
+		{"kustomize/gatewayapi", "linkerd", []string{"--mesh-provider=gatewayapi:v1", "--metrics-server=http://prometheus.linkerd-viz:9090"}},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			m := render(t, tc.dir)
+
+			for _, crd := range []string{"canaries.serin.dev", "metrictemplates.serin.dev", "alertproviders.serin.dev"} {
+				obj := find(t, m, "CustomResourceDefinition", crd)
+				if ns := path(obj, "metadata", "namespace"); ns != nil {
+					t.Errorf("CRD %s has namespace %v", crd, ns)
+				}
+			}
+
+			d := find(t, m, "Deployment", "serin")
+			if ns := path(d, "metadata", "namespace"); ns != tc.namespace {
+				t.Errorf("deployment namespace = %v, want %s", ns, tc.namespace)
+			}
+			var args []string
+			for _, a := range path(d, "spec", "template", "spec", "containers", 0, "args").([]any) {
+				args = append(args, a.(string))
+			}
+			if len(args) == 0 || args[0] != "controller" {
+				t.Errorf("args = %v, want the controller command first", args)
+			}
+			for _, want := range append([]string{"--leader-elect=true"}, tc.args...) {
+				if !slices.Contains(args, want) {
+					t.Errorf("args = %v, missing %s", args, want)
+				}
+			}
+			if sa := path(d, "spec", "template", "spec", "serviceAccountName"); sa != "serin" {
+				t.Errorf("serviceAccountName = %v", sa)
+			}
+			if img, _ := path(d, "spec", "template", "spec", "containers", 0, "image").(string); !strings.HasPrefix(img, "ghcr.io/serinhq/serin:") {
+				t.Errorf("image = %q", img)
+			}
+
+			if ns := path(find(t, m, "ServiceAccount", "serin"), "metadata", "namespace"); ns != tc.namespace {
+				t.Errorf("service account namespace = %v", ns)
+			}
+			for _, kind := range []string{"ClusterRoleBinding", "RoleBinding"} {
+				name := "serin"
+				if kind == "RoleBinding" {
+					name = "serin-leader-election"
+				}
+				if ns := path(find(t, m, kind, name), "subjects", 0, "namespace"); ns != tc.namespace {
+					t.Errorf("%s subject namespace = %v, want %s", kind, ns, tc.namespace)
+				}
+			}
+			if ns := path(find(t, m, "Role", "serin-leader-election"), "metadata", "namespace"); ns != tc.namespace {
+				t.Errorf("leader election role namespace = %v", ns)
+			}
+		})
+	}
+}
+
+// TestRBACLeastPrivilege checks the ClusterRole grants what the controller
+// needs and never delete or wildcards.
+func TestRBACLeastPrivilege(t *testing.T) {
+	role := find(t, render(t, "kustomize/linkerd"), "ClusterRole", "serin")
+	granted := map[string][]string{}
+	for _, r := range path(role, "rules").([]any) {
+		rule := r.(map[string]any)
+		for _, g := range rule["apiGroups"].([]any) {
+			for _, res := range rule["resources"].([]any) {
+				key := g.(string) + "/" + res.(string)
+				for _, v := range rule["verbs"].([]any) {
+					if v == "*" || v == "delete" || v == "deletecollection" || res == "*" || g == "*" {
+						t.Errorf("rule grants %s on %s", v, key)
+					}
+					granted[key] = append(granted[key], v.(string))
+				}
+			}
+		}
+	}
+	for key, verbs := range map[string][]string{
+		"serin.dev/canaries":                   {"get", "list", "watch", "update", "patch"},
+		"serin.dev/canaries/status":            {"update"},
+		"serin.dev/canaries/finalizers":        {"update"},
+		"serin.dev/metrictemplates":            {"get", "list", "watch"},
+		"serin.dev/alertproviders":             {"get", "list", "watch"},
+		"apps/deployments":                     {"get", "list", "watch", "create", "update", "patch"},
+		"/services":                            {"get", "list", "watch", "create", "update", "patch"},
+		"/configmaps":                          {"get", "list", "watch", "create", "update"},
+		"/secrets":                             {"get", "list", "watch", "create", "update"},
+		"autoscaling/horizontalpodautoscalers": {"get", "list", "watch", "create", "update"},
+		"split.smi-spec.io/trafficsplits":      {"get", "list", "watch", "create", "update"},
+		"gateway.networking.k8s.io/httproutes": {"get", "list", "watch", "create", "update"},
+		"/events":                              {"create", "patch"},
+	} {
+		for _, v := range verbs {
+			if !slices.Contains(granted[key], v) {
+				t.Errorf("ClusterRole does not grant %s on %s", v, key)
+			}
+		}
+	}
+}

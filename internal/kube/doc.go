@@ -1,0 +1,24 @@
+// Package kube is serin's Kubernetes runtime: a controller-runtime manager
+// with one controller that reconciles serin.dev/v1beta1 Canaries.
+//
+// Each Canary is one item of one workqueue. A reconcile is one tick of the
+// rollout engine: it reads the Canary and its workloads from the informer
+// caches, lets the engine gather metrics and webhook results and carry out
+// its actions, records the Decision's events as Kubernetes Events, writes
+// the status once (retrying on conflict) and requeues the Canary after the
+// Decision's RequeueAfter. A change of a target Deployment's spec queues
+// its Canary at once, so that a new revision is seen without waiting for
+// the next tick. No goroutine is started per Canary.
+//
+// A manual command is given by annotating the Canary with
+// serin.dev/command set to promote, abort, pause or resume; the controller
+// passes it to the next tick and removes the annotation once the tick's
+// status is written. A Canary with spec.revertOnDeletion gets the
+// serin.dev/finalizer finalizer, which is removed once the engine has
+// restored the target.
+//
+// NewManager wires everything; `serin controller` and the end-to-end tests
+// run the same code. The controller's own metrics (serin_canary_weight,
+// serin_canary_phase, serin_canary_duration_seconds, serin_reconcile_*) go
+// to the registry given in Options.
+package kube

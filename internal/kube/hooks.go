@@ -1,0 +1,44 @@
+package kube
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/engine"
+	"github.com/serinhq/serin/internal/hooks"
+	"github.com/serinhq/serin/internal/notify"
+)
+
+// newHooksAndNotifier returns the webhook caller and the notifier, which
+// sends every event to the Canary's event webhooks and to its
+// AlertProviders (read through c).
+func newHooksAndNotifier(c client.Client, o Options) (engine.Hooks, engine.Notifier) {
+	h := hooks.New(hooks.Options{Now: o.Now})
+	n := notify.New(notify.Options{
+		Providers: func(ctx context.Context, ns, name string) (*v1beta1.AlertProvider, error) {
+			p := &v1beta1.AlertProvider{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, p); err != nil {
+				return nil, err
+			}
+			return p, nil
+		},
+		Secrets: secretLookup(c),
+		Now:     o.Now,
+		OnError: func(err error) { o.Logger.Warn("alert not sent", "err", err) },
+	})
+	return h, notify.Multi{h, n}
+}
+
+// secretLookup reads a Secret's data through c.
+func secretLookup(c client.Client) func(ctx context.Context, ns, name string) (map[string][]byte, error) {
+	return func(ctx context.Context, ns, name string) (map[string][]byte, error) {
+		s := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
+			return nil, err
+		}
+		return s.Data, nil
+	}
+}

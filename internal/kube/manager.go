@@ -1,0 +1,319 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/engine"
+)
+
+// DefaultMinInterval is the shortest analysis interval the controller
+// accepts, as Flagger's.
+const DefaultMinInterval = 10 * time.Second
+
+// LeaderElectionID names the Lease the controllers' replicas elect a leader
+// with.
+const LeaderElectionID = "serin-controller"
+
+// Options configure the controller. The zero value of each field is a
+// usable default, except where said.
+type Options struct {
+	// Namespace restricts the controller to one namespace; empty watches
+	// all.
+	Namespace string
+	// MeshProvider is the router of Canaries without spec.provider;
+	// defaults to "linkerd".
+	MeshProvider string
+	// MetricsServer is the Prometheus address of Canaries without
+	// spec.metricsServer.
+	MetricsServer string
+	// LeaderElection makes replicas elect one leader through a Lease.
+	LeaderElection bool
+	// LeaderElectionNamespace holds the Lease; defaults to the namespace
+	// the controller runs in.
+	LeaderElectionNamespace string
+	// MetricsAddr is where the controller serves /metrics; "0" or empty
+	// disables it.
+	MetricsAddr string
+	// HealthAddr is where it serves /healthz and /readyz; "0" or empty
+	// disables it.
+	HealthAddr string
+	// KubeAPIQPS and KubeAPIBurst bound the controller's requests to the
+	// API server; zero keeps the rest.Config's (client-go's default is 5
+	// and 10, too few for more than a few dozen Canaries).
+	KubeAPIQPS   float32
+	KubeAPIBurst int
+	// Workers is how many Canaries are reconciled at once; defaults to 8.
+	Workers int
+	// MinInterval is the shortest analysis interval accepted; defaults to
+	// DefaultMinInterval. Lower values are for tests only: Kubernetes
+	// Deployments and Prometheus scrapes cannot follow faster ticks.
+	MinInterval time.Duration
+	// Registry receives serin's metrics and is served on MetricsAddr with
+	// controller-runtime's. Required.
+	Registry *prometheus.Registry
+	// Logger; defaults to slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; defaults to time.Now.
+	Now func() time.Time
+
+	// Source replaces the metric source (Prometheus and MetricTemplates).
+	// For tests and benchmarks.
+	Source engine.Source
+	// SkipNameValidation lets one process start several managers one
+	// after another, as tests that restart the controller do.
+	SkipNameValidation bool
+}
+
+func (o *Options) defaults() error {
+	if o.Registry == nil {
+		return errors.New("options: Registry is required")
+	}
+	if o.MeshProvider == "" {
+		o.MeshProvider = "linkerd"
+	}
+	if o.Workers <= 0 {
+		o.Workers = 8
+	}
+	if o.MinInterval <= 0 {
+		o.MinInterval = DefaultMinInterval
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+// NewScheme returns a scheme with the kinds the controller reads and
+// writes.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range schemeBuilders() {
+		if err := add(s); err != nil {
+			return nil, fmt.Errorf("build scheme: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// NewManager returns a manager running the Canary controller on the
+// cluster cfg points at. Start it with Start(ctx); it stops when ctx ends.
+func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	scheme, err := NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	if o.KubeAPIQPS > 0 {
+		cfg.QPS = o.KubeAPIQPS
+	}
+	if o.KubeAPIBurst > 0 {
+		cfg.Burst = o.KubeAPIBurst
+	}
+	log := logr.FromSlogHandler(o.Logger.Handler())
+	mo := ctrl.Options{
+		Scheme:                        scheme,
+		Logger:                        log,
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:        "0",
+		LeaderElection:                o.LeaderElection,
+		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+	}
+	if o.HealthAddr != "" {
+		mo.HealthProbeBindAddress = o.HealthAddr
+	}
+	if o.Namespace != "" {
+		mo.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.Namespace: {}}}
+		if mo.LeaderElectionNamespace == "" && o.LeaderElection {
+			mo.LeaderElectionNamespace = o.Namespace
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, mo)
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	m, err := NewMetrics(o.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	engines, err := newEngines(mgr.GetClient(), o)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reconciler{
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Recorder:    mgr.GetEventRecorderFor("serin"),
+		Metrics:     m,
+		Engines:     engines,
+		Now:         o.Now,
+		MinInterval: o.MinInterval,
+	}
+	if err := r.SetupWithManager(mgr, o.Workers, o.SkipNameValidation); err != nil {
+		return nil, err
+	}
+
+	var synced atomic.Bool
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if mgr.GetCache().WaitForCacheSync(ctx) {
+			synced.Store(true)
+		}
+		<-ctx.Done()
+		return nil
+	})); err != nil {
+		return nil, fmt.Errorf("add cache sync check: %w", err)
+	}
+	if o.HealthAddr != "" {
+		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+			return nil, fmt.Errorf("add health check: %w", err)
+		}
+		if err := mgr.AddReadyzCheck("informers", func(*http.Request) error {
+			if !synced.Load() {
+				return errors.New("informer caches not synced")
+			}
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("add ready check: %w", err)
+		}
+	}
+	if o.MetricsAddr != "" && o.MetricsAddr != "0" {
+		h := promhttp.HandlerFor(prometheus.Gatherers{o.Registry, ctrlmetrics.Registry}, promhttp.HandlerOpts{})
+		if err := mgr.Add(&httpServer{addr: o.MetricsAddr, handler: h}); err != nil {
+			return nil, fmt.Errorf("add metrics server: %w", err)
+		}
+	}
+	return mgr, nil
+}
+
+// targetIndex indexes Canaries by the name of their target.
+const targetIndex = "spec.targetRef.name"
+
+// SetupWithManager registers the Canary controller with mgr: one
+// workqueue, workers reconciling at once. A Canary is reconciled when it
+// changes, when its tick is due, and at once when its target Deployment's
+// spec changes, so that a new revision is seen without waiting for the
+// next tick.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int, skipNameValidation bool) error {
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1beta1.Canary{}, targetIndex, func(o client.Object) []string {
+		return []string{o.(*v1beta1.Canary).Spec.TargetRef.Name}
+	})
+	if err != nil {
+		return fmt.Errorf("index canaries by target: %w", err)
+	}
+	err = ctrl.NewControllerManagedBy(mgr).
+		Named("canary").
+		For(&v1beta1.Canary{}, builder.WithPredicates(canaryChanged())).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.canariesOf),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: workers,
+			SkipNameValidation:      ptr.To(skipNameValidation),
+		}).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("create canary controller: %w", err)
+	}
+	return nil
+}
+
+// canariesOf returns the Canaries whose target is the Deployment d.
+func (r *Reconciler) canariesOf(ctx context.Context, d client.Object) []reconcile.Request {
+	list := &v1beta1.CanaryList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(d.GetNamespace()), client.MatchingFields{targetIndex: d.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, c := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
+	}
+	return reqs
+}
+
+// canaryChanged passes the Canary events that call for a tick: creation,
+// deletion, a spec change, a change of annotations (a manual command) or
+// the start of a deletion. Status writes do not.
+func canaryChanged() predicate.Predicate {
+	return predicate.Or(
+		predicate.GenerationChangedPredicate{},
+		predicate.AnnotationChangedPredicate{},
+		predicate.Funcs{
+			CreateFunc:  func(event.CreateEvent) bool { return false },
+			DeleteFunc:  func(event.DeleteEvent) bool { return false },
+			GenericFunc: func(event.GenericEvent) bool { return false },
+			UpdateFunc: func(e event.UpdateEvent) bool {
+				return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
+			},
+		},
+	)
+}
+
+// httpServer serves a handler as a manager runnable on every replica,
+// leader or not.
+type httpServer struct {
+	addr    string
+	handler http.Handler
+}
+
+func (s *httpServer) NeedLeaderElection() bool { return false }
+
+func (s *httpServer) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", s.handler)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	case err := <-errc:
+		return fmt.Errorf("serve metrics: %w", err)
+	}
+}
+
+// schemeBuilders list the kinds of the controller's scheme.
+func schemeBuilders() []func(*runtime.Scheme) error {
+	return append([]func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1beta1.AddToScheme}, routerSchemes()...)
+}

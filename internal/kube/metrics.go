@@ -1,0 +1,82 @@
+package kube
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/serinhq/serin/api/v1beta1"
+)
+
+// Metrics are the controller's own metrics.
+type Metrics struct {
+	weight     *prometheus.GaugeVec
+	phase      *prometheus.GaugeVec
+	duration   *prometheus.HistogramVec
+	reconciles *prometheus.CounterVec
+	reconcile  prometheus.Histogram
+	lag        prometheus.Histogram
+}
+
+// NewMetrics creates the controller's metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		weight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "serin_canary_weight",
+			Help: "Traffic weight of the canary in percent.",
+		}, []string{"namespace", "name"}),
+		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "serin_canary_phase",
+			Help: "Phase of the canary: 1 for the current phase, one series per canary.",
+		}, []string{"namespace", "name", "phase"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "serin_canary_duration_seconds",
+			Help:    "Seconds spent on one analysis tick of a canary.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
+		}, []string{"namespace", "name"}),
+		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "serin_reconcile_total",
+			Help: "Canary reconciles by result (success, error, invalid).",
+		}, []string{"result"}),
+		reconcile: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "serin_reconcile_duration_seconds",
+			Help:    "Seconds one Canary reconcile took.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "serin_reconcile_lag_seconds",
+			Help:    "Seconds between the time a canary's tick was due and the time it ran.",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.weight, m.phase, m.duration, m.reconciles, m.reconcile, m.lag} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// observeCanary records a canary's weight and phase after a tick that took
+// d.
+func (m *Metrics) observeCanary(ns, name string, st v1beta1.CanaryStatus, d time.Duration) {
+	m.weight.WithLabelValues(ns, name).Set(float64(st.CanaryWeight))
+	m.phase.DeletePartialMatch(prometheus.Labels{"namespace": ns, "name": name})
+	m.phase.WithLabelValues(ns, name, string(st.Phase)).Set(1)
+	m.duration.WithLabelValues(ns, name).Observe(d.Seconds())
+}
+
+// forget drops a deleted canary's series.
+func (m *Metrics) forget(ns, name string) {
+	l := prometheus.Labels{"namespace": ns, "name": name}
+	m.weight.DeletePartialMatch(l)
+	m.phase.DeletePartialMatch(l)
+	m.duration.DeletePartialMatch(l)
+}
+
+func (m *Metrics) observeReconcile(result string, d time.Duration) {
+	m.reconciles.WithLabelValues(result).Inc()
+	m.reconcile.Observe(d.Seconds())
+}
+
+func (m *Metrics) observeLag(d time.Duration) { m.lag.Observe(d.Seconds()) }

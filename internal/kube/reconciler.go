@@ -1,0 +1,256 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/rollout"
+)
+
+// CommandAnnotation carries a manual command (promote, abort, pause,
+// resume) to the next tick of a Canary. It is removed once consumed.
+const CommandAnnotation = "serin.dev/command"
+
+// Finalizer holds a Canary with spec.revertOnDeletion until the target is
+// restored.
+const Finalizer = "serin.dev/finalizer"
+
+// Ticker runs one tick of the rollout engine for a Canary, as
+// (*engine.Engine).Tick.
+type Ticker interface {
+	Tick(ctx context.Context, c *v1beta1.Canary, cmd rollout.Command, deleting bool, now time.Time) (rollout.Decision, error)
+}
+
+// Engines returns the engine for a Canary's traffic provider. An unknown
+// provider is an error.
+type Engines func(provider string) (Ticker, error)
+
+// Reconciler reconciles Canaries: one tick of the engine per reconcile.
+type Reconciler struct {
+	// Client reads from the informer cache and writes to the API server.
+	Client client.Client
+	// APIReader reads from the API server, for conflict retries.
+	APIReader client.Reader
+	Recorder  record.EventRecorder
+	Metrics   *Metrics
+	Engines   Engines
+	// Now is the clock.
+	Now func() time.Time
+	// MinInterval is the shortest analysis interval accepted.
+	MinInterval time.Duration
+
+	mu  sync.Mutex
+	due map[types.NamespacedName]time.Time
+}
+
+// Reconcile runs one tick for the Canary req names.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	start := r.Now()
+	res, result, err := r.reconcile(ctx, req, start)
+	r.Metrics.observeReconcile(result, r.Now().Sub(start))
+	return res, err // controller-runtime logs the error and retries with backoff
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.Time) (ctrl.Result, string, error) {
+	c := &v1beta1.Canary{}
+	if err := r.Client.Get(ctx, req.NamespacedName, c); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
+			return ctrl.Result{}, "success", nil
+		}
+		return ctrl.Result{}, "error", fmt.Errorf("read canary %s: %w", req, err)
+	}
+	r.observeLag(req.NamespacedName, now)
+
+	deleting := !c.DeletionTimestamp.IsZero()
+	hasFinalizer := controllerutil.ContainsFinalizer(c, Finalizer)
+	switch {
+	case deleting && !hasFinalizer:
+		r.forget(req.NamespacedName)
+		return ctrl.Result{}, "success", nil
+	case !deleting && c.Spec.RevertOnDeletion != hasFinalizer:
+		if err := r.setFinalizer(ctx, c, c.Spec.RevertOnDeletion); err != nil {
+			return ctrl.Result{}, "error", err
+		}
+	}
+	if err := r.checkInterval(c); err != nil {
+		r.Recorder.Event(c, corev1.EventTypeWarning, "InvalidSpec", err.Error())
+		r.clearDue(req.NamespacedName)
+		return ctrl.Result{}, "invalid", nil
+	}
+
+	cmd, cmdErr := command(c)
+	if cmdErr != nil {
+		r.Recorder.Event(c, corev1.EventTypeWarning, "InvalidCommand", cmdErr.Error())
+	}
+	eng, err := r.Engines(c.Spec.Provider)
+	if err != nil {
+		r.Recorder.Event(c, corev1.EventTypeWarning, "InvalidSpec", err.Error())
+		r.clearDue(req.NamespacedName)
+		return ctrl.Result{}, "invalid", nil
+	}
+	tickStart := r.Now()
+	d, err := eng.Tick(ctx, c.DeepCopy(), cmd, deleting, now)
+	if err != nil {
+		// The engine wrote nothing; the workqueue retries with backoff.
+		r.Recorder.Event(c, corev1.EventTypeWarning, "ReconcileError", err.Error())
+		return ctrl.Result{}, "error", fmt.Errorf("tick canary %s: %w", req, err)
+	}
+	for _, e := range d.Events {
+		r.Recorder.Event(c, string(e.Type), e.Reason, e.Message)
+	}
+	c, err = r.writeStatus(ctx, c, d.Status)
+	if err != nil {
+		return ctrl.Result{}, "error", err
+	}
+	if cmd != rollout.NoCommand || cmdErr != nil {
+		if err := r.clearCommand(ctx, c); err != nil {
+			return ctrl.Result{}, "error", err
+		}
+	}
+	r.Metrics.observeCanary(c.Namespace, c.Name, d.Status, r.Now().Sub(tickStart))
+
+	if deleting && d.Status.Phase == v1beta1.PhaseTerminated {
+		if err := r.setFinalizer(ctx, c, false); err != nil {
+			return ctrl.Result{}, "error", err
+		}
+		r.forget(req.NamespacedName)
+		return ctrl.Result{}, "success", nil
+	}
+	next := d.RequeueAfter
+	if next <= 0 {
+		next = interval(c)
+	}
+	r.setDue(req.NamespacedName, now.Add(next))
+	return ctrl.Result{RequeueAfter: next}, "success", nil
+}
+
+// command reads the manual command annotation.
+func command(c *v1beta1.Canary) (rollout.Command, error) {
+	v, ok := c.Annotations[CommandAnnotation]
+	if !ok {
+		return rollout.NoCommand, nil
+	}
+	switch cmd := rollout.Command(v); cmd {
+	case rollout.Promote, rollout.Abort, rollout.Pause, rollout.Resume:
+		return cmd, nil
+	}
+	return rollout.NoCommand, fmt.Errorf("metadata.annotations[%s]: must be promote, abort, pause or resume, got %q", CommandAnnotation, v)
+}
+
+// interval is the Canary's analysis interval, 60s when unset or invalid.
+func interval(c *v1beta1.Canary) time.Duration {
+	if c.Spec.Analysis != nil && c.Spec.Analysis.Interval != "" {
+		if d, err := time.ParseDuration(c.Spec.Analysis.Interval); err == nil && d > 0 {
+			return d
+		}
+	}
+	return time.Minute
+}
+
+// checkInterval rejects analysis intervals shorter than MinInterval.
+func (r *Reconciler) checkInterval(c *v1beta1.Canary) error {
+	if c.Spec.Analysis == nil || c.Spec.Analysis.Interval == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(c.Spec.Analysis.Interval)
+	if err != nil {
+		return fmt.Errorf("spec.analysis.interval: %w", err)
+	}
+	if d < r.MinInterval {
+		return fmt.Errorf("spec.analysis.interval: must be at least %s, got %s", r.MinInterval, d)
+	}
+	return nil
+}
+
+// writeStatus writes st as c's status when it changed, retrying on
+// conflict with the latest Canary from the API server. It returns the
+// Canary as written.
+func (r *Reconciler) writeStatus(ctx context.Context, c *v1beta1.Canary, st v1beta1.CanaryStatus) (*v1beta1.Canary, error) {
+	if equality.Semantic.DeepEqual(c.Status, st) {
+		return c, nil
+	}
+	cur := c.DeepCopy()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur.Status = st
+		err := r.Client.Status().Update(ctx, cur)
+		if apierrors.IsConflict(err) {
+			if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(c), cur); gerr != nil {
+				return errors.Join(err, gerr)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("write status of canary %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	return cur, nil
+}
+
+// clearCommand removes the command annotation.
+func (r *Reconciler) clearCommand(ctx context.Context, c *v1beta1.Canary) error {
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:null}}}`, CommandAnnotation)
+	if err := r.Client.Patch(ctx, c.DeepCopy(), client.RawPatch(types.MergePatchType, patch)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("remove %s from canary %s/%s: %w", CommandAnnotation, c.Namespace, c.Name, err)
+	}
+	return nil
+}
+
+// setFinalizer adds or removes the finalizer.
+func (r *Reconciler) setFinalizer(ctx context.Context, c *v1beta1.Canary, on bool) error {
+	updated := c.DeepCopy()
+	if on {
+		controllerutil.AddFinalizer(updated, Finalizer)
+	} else {
+		controllerutil.RemoveFinalizer(updated, Finalizer)
+	}
+	if err := r.Client.Patch(ctx, updated, client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("update finalizers of canary %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	return nil
+}
+
+// observeLag records how late a tick runs after its due time. Reconciles
+// that run before the due time (a spec change) are not ticks that were due.
+func (r *Reconciler) observeLag(key types.NamespacedName, now time.Time) {
+	r.mu.Lock()
+	due, ok := r.due[key]
+	r.mu.Unlock()
+	if ok && !now.Before(due) {
+		r.Metrics.observeLag(now.Sub(due))
+	}
+}
+
+func (r *Reconciler) setDue(key types.NamespacedName, t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.due == nil {
+		r.due = map[types.NamespacedName]time.Time{}
+	}
+	r.due[key] = t
+}
+
+func (r *Reconciler) clearDue(key types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.due, key)
+}
+
+func (r *Reconciler) forget(key types.NamespacedName) {
+	r.clearDue(key)
+	r.Metrics.forget(key.Namespace, key.Name)
+}

@@ -1,0 +1,277 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/rollout"
+	"github.com/serinhq/serin/internal/testenv"
+)
+
+// tick is one call of the scripted engine.
+type tick struct {
+	name     string
+	cmd      rollout.Command
+	deleting bool
+	at       time.Time
+}
+
+// scripted is an engine that advances a counter in the status each tick.
+type scripted struct {
+	mu    sync.Mutex
+	ticks []tick
+	every time.Duration
+}
+
+func (s *scripted) Tick(_ context.Context, c *v1beta1.Canary, cmd rollout.Command, deleting bool, now time.Time) (rollout.Decision, error) {
+	s.mu.Lock()
+	s.ticks = append(s.ticks, tick{name: c.Name, cmd: cmd, deleting: deleting, at: now})
+	s.mu.Unlock()
+	st := *c.Status.DeepCopy()
+	st.Iterations++
+	if st.Phase != v1beta1.PhasePromoting {
+		st.Phase = v1beta1.PhaseProgressing
+	}
+	st.CanaryWeight = 10
+	var events []rollout.Event
+	switch {
+	case deleting:
+		st.Phase = v1beta1.PhaseTerminated
+	case cmd == rollout.Promote:
+		st.Phase = v1beta1.PhasePromoting
+		events = append(events, rollout.Event{Type: rollout.Normal, Reason: "Promoting", Message: "Promote " + c.Name + " on request"})
+	case st.Iterations == 1:
+		events = append(events, rollout.Event{Type: rollout.Normal, Reason: "Synced", Message: fmt.Sprintf("Initialization done! %s.%s", c.Name, c.Namespace)})
+	}
+	return rollout.Decision{Status: st, Events: events, RequeueAfter: s.every}, nil
+}
+
+func (s *scripted) of(name string) []tick {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []tick
+	for _, t := range s.ticks {
+		if t.name == name {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func TestReconcilerOnAPIServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a cluster")
+	}
+	scheme, err := NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	cluster := testenv.Start(t, testenv.Options{Scheme: scheme, CRDs: []string{"../../deploy/crds"}})
+	cl := cluster.Client()
+	ns := cluster.CreateNamespace(t, "reconciler")
+
+	mgr, err := ctrl.NewManager(cluster.RESTConfig(), ctrl.Options{
+		Scheme:  scheme,
+		Logger:  logr.Discard(),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := &scripted{every: 500 * time.Millisecond}
+	r := &Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorderFor("serin"),
+		Metrics:   m,
+		Engines: func(provider string) (Ticker, error) {
+			if provider != "" {
+				return nil, fmt.Errorf("unknown traffic provider %q", provider)
+			}
+			return eng, nil
+		},
+		Now:         time.Now,
+		MinInterval: 100 * time.Millisecond,
+	}
+	if err := r.SetupWithManager(mgr, 2, true); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+
+	newCanary := func(name string, mutate func(*v1beta1.Canary)) *v1beta1.Canary {
+		c := &v1beta1.Canary{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: v1beta1.CanarySpec{
+				TargetRef: v1beta1.LocalObjectReference{Name: name},
+				Service:   v1beta1.CanaryService{Port: 9898},
+				Analysis:  &v1beta1.CanaryAnalysis{Interval: "1s", StepWeight: 10},
+			},
+		}
+		if mutate != nil {
+			mutate(c)
+		}
+		if err := cl.Create(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	get := func(ctx context.Context, name string) (*v1beta1.Canary, error) {
+		c := &v1beta1.Canary{}
+		return c, cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, c)
+	}
+
+	t.Run("ticks every RequeueAfter and writes the status and events", func(t *testing.T) {
+		newCanary("ticks", nil)
+		poll(t, 20*time.Second, "5 ticks", func(ctx context.Context) (bool, error) {
+			c, err := get(ctx, "ticks")
+			return err == nil && c.Status.Iterations >= 5, err
+		})
+		ticks := eng.of("ticks")
+		for i := 2; i < len(ticks); i++ {
+			if gap := ticks[i].at.Sub(ticks[i-1].at); gap < 450*time.Millisecond || gap > 2*time.Second {
+				t.Errorf("tick %d came %s after the one before, want about 500ms", i, gap)
+			}
+		}
+		c, _ := get(t.Context(), "ticks")
+		if c.Status.Phase != v1beta1.PhaseProgressing || c.Status.CanaryWeight != 10 {
+			t.Errorf("status = %+v", c.Status)
+		}
+		waitEvent(t, cl, ns, "ticks", "Synced", "Initialization done! ticks."+ns)
+		if got := testutil.ToFloat64(m.weight.WithLabelValues(ns, "ticks")); got != 10 {
+			t.Errorf("serin_canary_weight = %v, want 10", got)
+		}
+		if got := testutil.ToFloat64(m.phase.WithLabelValues(ns, "ticks", "Progressing")); got != 1 {
+			t.Errorf("serin_canary_phase{phase=Progressing} = %v, want 1", got)
+		}
+		if n := testutil.CollectAndCount(m.lag); n == 0 {
+			t.Error("no tick lag recorded")
+		}
+	})
+
+	t.Run("a command annotation is passed once and removed", func(t *testing.T) {
+		newCanary("command", func(c *v1beta1.Canary) { c.Spec.Analysis.Interval = "1m" })
+		poll(t, 20*time.Second, "first tick", func(ctx context.Context) (bool, error) { return len(eng.of("command")) >= 1, nil })
+		c, _ := get(t.Context(), "command")
+		orig := c.DeepCopy()
+		c.Annotations = map[string]string{CommandAnnotation: "promote"}
+		if err := cl.Patch(t.Context(), c, client.MergeFrom(orig)); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 20*time.Second, "command consumed", func(ctx context.Context) (bool, error) {
+			c, err := get(ctx, "command")
+			if err != nil {
+				return false, err
+			}
+			_, has := c.Annotations[CommandAnnotation]
+			return !has && c.Status.Phase == v1beta1.PhasePromoting, nil
+		})
+		var promotes int
+		for _, tk := range eng.of("command") {
+			if tk.cmd == rollout.Promote {
+				promotes++
+			}
+		}
+		if promotes != 1 {
+			t.Errorf("promote passed %d times, want once", promotes)
+		}
+		waitEvent(t, cl, ns, "command", "Promoting", "Promote command on request")
+	})
+
+	t.Run("revertOnDeletion holds the Canary until the engine terminates it", func(t *testing.T) {
+		newCanary("revert", func(c *v1beta1.Canary) { c.Spec.RevertOnDeletion = true })
+		poll(t, 20*time.Second, "finalizer", func(ctx context.Context) (bool, error) {
+			c, err := get(ctx, "revert")
+			return err == nil && slices.Contains(c.Finalizers, Finalizer), err
+		})
+		c, _ := get(t.Context(), "revert")
+		if err := cl.Delete(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 20*time.Second, "canary gone", func(ctx context.Context) (bool, error) {
+			_, err := get(ctx, "revert")
+			return client.IgnoreNotFound(err) == nil && err != nil, nil
+		})
+		ticks := eng.of("revert")
+		if last := ticks[len(ticks)-1]; !last.deleting {
+			t.Errorf("last tick did not say deleting: %+v", last)
+		}
+	})
+
+	t.Run("invalid specs are reported, not ticked", func(t *testing.T) {
+		newCanary("fast", func(c *v1beta1.Canary) { c.Spec.Analysis.Interval = "10ms" })
+		newCanary("provider", func(c *v1beta1.Canary) { c.Spec.Provider = "istio" })
+		waitEvent(t, cl, ns, "fast", "InvalidSpec", "spec.analysis.interval: must be at least 100ms, got 10ms")
+		waitEvent(t, cl, ns, "provider", "InvalidSpec", `unknown traffic provider "istio"`)
+		if n := len(eng.of("fast")) + len(eng.of("provider")); n != 0 {
+			t.Errorf("invalid canaries ticked %d times", n)
+		}
+	})
+}
+
+func poll(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	var last error
+	for {
+		ok, err := cond(ctx)
+		if ok {
+			return
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func waitEvent(t *testing.T, cl client.Client, ns, canary, reason, message string) {
+	t.Helper()
+	poll(t, 20*time.Second, "event "+reason, func(ctx context.Context) (bool, error) {
+		list := &corev1.EventList{}
+		if err := cl.List(ctx, list, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		for _, e := range list.Items {
+			if e.InvolvedObject.Kind == "Canary" && e.InvolvedObject.Name == canary && e.Reason == reason && e.Message == message {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}

@@ -1,0 +1,45 @@
+package kube
+
+import (
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+
+	"github.com/serinhq/serin/api/v1beta1"
+)
+
+// PrimarySuffix is appended to the name of every primary copy.
+const PrimarySuffix = "-primary"
+
+// CanarySuffix is appended to the apex Service's name for the Service that
+// selects the target's pods.
+const CanarySuffix = "-canary"
+
+// selectorKeys are the pod labels, in order of preference, whose value tells
+// the primary's pods from the target's, as Flagger's --selector-labels.
+var selectorKeys = []string{"app", "name", "app.kubernetes.io/name"}
+
+// PrimaryName is the name of the primary Deployment of c.
+func PrimaryName(c *v1beta1.Canary) string { return c.Spec.TargetRef.Name + PrimarySuffix }
+
+// ServiceName is the name of the apex Service of c.
+func ServiceName(c *v1beta1.Canary) string {
+	if c.Spec.Service.Name != "" {
+		return c.Spec.Service.Name
+	}
+	return c.Spec.TargetRef.Name
+}
+
+// selectorLabel returns the key and value of the label that selects the
+// target's pods.
+func selectorLabel(d *appsv1.Deployment) (string, string, error) {
+	if d.Spec.Selector == nil {
+		return "", "", fmt.Errorf("deployment %s: spec.selector is empty", d.Name)
+	}
+	for _, k := range selectorKeys {
+		if v, ok := d.Spec.Selector.MatchLabels[k]; ok {
+			return k, v, nil
+		}
+	}
+	return "", "", fmt.Errorf("deployment %s: spec.selector.matchLabels must hold one of the labels %v", d.Name, selectorKeys)
+}

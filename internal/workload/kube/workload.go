@@ -1,0 +1,164 @@
+package kube
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/engine"
+	"github.com/serinhq/serin/internal/rollout"
+)
+
+// Workload carries out a Canary's workload actions on Deployments, Services
+// and HorizontalPodAutoscalers.
+type Workload struct {
+	c client.Client
+}
+
+var _ engine.Workload = (*Workload)(nil)
+
+// New returns a Workload that reads and writes through c. c's scheme must
+// know serin's kinds and the core, apps and autoscaling/v2 kinds, for the
+// owner references of the objects it creates.
+func New(c client.Client) *Workload { return &Workload{c: c} }
+
+// Observe reads the target and the primary and computes the target's
+// revision.
+func (w *Workload) Observe(ctx context.Context, c *v1beta1.Canary) (rollout.WorkloadState, error) {
+	var st rollout.WorkloadState
+	if err := checkTargetKind(c); err != nil {
+		return st, err
+	}
+	target, err := w.deployment(ctx, c.Namespace, c.Spec.TargetRef.Name)
+	if err != nil {
+		return st, err
+	}
+	if target != nil {
+		tracked, err := readConfigs(ctx, w.c, c.Namespace, &target.Spec.Template.Spec)
+		if err != nil {
+			return st, err
+		}
+		st.TargetFound = true
+		st.TargetRevision, err = revision(target, tracked)
+		if err != nil {
+			return st, err
+		}
+		st.Target = readiness(target)
+		if len(tracked) > 0 {
+			st.TrackedConfigs = make(map[string]string, len(tracked))
+			for _, t := range tracked {
+				st.TrackedConfigs[t.ref.key()] = t.hash
+			}
+		}
+	}
+	primary, err := w.deployment(ctx, c.Namespace, PrimaryName(c))
+	if err != nil {
+		return st, err
+	}
+	if primary != nil {
+		st.PrimaryFound = true
+		st.Primary = readiness(primary)
+	}
+	return st, nil
+}
+
+// Apply carries out one workload action.
+func (w *Workload) Apply(ctx context.Context, c *v1beta1.Canary, a rollout.Action) error {
+	if err := checkTargetKind(c); err != nil {
+		return err
+	}
+	switch a.Type {
+	case rollout.InitPrimary:
+		return w.initPrimary(ctx, c)
+	case rollout.ScaleCanaryUp:
+		n, err := w.canaryReplicas(ctx, c)
+		if err != nil {
+			return err
+		}
+		return w.scale(ctx, c.Namespace, c.Spec.TargetRef.Name, n)
+	case rollout.ScaleCanaryDown:
+		return w.scale(ctx, c.Namespace, c.Spec.TargetRef.Name, 0)
+	case rollout.PromotePrimary:
+		return w.promote(ctx, c)
+	case rollout.RestoreTarget:
+		return w.restore(ctx, c)
+	}
+	return fmt.Errorf("workload action %q is not supported", a.Type)
+}
+
+func checkTargetKind(c *v1beta1.Canary) error {
+	if k := c.Spec.TargetRef.Kind; k != "" && k != "Deployment" {
+		return fmt.Errorf("spec.targetRef.kind: only Deployment is supported, got %q", k)
+	}
+	return nil
+}
+
+// deployment reads a Deployment; nil when it does not exist.
+func (w *Workload) deployment(ctx context.Context, ns, name string) (*appsv1.Deployment, error) {
+	d := &appsv1.Deployment{}
+	if err := w.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, d); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read deployment %s/%s: %w", ns, name, err)
+	}
+	return d, nil
+}
+
+// target reads the target, which must exist, and its tracked configs.
+func (w *Workload) target(ctx context.Context, c *v1beta1.Canary) (*appsv1.Deployment, []trackedConfig, error) {
+	t, err := w.deployment(ctx, c.Namespace, c.Spec.TargetRef.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if t == nil {
+		return nil, nil, fmt.Errorf("target deployment %s/%s not found", c.Namespace, c.Spec.TargetRef.Name)
+	}
+	tracked, err := readConfigs(ctx, w.c, c.Namespace, &t.Spec.Template.Spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, tracked, nil
+}
+
+// revision hashes the target's pod template and its tracked configs.
+func revision(d *appsv1.Deployment, tracked []trackedConfig) (string, error) {
+	b, err := json.Marshal(d.Spec.Template)
+	if err != nil {
+		return "", fmt.Errorf("hash pod template of %s: %w", d.Name, err)
+	}
+	h := sha256.New()
+	h.Write(b)
+	for _, t := range tracked {
+		fmt.Fprintf(h, "\n%s=%s", t.ref.key(), t.hash)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// readiness reports a Deployment's replicas. Until the Deployment
+// controller has observed the latest spec, no replica counts as updated.
+func readiness(d *appsv1.Deployment) rollout.Readiness {
+	r := rollout.Readiness{Desired: 1, Ready: d.Status.ReadyReplicas}
+	if d.Spec.Replicas != nil {
+		r.Desired = *d.Spec.Replicas
+	}
+	if d.Status.ObservedGeneration >= d.Generation {
+		r.Updated = d.Status.UpdatedReplicas
+	} else {
+		r.Reason = fmt.Sprintf("deployment %s: waiting for the deployment controller to observe generation %d", d.Name, d.Generation)
+	}
+	for _, cond := range d.Status.Conditions {
+		if cond.Type == appsv1.DeploymentProgressing && cond.Reason == "ProgressDeadlineExceeded" {
+			r.Reason = fmt.Sprintf("deployment %s: %s", d.Name, cond.Message)
+		}
+	}
+	return r
+}

@@ -1,0 +1,51 @@
+package kube
+
+import (
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/serinhq/serin/api/v1beta1"
+)
+
+var timing = flag.Bool("timing", false, "run the walkthrough's Canary at its own pace (10s interval, 1m metrics) and check the times of the issue")
+
+// TestWalkthroughTiming releases with the walkthrough's Canary unchanged
+// and checks serin promotes a healthy revision within 120s of `set image`
+// and rolls back one that fails 5% of its requests sooner:
+//
+//	go test ./test/e2e/kube/ -run TestWalkthroughTiming -timing -v
+func TestWalkthroughTiming(t *testing.T) {
+	if !*timing {
+		t.Skip("takes about 4 minutes: run with -timing")
+	}
+	cluster := startCluster(t)
+	e := setup(t, cluster, "test", false)
+	e.initialize(t, loadCanary(t, e.ns))
+
+	start := time.Now()
+	setImage(t, e.cl, e.ns, "podinfo", "podinfod", image171)
+	waitRelease(t, e)
+	waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseSucceeded, 5*time.Minute, v1beta1.PhaseFailed)
+	promoted := time.Since(start)
+	t.Logf("promoted %s after set image", promoted.Round(time.Second))
+	if promoted > 120*time.Second {
+		t.Errorf("promotion took %s, want at most 120s", promoted.Round(time.Second))
+	}
+	checkPromoted(t, e, image171)
+
+	e.mesh.setCanary(behaviour{ErrorRate: 0.05, LatencyMS: 4})
+	sent0, failed0 := e.mesh.counts("podinfo")
+	start = time.Now()
+	setImage(t, e.cl, e.ns, "podinfo", "podinfod", image170)
+	waitRelease(t, e)
+	c := waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseFailed, 5*time.Minute, v1beta1.PhaseSucceeded)
+	rolledBack := time.Since(start)
+	sent, failed := e.mesh.counts("podinfo")
+	t.Logf("rolled back %s after set image; canary served %d requests, %d failed; %s",
+		rolledBack.Round(time.Second), sent-sent0, failed-failed0, c.Status.Message)
+	if rolledBack > promoted {
+		t.Errorf("rollback took %s, longer than the promotion (%s)", rolledBack.Round(time.Second), promoted.Round(time.Second))
+	}
+	checkRolledBack(t, e, image171)
+}
