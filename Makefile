@@ -19,8 +19,9 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## build bin/serin
+build: ## build bin/serin and bin/serin-proxy
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/serin ./cmd/serin
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/serin-proxy ./cmd/serin-proxy
 
 .PHONY: generate
 generate: ## regenerate deepcopy code and CRDs from api/

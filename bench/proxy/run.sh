@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks serin's proxy against a direct backend, nginx and HAProxy with
+# Benchmarks serin's proxy (`serin proxy` and the slim `serin-proxy`
+# binary) against a direct backend, nginx and HAProxy with
 # wrk on loopback, all in one run. The proxy under test and both backends
 # share one core (PROXY_CPU); wrk runs on another (WRK_CPU). Each proxy is
 # configured for the same 90/10 split between the backends at
@@ -37,7 +38,8 @@ if [ ${#need[@]} -gt 0 ]; then
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-(cd "$ROOT" && go build -o "$WORK/serin" ./cmd/serin && go build -o "$WORK/backend" ./bench/proxy/backend)
+(cd "$ROOT" && go build -o "$WORK/serin" ./cmd/serin && go build -o "$WORK/serin-proxy" ./cmd/serin-proxy &&
+	go build -o "$WORK/backend" ./bench/proxy/backend)
 
 start() { # start CMD...: runs on the proxy core, remembers the pid
 	taskset -c "$PROXY_CPU" "$@" >"$WORK/log.$#.$RANDOM" 2>&1 &
@@ -64,6 +66,11 @@ wait_port 18082
 # serin: the shipped example config.
 GOMAXPROCS=1 start "$WORK/serin" proxy --config "$ROOT/examples/proxy/split-90-10.yaml"
 SERIN_PID=$LAST
+
+# serin-proxy: the same config on ports of its own.
+sed 's/18080/18085/; s/18090/18091/' "$ROOT/examples/proxy/split-90-10.yaml" >"$WORK/split-90-10.yaml"
+GOMAXPROCS=1 start "$WORK/serin-proxy" --config "$WORK/split-90-10.yaml"
+SLIM_PID=$LAST
 
 # nginx: one worker, weighted upstream with keep-alive.
 mkdir -p "$WORK/nginx"
@@ -119,6 +126,7 @@ HAPROXY_PID=$LAST
 wait_port 18080
 wait_port 18083
 wait_port 18084
+wait_port 18085
 NGINX_PID=$(pgrep -P "$NGINX_MASTER" nginx | head -1)
 
 bench() { # bench NAME PORT PID CONNS
@@ -146,14 +154,20 @@ bench() { # bench NAME PORT PID CONNS
 	printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$conns" "$rps" "$p50" "$p99" "$cpu" "$rss" "$anon"
 }
 
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
 echo "| target | conns | requests/s | p50 | p99 | proxy CPU us/request | proxy peak RSS | proxy anon RSS after |"
 echo "|---|---|---|---|---|---|---|---|"
 for c in $CONNS; do
 	bench "backend direct" 18081 - "$c"
 	bench "serin (90/10)" 18080 "$SERIN_PID" "$c"
+	bench "serin-proxy (90/10)" 18085 "$SLIM_PID" "$c"
 	bench "nginx (90/10)" 18083 "$NGINX_PID" "$c"
 	bench "HAProxy (90/10)" 18084 "$HAPROXY_PID" "$c"
 done
+
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # The split serin saw, from its own metrics.
 echo

@@ -22,7 +22,10 @@
 // endpoint of the same backend.
 //
 // HTTP/1.1 is served by a lean fast path (fasthttp) with pooled keep-alive
-// connections to every endpoint and streamed response bodies. Connections
+// connections to every endpoint; small response bodies are read whole and
+// large or chunked ones stream, and a request allocates nothing once the
+// pools are warm. Timeouts are coarse (see upstreamConn and prefixConn) so
+// that requests do not reprogram socket timers. Connections
 // opening with the HTTP/2 preface (h2c, prior knowledge; gRPC) are served by
 // net/http. Protocol upgrades (WebSocket) are piped through on a connection
 // of their own. X-Forwarded-For and X-Forwarded-Proto are set and hop-by-hop

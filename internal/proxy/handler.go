@@ -47,7 +47,7 @@ func (l *listener) serveFast(ctx *fasthttp.RequestCtx) {
 
 	resp := &ctx.Response
 	start := time.Now()
-	status, err := p.forward(r, c.backend, req, resp)
+	status, err := p.forward(r, c.backend, req, resp, start)
 	latency := time.Since(start)
 	if err != nil {
 		status = fasthttp.StatusBadGateway
@@ -73,11 +73,12 @@ func (l *listener) serveFast(ctx *fasthttp.RequestCtx) {
 	c.backend.rec.Record(status, latency, int64(len(req.Body())), int64(max(resp.Header.ContentLength(), 0)))
 }
 
-// forward sends req to an endpoint of b and reads the response headers into
-// resp (the body streams when the caller writes resp). A refused connection
-// marks the endpoint down and moves on to another one.
-func (p *Proxy) forward(r *route, b *backend, req *fasthttp.Request, resp *fasthttp.Response) (int, error) {
-	deadline := time.Now().Add(r.timeout)
+// forward sends req, received at start, to an endpoint of b and reads the
+// response into resp (a large body streams when the caller writes resp). A
+// refused connection marks the endpoint down and moves on to another one.
+func (p *Proxy) forward(r *route, b *backend, req *fasthttp.Request, resp *fasthttp.Response, start time.Time) (int, error) {
+	deadline := start.Add(r.timeout)
+	slack := deadlineSlack(r.timeout)
 	var skip *endpoint
 	var err error
 	for range b.endpoints {
@@ -86,7 +87,7 @@ func (p *Proxy) forward(r *route, b *backend, req *fasthttp.Request, resp *fasth
 			break
 		}
 		e.inflight.Add(1)
-		err = e.hc.DoDeadline(req, resp, deadline)
+		err = e.do(req, resp, deadline, slack)
 		e.inflight.Add(-1)
 		if err == nil {
 			e.succeeded()
@@ -191,7 +192,7 @@ func (p *Proxy) mirrorLoop() {
 	for job := range p.mirrors {
 		b := job.route.mirror
 		start := time.Now()
-		status, err := p.forward(job.route, b, job.req, resp)
+		status, err := p.forward(job.route, b, job.req, resp, start)
 		latency := time.Since(start)
 		if err != nil {
 			status = fasthttp.StatusBadGateway

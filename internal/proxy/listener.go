@@ -26,6 +26,7 @@ type listener struct {
 	route atomic.Pointer[route]
 
 	h1, h2 *connQueue
+	idle   time.Duration // how long a client connection may send nothing
 	srv    *fasthttp.Server
 	h2srv  *http.Server
 	served sync.WaitGroup
@@ -43,6 +44,7 @@ func (p *Proxy) newListener(ln net.Listener, r Route) *listener {
 	l := &listener{
 		p:       p,
 		ln:      ln,
+		idle:    idle,
 		h1:      newConnQueue(ln.Addr()),
 		h2:      newConnQueue(ln.Addr()),
 		closing: make(chan struct{}),
@@ -54,11 +56,12 @@ func (p *Proxy) newListener(ln net.Listener, r Route) *listener {
 		NoDefaultDate:                true,
 		NoDefaultContentType:         true,
 		DisablePreParseMultipartForm: true,
-		IdleTimeout:                  idle,
-		ReadBufferSize:               8 << 10,
-		MaxRequestBodySize:           32 << 20,
-		CloseOnShutdown:              true,
-		Logger:                       fastLogger{p.log},
+		// No IdleTimeout: the server would set two read deadlines per
+		// request. prefixConn keeps a coarse one instead.
+		ReadBufferSize:     8 << 10,
+		MaxRequestBodySize: 32 << 20,
+		CloseOnShutdown:    true,
+		Logger:             fastLogger{p.log},
 	}
 	l.h2srv = &http.Server{
 		Handler:           h2Handler{l},
@@ -105,7 +108,8 @@ func (l *listener) acceptLoop() {
 // or the HTTP/2 server.
 func (l *listener) sniff(c net.Conn) {
 	buf := make([]byte, 0, len(h2Preface))
-	_ = c.SetReadDeadline(time.Now().Add(l.srv.IdleTimeout))
+	first := time.Now().Add(l.idle)
+	_ = c.SetReadDeadline(first)
 	for {
 		n, err := c.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -117,12 +121,14 @@ func (l *listener) sniff(c net.Conn) {
 			return
 		}
 	}
-	_ = c.SetReadDeadline(time.Time{})
-	q := l.h1
 	if len(buf) == len(h2Preface) && string(buf) == h2Preface {
-		q = l.h2
+		_ = c.SetReadDeadline(time.Time{})
+		l.h2.push(&prefixConn{Conn: c, prefix: buf})
+		return
 	}
-	q.push(&prefixConn{Conn: c, prefix: buf})
+	// The deadline set above stays until the first Read after it is due
+	// to be moved.
+	l.h1.push(&prefixConn{Conn: c, prefix: buf, idle: int64(l.idle), deadline: first.UnixNano()})
 }
 
 // shutdown stops accepting, lets in-flight requests finish until ctx ends
@@ -152,9 +158,17 @@ func (l *listener) shutdown(ctx context.Context) error {
 }
 
 // prefixConn replays the bytes read while sniffing before reading on.
+//
+// With idle set (HTTP/1.1 connections), a read fails once the client has
+// sent nothing for between idle and idle+idle/8: rather than two deadline
+// changes per request, the read deadline moves only when a read starts
+// less than idle before it.
 type prefixConn struct {
 	net.Conn
 	prefix []byte
+
+	idle     int64 // nanoseconds; 0 when the deadline is someone else's
+	deadline int64 // unix nanoseconds of the read deadline set
 }
 
 func (c *prefixConn) Read(b []byte) (int, error) {
@@ -163,7 +177,23 @@ func (c *prefixConn) Read(b []byte) (int, error) {
 		c.prefix = c.prefix[n:]
 		return n, nil
 	}
+	if c.idle > 0 {
+		if now := time.Now().UnixNano(); c.deadline < now+c.idle {
+			c.deadline = now + c.idle + c.idle/8
+			if err := c.Conn.SetReadDeadline(time.Unix(0, c.deadline)); err != nil {
+				return 0, err
+			}
+		}
+	}
 	return c.Conn.Read(b)
+}
+
+// stopIdleDeadline drops the idle deadline, for a connection handed over to a
+// protocol of its own (an upgrade). It must be called before the
+// connection is read by another goroutine.
+func (c *prefixConn) stopIdleDeadline() {
+	c.idle = 0
+	_ = c.Conn.SetReadDeadline(time.Time{})
 }
 
 // connQueue is a net.Listener fed with connections accepted elsewhere.

@@ -34,7 +34,7 @@ func namedBackend(t *testing.T, name string) *httptest.Server {
 	return s
 }
 
-func startProxy(t *testing.T, cfg Config) (*Proxy, *telemetry.Store) {
+func startProxy(t testing.TB, cfg Config) (*Proxy, *telemetry.Store) {
 	t.Helper()
 	store := telemetry.NewStore()
 	p, err := New(Options{Store: store, Rand: rand.NewPCG(1, 2)})

@@ -83,6 +83,9 @@ func (l *listener) serveUpgrade(ctx *fasthttp.RequestCtx, r *route) {
 		buffered, _ := br.Peek(n)
 		raw.Write(buffered)
 	}
+	if pc, ok := ctx.Conn().(*prefixConn); ok {
+		pc.stopIdleDeadline()
+	}
 	l.hijacked.Add(1)
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(client net.Conn) {

@@ -39,14 +39,13 @@ func newEndpoint(addr string) *endpoint {
 		addr: addr,
 		hc: &fasthttp.HostClient{
 			Addr:                          addr,
-			Dial:                          func(a string) (net.Conn, error) { return net.DialTimeout("tcp", a, dialTimeout) },
+			Dial:                          dialUpstream,
 			MaxConns:                      maxConnsPerEndpoint,
 			MaxIdleConnDuration:           defaultIdleTimeout,
 			DisableHeaderNamesNormalizing: true,
 			DisablePathNormalizing:        true,
 			NoDefaultUserAgentHeader:      true,
-			StreamResponseBody:            true,
-			MaxIdemponentCallAttempts:     2,
+			WriteBufferSize:               16 << 10,
 			ConnPoolStrategy:              fasthttp.LIFO,
 		},
 	}

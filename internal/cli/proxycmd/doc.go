@@ -1,0 +1,5 @@
+// Package proxycmd is the command that runs serin's proxy standalone. It
+// lives apart from package cli so that a data-plane binary can be built
+// from it without the control plane's dependencies (the Kubernetes client
+// libraries and their package initialisation).
+package proxycmd

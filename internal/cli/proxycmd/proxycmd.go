@@ -1,0 +1,122 @@
+package proxycmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/serinhq/serin/internal/proxy"
+	"github.com/serinhq/serin/internal/telemetry"
+)
+
+// proxyFile is the file `serin proxy --config` reads: the proxy's routes and
+// the admin listener's address.
+type proxyFile struct {
+	// Admin is the admin API's address, loopback by default.
+	Admin string `json:"admin,omitempty"`
+	proxy.Config
+}
+
+const defaultProxyAdmin = "127.0.0.1:9990"
+
+// New returns the proxy command: the data plane on its own, as `serin
+// proxy` and as the slim `serin-proxy` binary, which links nothing else.
+func New() *cobra.Command {
+	var (
+		config, admin string
+		drain         time.Duration
+		seed          uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "proxy --config FILE",
+		Short: "Run serin's traffic-splitting proxy standalone",
+		Long: `proxy serves the routes of a YAML (or JSON) file: it splits each route's
+requests between its backends by weight, with A/B matches, mirroring and
+sticky sessions, and records golden metrics per backend.
+
+The admin API listens on loopback (the file's "admin", or --admin):
+GET/PUT /routes, GET /stats?window=1m, GET /metrics (Linkerd's metric names),
+GET /healthz and GET /readyz. SIGINT or SIGTERM drains and stops.`,
+		Example: `  serin proxy --config examples/proxy/split-90-10.yaml
+  serin stat --proxy 127.0.0.1:18090`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			data, err := os.ReadFile(config)
+			if err != nil {
+				return fmt.Errorf("read proxy config: %w", err)
+			}
+			var f proxyFile
+			if err := proxy.UnmarshalStrict(data, &f); err != nil {
+				return fmt.Errorf("parse %s: %w", config, err)
+			}
+			if admin != "" {
+				f.Admin = admin
+			}
+			if f.Admin == "" {
+				f.Admin = defaultProxyAdmin
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runProxy(ctx, f, drain, seed, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))
+		},
+	}
+	cmd.Flags().StringVarP(&config, "config", "c", "", "proxy configuration file (YAML or JSON)")
+	cmd.Flags().StringVar(&admin, "admin", "", "admin API address (overrides the file's; default "+defaultProxyAdmin+")")
+	cmd.Flags().DurationVar(&drain, "drain-timeout", 30*time.Second, "how long to let in-flight requests finish on shutdown")
+	cmd.Flags().Uint64Var(&seed, "seed", 0, "seed of the backend choice (0: random)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func runProxy(ctx context.Context, f proxyFile, drain time.Duration, seed uint64, log *slog.Logger) error {
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	store := telemetry.NewStore()
+	go store.Run(ctx)
+	p, err := proxy.New(proxy.Options{Store: store, Logger: log, Seed: seed, DrainTimeout: drain})
+	if err != nil {
+		return err
+	}
+	if err := p.Apply(f.Config); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(store.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ln, err := net.Listen("tcp", f.Admin)
+	if err != nil {
+		_ = p.Shutdown(context.Background())
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	srv := &http.Server{Handler: proxy.AdminHandler(p, reg, time.Now), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("proxy started", "admin", ln.Addr().String(), "routes", len(f.Routes))
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		err = fmt.Errorf("admin server: %w", err)
+	}
+	log.Info("proxy draining", "timeout", drain)
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if serr := p.Shutdown(sctx); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	if serr := srv.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
