@@ -183,15 +183,19 @@ func runDemo(ctx context.Context, out, errw io.Writer, o demoOptions) error {
 		return fail(err)
 	}
 	interval := c.Spec.Analysis.IntervalDuration()
+	stateFlag := "" // the other commands find the default state directory themselves
+	if o.stateDir != local.DefaultStateDir() {
+		stateFlag = " --state-dir " + o.stateDir
+	}
 	fmt.Fprintf(out, `Ready in %s. Look around while the release runs:
 %s  curl http://localhost:%d              the frontend: the version and colour you get
   curl http://localhost:%d              podinfo through serin's proxy
-  serin get canaries --state-dir %s
-  serin stat deploy --state-dir %s
-  serin events -w --state-dir %s
+  serin get canaries%s
+  serin stat deploy%s
+  serin events -w%s
 Canary podinfo.test: step %d%% every %s while success >= 99%% and p99 <= 500ms; rollback after %d failed checks.
 `, time.Since(started).Round(10*time.Millisecond), dashLine, o.frontendPort, o.podinfoPort,
-		o.stateDir, o.stateDir, o.stateDir, c.Spec.Analysis.StepWeight, interval, c.Spec.Analysis.EffectiveThreshold())
+		stateFlag, stateFlag, stateFlag, c.Spec.Analysis.StepWeight, interval, c.Spec.Analysis.EffectiveThreshold())
 
 	release := time.Now()
 	seq := lastSeq(rt)
@@ -361,11 +365,16 @@ func demoFrame(rt *local.Runtime, c *v1beta1.Canary, decisions []string, elapsed
 		st := rt.Telemetry().Stats(demoNamespace, deploy, now.Add(-10*time.Second), now)
 		return demo.Side{Version: version, Requests: st.Requests, SuccessRate: st.SuccessRate, P99: st.P99}
 	}
+	primary := "1.7.0"
+	switch c.Status.Phase {
+	case v1beta1.PhasePromoting, v1beta1.PhaseFinalising, v1beta1.PhaseSucceeded:
+		primary = "1.7.1" // the canary's spec has been copied to the primary
+	}
 	return demo.Frame{
 		Phase: string(c.Status.Phase), Weight: c.Status.CanaryWeight,
 		MaxWeight: c.Spec.Analysis.EffectiveMaxWeight(),
 		Failed:    c.Status.FailedChecks, Threshold: c.Spec.Analysis.EffectiveThreshold(),
-		Primary:   side(wlocal.PrimaryName(c), "1.7.0"),
+		Primary:   side(wlocal.PrimaryName(c), primary),
 		Canary:    side(c.Spec.TargetRef.Name, "1.7.1"),
 		Decisions: decisions, Elapsed: elapsed,
 	}
