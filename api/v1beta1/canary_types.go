@@ -265,6 +265,7 @@ type CanaryAnalysis struct {
 	// +optional
 	StepWeightPromotion int `json:"stepWeightPromotion,omitempty"`
 	// Threshold is how many failed checks roll the canary back. Defaults to 1.
+	// +kubebuilder:validation:Minimum=1
 	// +optional
 	Threshold int `json:"threshold,omitempty"`
 	// PrimaryReadyThreshold is the percentage of primary pods that must be

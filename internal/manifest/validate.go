@@ -24,6 +24,13 @@ func (s *Set) Validate(opts v1beta1.ValidationOptions) error {
 		switch obj := o.Object.(type) {
 		case *v1beta1.Canary:
 			errs = v1beta1.ValidateCanary(obj, opts)
+			// An unset threshold means the default (1), so only the
+			// manifest tells a written 0 apart.
+			if a := obj.Spec.Analysis; a != nil && a.Threshold == 0 {
+				if _, written := o.lines[normalizePath("spec.analysis.threshold")]; written {
+					errs = append(errs, field.Invalid(field.NewPath("spec", "analysis", "threshold"), 0, "must be at least 1"))
+				}
+			}
 		case *v1beta1.MetricTemplate:
 			errs = v1beta1.ValidateMetricTemplate(obj)
 		case *v1beta1.AlertProvider:

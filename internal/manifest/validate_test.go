@@ -75,3 +75,36 @@ func TestValidateEmptySet(t *testing.T) {
 		t.Errorf("Validate of an empty set: %v", err)
 	}
 }
+
+func TestValidateWrittenZeroThreshold(t *testing.T) {
+	canary := func(threshold string) string {
+		return `apiVersion: serin.dev/v1beta1
+kind: Canary
+metadata:
+  name: podinfo
+spec:
+  targetRef:
+    name: podinfo
+  service:
+    port: 9898
+  analysis:
+    interval: 10s
+    stepWeight: 10` + threshold + "\n"
+	}
+	set, err := decodeString(t, canary("\n    threshold: 0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`in.yaml:13: spec.analysis.threshold: must be at least 1, got 0`}
+	if got := problemStrings(t, set.Validate(v1beta1.ValidationOptions{})); !slices.Equal(got, want) {
+		t.Errorf("written threshold 0: got %q, want %q", got, want)
+	}
+	// Left out, it is the default (1).
+	set, err = decodeString(t, canary(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Validate(v1beta1.ValidationOptions{}); err != nil {
+		t.Errorf("threshold left out: %v", err)
+	}
+}
