@@ -7,7 +7,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -40,16 +39,22 @@ step on metrics read from Prometheus.`,
 			// controller-runtime's packages log through its process-wide
 			// logger; the command owns the process, so it sets it.
 			ctrl.SetLogger(logr.FromSlogHandler(o.Logger.Handler()))
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			o.Registry = reg
+			// The Go runtime and process collectors are already in
+			// controller-runtime's registry, which /metrics serves with this
+			// one: registering them here too would make every scrape fail
+			// on the duplicate series.
+			o.Registry = prometheus.NewRegistry()
 			mgr, err := kube.NewManager(cfg, o)
 			if err != nil {
 				return err
 			}
 			o.Logger.Info("starting controller", "meshProvider", o.MeshProvider, "metricsServer", o.MetricsServer,
 				"namespace", o.Namespace, "leaderElect", o.LeaderElection)
-			return mgr.Start(cmd.Context())
+			// SIGTERM (a Pod's deletion) and SIGINT stop the manager, which
+			// finishes the ticks in flight and returns nil.
+			ctx, cancel := signalContext(cmd.Context())
+			defer cancel()
+			return mgr.Start(ctx)
 		},
 	}
 	f := cmd.Flags()

@@ -4,7 +4,8 @@
 // with a real Prometheus, install the CRDs from deploy/crds, apply the
 // walkthrough's manifests from examples/podinfo/kubernetes and run the
 // controller in process through kube.NewManager, the code `serin
-// controller` runs.
+// controller` runs; binary_test.go runs the built `serin controller`
+// itself, kills it mid-release and checks a new one resumes.
 //
 // kwok has no data plane, so an exporter in the test plays Linkerd's
 // proxies: it reads the weights the controller set in the TrafficSplit (or
