@@ -64,7 +64,7 @@ bench-proxy: ## wrk: serin's proxy against nginx and HAProxy (docs/benchmarks.md
 
 .PHONY: bench-scale
 bench-scale: testenv ## the Kubernetes controller with SCALE canaries (default 1000; docs/benchmarks.md)
-	set -a && . "$(TESTENV_FILE)" && set +a && $(GO) test -count=1 -timeout 60m -run TestScale -v ./test/e2e/kube/ -scale=$(or $(SCALE),1000)
+	set -a && . "$(TESTENV_FILE)" && set +a && $(GO) test -count=1 -timeout 60m -run TestScale -v ./test/e2e/kube/ -scale=$(or $(SCALE),1000) $(SCALE_FLAGS)
 
 .PHONY: clean
 clean: ## remove build output

@@ -159,3 +159,18 @@ func TestStrategy(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultedLeavesTheAnalysisAlone(t *testing.T) {
+	a := &CanaryAnalysis{StepWeight: 10}
+	d := a.Defaulted()
+	if a.Interval != "" || a.Threshold != 0 || a.MaxWeight != 0 {
+		t.Errorf("Defaulted changed its receiver: %+v", a)
+	}
+	if d.Interval != DefaultAnalysisInterval || d.Threshold != DefaultThreshold || d.MaxWeight != DefaultMaxWeight || d.StepWeight != 10 {
+		t.Errorf("Defaulted() = %+v, want the defaults and stepWeight 10", d)
+	}
+	var none *CanaryAnalysis
+	if d := none.Defaulted(); d == nil || d.Interval != DefaultAnalysisInterval {
+		t.Errorf("nil.Defaulted() = %+v, want an analysis of defaults", d)
+	}
+}

@@ -47,6 +47,17 @@ func (c *Canary) Default() {
 	s.Analysis.Default()
 }
 
+// Defaulted returns a copy of the analysis with its defaults filled in; a
+// nil analysis reads as an empty one. a is left as it is.
+func (a *CanaryAnalysis) Defaulted() *CanaryAnalysis {
+	d := a.DeepCopy()
+	if d == nil {
+		d = &CanaryAnalysis{}
+	}
+	d.Default()
+	return d
+}
+
 // Default fills the unset fields of the analysis with their defaults.
 func (a *CanaryAnalysis) Default() {
 	if a.Interval == "" {

@@ -84,10 +84,9 @@ func (e *Engine) gates(ctx context.Context, c *v1beta1.Canary, types []v1beta1.H
 // metrics queries every metric of the analysis. A failed query is an
 // observation with Err set, which the judge turns into a visible Wait.
 func (e *Engine) metrics(ctx context.Context, c *v1beta1.Canary, since time.Time) []judge.Observation {
-	dc := c.DeepCopy()
-	dc.Default()
-	out := make([]judge.Observation, 0, len(dc.Spec.Analysis.Metrics))
-	for _, m := range dc.Spec.Analysis.Metrics {
+	a := c.Spec.Analysis.Defaulted()
+	out := make([]judge.Observation, 0, len(a.Metrics))
+	for _, m := range a.Metrics {
 		var (
 			o   judge.Observation
 			err error

@@ -159,8 +159,12 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.HealthAddr != "" {
 		mo.HealthProbeBindAddress = o.HealthAddr
 	}
+	// The controller never reads managed fields: dropping them from the
+	// informer caches saves memory and the copying of every read. Writes of
+	// objects without them leave the server's managed fields as they are.
+	mo.Cache = cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 	if o.Namespace != "" {
-		mo.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.Namespace: {}}}
+		mo.Cache.DefaultNamespaces = map[string]cache.Config{o.Namespace: {}}
 		if mo.LeaderElectionNamespace == "" && o.LeaderElection {
 			mo.LeaderElectionNamespace = o.Namespace
 		}

@@ -1,9 +1,11 @@
 package kube
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/serinhq/serin/api/v1beta1"
 )
@@ -16,11 +18,15 @@ type Metrics struct {
 	reconciles *prometheus.CounterVec
 	reconcile  prometheus.Histogram
 	lag        prometheus.Histogram
+
+	mu     sync.Mutex
+	phases map[types.NamespacedName]v1beta1.CanaryPhase // the phase series each canary has
 }
 
 // NewMetrics creates the controller's metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
+		phases: map[types.NamespacedName]v1beta1.CanaryPhase{},
 		weight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "serin_canary_weight",
 			Help: "Traffic weight of the canary in percent.",
@@ -61,13 +67,27 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 // d.
 func (m *Metrics) observeCanary(ns, name string, st v1beta1.CanaryStatus, d time.Duration) {
 	m.weight.WithLabelValues(ns, name).Set(float64(st.CanaryWeight))
-	m.phase.DeletePartialMatch(prometheus.Labels{"namespace": ns, "name": name})
-	m.phase.WithLabelValues(ns, name, string(st.Phase)).Set(1)
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	m.mu.Lock()
+	prev, seen := m.phases[key]
+	if !seen || prev != st.Phase {
+		// Deleting by the known previous phase keeps this O(1); a partial
+		// match would scan the series of every canary on every tick.
+		if seen {
+			m.phase.DeleteLabelValues(ns, name, string(prev))
+		}
+		m.phase.WithLabelValues(ns, name, string(st.Phase)).Set(1)
+		m.phases[key] = st.Phase
+	}
+	m.mu.Unlock()
 	m.duration.WithLabelValues(ns, name).Observe(d.Seconds())
 }
 
 // forget drops a deleted canary's series.
 func (m *Metrics) forget(ns, name string) {
+	m.mu.Lock()
+	delete(m.phases, types.NamespacedName{Namespace: ns, Name: name})
+	m.mu.Unlock()
 	l := prometheus.Labels{"namespace": ns, "name": name}
 	m.weight.DeletePartialMatch(l)
 	m.phase.DeletePartialMatch(l)

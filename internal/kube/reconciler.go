@@ -135,8 +135,17 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 	if next <= 0 {
 		next = interval(c)
 	}
-	r.setDue(req.NamespacedName, now.Add(next))
-	return ctrl.Result{RequeueAfter: next}, "success", nil
+	due := now.Add(next)
+	r.setDue(req.NamespacedName, due)
+	return ctrl.Result{RequeueAfter: untilDue(due, r.Now())}, "success", nil
+}
+
+// untilDue is the RequeueAfter of a tick due at due: the time left from
+// now, so that the time this reconcile took does not delay the next tick
+// (ticks stay on their interval rather than drifting by the reconcile
+// duration each time). A tick already due is requeued at once.
+func untilDue(due, now time.Time) time.Duration {
+	return max(due.Sub(now), time.Nanosecond)
 }
 
 // command reads the manual command annotation.

@@ -45,10 +45,10 @@ type settings struct {
 	revertOnDeletion    bool
 }
 
-func settingsOf(in *v1beta1.Canary) settings {
-	c := in.DeepCopy()
-	c.Default()
-	a := c.Spec.Analysis
+func settingsOf(c *v1beta1.Canary) settings {
+	// Only the analysis needs its defaults applied: copy it alone rather
+	// than the whole Canary with its metadata and status.
+	a := c.Spec.Analysis.Defaulted()
 	s := settings{
 		target:              qualified(c.Spec.TargetRef.Name, c.Namespace),
 		primary:             qualified(c.Spec.TargetRef.Name+"-primary", c.Namespace),

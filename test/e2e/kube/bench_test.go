@@ -7,6 +7,8 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"runtime/pprof"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +37,8 @@ var (
 	scale        = flag.Int("scale", 0, "run the scale benchmark with this many canaries")
 	scaleWindow  = flag.Duration("scale.window", time.Minute, "how long the scale benchmark measures")
 	scaleWorkers = flag.Int("scale.workers", 8, "the controller's workers in the scale benchmark")
+	scalePin     = flag.Bool("scale.pin", false, "pin the controller (this process) to CPU 1 and the cluster's processes to CPU 0 for the measured window")
+	scaleProfile = flag.String("scale.cpuprofile", "", "write a CPU profile of the controller's process during the measured window to this file")
 )
 
 // healthy answers every metric with a passing value without querying
@@ -124,7 +128,23 @@ func TestScale(t *testing.T) {
 	})
 
 	// Measure a window of steady analysis.
+	if *scalePin {
+		pin(t, 1, 0)
+		// Let the ticks settle on the new CPUs before measuring.
+		time.Sleep(10 * time.Second)
+	}
 	resetPeakRSS(t)
+	loadBefore := loadAvg(t)
+	if *scaleProfile != "" {
+		f, err := os.Create(*scaleProfile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+	}
 	before := snapshot(t, c.registry, counter)
 	select {
 	case <-ctx.Done():
@@ -132,6 +152,9 @@ func TestScale(t *testing.T) {
 	case <-time.After(*scaleWindow):
 	}
 	after := snapshot(t, c.registry, counter)
+	if *scaleProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	list := &v1beta1.CanaryList{}
 	if err := cl.List(ctx, list, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
@@ -154,6 +177,21 @@ func TestScale(t *testing.T) {
 		quantile(lag, 0.5)*1000, quantile(lag, 0.99)*1000, float64(peakRSS(t))/(1<<20))
 	t.Logf("canaries | workers | window | ticks | API requests/tick | CPU ms/tick | lag p50 ms | lag p99 ms | peak RSS MiB")
 	t.Logf("%s", res)
+	dur := subtractBuckets(after.duration, before.duration)
+	t.Logf("reconcile duration p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms", quantile(dur, 0.5)*1000, quantile(dur, 0.99)*1000, quantile(dur, 0.999)*1000)
+	t.Logf("tick lag histogram (upper bound: ticks): %s", formatBuckets(lag))
+	t.Logf("load average (1 min) %s before the window, %s after", loadBefore, loadAvg(t))
+	split := []string{fmt.Sprintf("controller (test process) %.0f%%", 100*(after.cpu-before.cpu).Seconds()/scaleWindow.Seconds())}
+	names := make([]string, 0, len(after.procs))
+	for name := range after.procs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		d := after.procs[name] - before.procs[name]
+		split = append(split, fmt.Sprintf("%s %.0f%%", name, 100*d.Seconds()/scaleWindow.Seconds()))
+	}
+	t.Logf("CPU in the window, percent of one core: %s", strings.Join(split, ", "))
 	t.Logf("expected ticks %.0f; %d of %d canaries still progressing at the end", float64(n)*scaleWindow.Seconds()/10, progressing, n)
 	if out := os.Getenv("SERIN_SCALE_OUT"); out != "" {
 		f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -216,13 +254,20 @@ func parallel(t *testing.T, n int, f func(ctx context.Context, i int) error) {
 	}
 }
 
-// waitAll waits until every canary of ns satisfies ok.
+// waitAll waits until every canary of ns satisfies ok. It lists them once
+// a second: listing thousands of Canaries is work for the API server that
+// would otherwise slow the controller down.
 func waitAll(t *testing.T, cl client.Client, ns string, n int, timeout time.Duration, what string, ok func(*v1beta1.Canary) bool) {
 	t.Helper()
 	start := time.Now()
 	var mu sync.Mutex
 	last := -1
+	var listed time.Time
 	waitFor(t, timeout, fmt.Sprintf("%d canaries %s", n, what), func(ctx context.Context) (bool, error) {
+		if time.Since(listed) < time.Second {
+			return false, nil
+		}
+		listed = time.Now()
 		list := &v1beta1.CanaryList{}
 		if err := cl.List(ctx, list, client.InNamespace(ns)); err != nil {
 			return false, err
@@ -249,11 +294,13 @@ type measurement struct {
 	requests int64
 	cpu      time.Duration
 	lag      []*dto.Bucket
+	procs    map[string]time.Duration // the cluster's processes
+	duration []*dto.Bucket            // of reconciles
 }
 
 func snapshot(t *testing.T, reg *prometheus.Registry, c *requestCounter) measurement {
 	t.Helper()
-	m := measurement{requests: c.n.Load(), cpu: cpuTime(t)}
+	m := measurement{requests: c.n.Load(), cpu: cpuTime(t), procs: procCPU(t)}
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -266,6 +313,8 @@ func snapshot(t *testing.T, reg *prometheus.Registry, c *requestCounter) measure
 			}
 		case "serin_reconcile_lag_seconds":
 			m.lag = f.GetMetric()[0].GetHistogram().GetBucket()
+		case "serin_reconcile_duration_seconds":
+			m.duration = f.GetMetric()[0].GetHistogram().GetBucket()
 		}
 	}
 	return m
@@ -281,6 +330,17 @@ func subtractBuckets(a, b []*dto.Bucket) []*dto.Bucket {
 		out[i] = &dto.Bucket{UpperBound: a[i].UpperBound, CumulativeCount: ptr.To(n)}
 	}
 	return out
+}
+
+// formatBuckets lists the ticks per bucket (not cumulative).
+func formatBuckets(buckets []*dto.Bucket) string {
+	var b strings.Builder
+	prev := uint64(0)
+	for _, bk := range buckets {
+		fmt.Fprintf(&b, " %gs:%d", bk.GetUpperBound(), bk.GetCumulativeCount()-prev)
+		prev = bk.GetCumulativeCount()
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // quantile estimates a quantile from cumulative buckets, interpolating
