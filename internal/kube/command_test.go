@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -34,16 +35,46 @@ func TestCommand(t *testing.T) {
 	}
 }
 
-func TestCheckInterval(t *testing.T) {
+func TestValidate(t *testing.T) {
 	r := &Reconciler{MinInterval: DefaultMinInterval}
-	for interval, wantErr := range map[string]bool{"": false, "10s": false, "1m": false, "9s": true, "soon": true} {
-		c := &v1beta1.Canary{Spec: v1beta1.CanarySpec{Analysis: &v1beta1.CanaryAnalysis{Interval: interval}}}
-		if err := r.checkInterval(c); (err != nil) != wantErr {
-			t.Errorf("interval %q: err = %v, want error %v", interval, err, wantErr)
+	valid := func() *v1beta1.Canary {
+		return &v1beta1.Canary{
+			ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "test"},
+			Spec: v1beta1.CanarySpec{
+				TargetRef: v1beta1.LocalObjectReference{Name: "podinfo"},
+				Service:   v1beta1.CanaryService{Port: 9898},
+				Analysis:  &v1beta1.CanaryAnalysis{Interval: "10s", StepWeight: 10},
+			},
 		}
 	}
-	if got := interval(&v1beta1.Canary{}); got != time.Minute {
-		t.Errorf("default interval = %s, want 1m", got)
+	for _, tc := range []struct {
+		name   string
+		mutate func(*v1beta1.Canary)
+		want   string
+	}{
+		{"valid", func(*v1beta1.Canary) {}, ""},
+		{"interval unset", func(c *v1beta1.Canary) { c.Spec.Analysis.Interval = "" }, ""},
+		{"interval under the minimum", func(c *v1beta1.Canary) { c.Spec.Analysis.Interval = "9s" },
+			`spec.analysis.interval: must be at least 10s, got "9s"`},
+		{"interval unparsable", func(c *v1beta1.Canary) { c.Spec.Analysis.Interval = "soon" },
+			`spec.analysis.interval: must be a duration such as 30s or 1m, got "soon"`},
+		{"every problem at once", func(c *v1beta1.Canary) {
+			c.Spec.Analysis.StepWeights = []int{20, 10}
+			c.Spec.Service.Port = 0
+		}, "spec.service.port: "},
+	} {
+		c := valid()
+		tc.mutate(c)
+		err := r.validate(c)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: error %v, want it to contain %q", tc.name, err, tc.want)
+		}
+		if tc.name == "every problem at once" && err != nil && !strings.Contains(err.Error(), "spec.analysis.stepWeights") {
+			t.Errorf("%s: %v does not name spec.analysis.stepWeights too", tc.name, err)
+		}
 	}
 }
 

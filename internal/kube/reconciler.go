@@ -87,7 +87,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 			return ctrl.Result{}, "error", err
 		}
 	}
-	if err := r.checkInterval(c); err != nil {
+	if err := r.validate(c); err != nil {
 		r.Recorder.Event(c, corev1.EventTypeWarning, "InvalidSpec", err.Error())
 		r.clearDue(req.NamespacedName)
 		return ctrl.Result{}, "invalid", nil
@@ -133,7 +133,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 	}
 	next := d.RequeueAfter
 	if next <= 0 {
-		next = interval(c)
+		next = c.Spec.Analysis.IntervalDuration()
 	}
 	due := now.Add(next)
 	r.setDue(req.NamespacedName, due)
@@ -161,29 +161,15 @@ func command(c *v1beta1.Canary) (rollout.Command, error) {
 	return rollout.NoCommand, fmt.Errorf("metadata.annotations[%s]: must be promote, abort, pause or resume, got %q", CommandAnnotation, v)
 }
 
-// interval is the Canary's analysis interval, 60s when unset or invalid.
-func interval(c *v1beta1.Canary) time.Duration {
-	if c.Spec.Analysis != nil && c.Spec.Analysis.Interval != "" {
-		if d, err := time.ParseDuration(c.Spec.Analysis.Interval); err == nil && d > 0 {
-			return d
-		}
-	}
-	return time.Minute
-}
-
-// checkInterval rejects analysis intervals shorter than MinInterval.
-func (r *Reconciler) checkInterval(c *v1beta1.Canary) error {
-	if c.Spec.Analysis == nil || c.Spec.Analysis.Interval == "" {
+// validate checks c's spec as `serin validate` does, with the
+// controller's minimum interval: a Canary with problems is reported and not
+// ticked until it is fixed.
+func (r *Reconciler) validate(c *v1beta1.Canary) error {
+	errs := v1beta1.ValidateCanary(c, v1beta1.ValidationOptions{MinInterval: r.MinInterval})
+	if len(errs) == 0 {
 		return nil
 	}
-	d, err := time.ParseDuration(c.Spec.Analysis.Interval)
-	if err != nil {
-		return fmt.Errorf("spec.analysis.interval: %w", err)
-	}
-	if d < r.MinInterval {
-		return fmt.Errorf("spec.analysis.interval: must be at least %s, got %s", r.MinInterval, d)
-	}
-	return nil
+	return errors.New(v1beta1.Problems(errs))
 }
 
 // writeStatus writes st as c's status when it changed, retrying on

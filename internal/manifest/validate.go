@@ -1,11 +1,7 @@
 package manifest
 
 import (
-	"fmt"
-	"reflect"
 	"slices"
-	"strconv"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -38,7 +34,7 @@ func (s *Set) Validate(opts v1beta1.ValidationOptions) error {
 		}
 		var ps Problems
 		for _, e := range errs {
-			ps = append(ps, Problem{File: o.Source.File, Line: o.Line(e.Field), Field: e.Field, Message: message(e)})
+			ps = append(ps, Problem{File: o.Source.File, Line: o.Line(e.Field), Field: e.Field, Message: v1beta1.ErrorMessage(e)})
 		}
 		if m, err := meta.Accessor(o.Object); err == nil && m.GetName() == "" && !hasField(errs, "metadata.name") {
 			ps = append(ps, Problem{File: o.Source.File, Line: o.Source.Line, Field: "metadata.name", Message: "required"})
@@ -56,51 +52,4 @@ func hasField(errs field.ErrorList, path string) bool {
 		}
 	}
 	return false
-}
-
-// message phrases a validation error without its field path:
-// "must be between 1 and 100, got 0".
-func message(e *field.Error) string {
-	_, omit := e.BadValue.(field.OmitValueType)
-	switch e.Type {
-	case field.ErrorTypeInvalid:
-		switch {
-		case omit:
-			return e.Detail
-		case e.Detail == "":
-			return "invalid value " + formatValue(e.BadValue)
-		default:
-			return e.Detail + ", got " + formatValue(e.BadValue)
-		}
-	case field.ErrorTypeRequired:
-		if e.Detail == "" {
-			return "required"
-		}
-		return e.Detail
-	case field.ErrorTypeForbidden:
-		if e.Detail == "" {
-			return "not allowed"
-		}
-		return e.Detail
-	case field.ErrorTypeNotSupported:
-		return fmt.Sprintf("unsupported value %s (%s)", formatValue(e.BadValue), e.Detail)
-	case field.ErrorTypeDuplicate:
-		return "duplicate value " + formatValue(e.BadValue)
-	default:
-		return strings.ToLower(e.ErrorBody()[:1]) + e.ErrorBody()[1:]
-	}
-}
-
-func formatValue(v any) string {
-	switch v := v.(type) {
-	case string:
-		return strconv.Quote(v)
-	case float64:
-		return strconv.FormatFloat(v, 'g', -1, 64)
-	default:
-		if rv := reflect.ValueOf(v); rv.Kind() == reflect.String {
-			return strconv.Quote(rv.String())
-		}
-		return fmt.Sprint(v)
-	}
 }
