@@ -23,7 +23,7 @@ func testCanary() *v1beta1.Canary {
 }
 
 // The queries a Source sends, written out in full: the value queries are
-// DESIGN.md's (Flagger's) Linkerd queries character for character.
+// Flagger's Linkerd queries character for character.
 const (
 	wantSuccessRate = `sum(rate(response_total{namespace="test",deployment=~"podinfo",classification!="failure",direction="inbound"}[1m])) / sum(rate(response_total{namespace="test",deployment=~"podinfo",direction="inbound"}[1m])) * 100`
 	wantDuration    = `histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="test",deployment=~"podinfo",direction="inbound"}[1m])) by (le))`

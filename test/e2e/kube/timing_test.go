@@ -8,7 +8,7 @@ import (
 	"github.com/serinhq/serin/api/v1beta1"
 )
 
-var timing = flag.Bool("timing", false, "run the walkthrough's Canary at its own pace (10s interval, 1m metrics) and check the times of the issue")
+var timing = flag.Bool("timing", false, "run the walkthrough's Canary at its own pace (10s interval, 1m metrics) and check its promotion and rollback times")
 
 // TestWalkthroughTiming releases with the walkthrough's Canary unchanged
 // and checks serin promotes a healthy revision within 120s of `set image`
