@@ -8,20 +8,28 @@ import (
 	"github.com/serinhq/serin/api/v1beta1"
 )
 
-var timing = flag.Bool("timing", false, "run the walkthrough's Canary at its own pace (10s interval, 1m metrics) and check its promotion and rollback times")
+var (
+	timing      = flag.Bool("timing", false, "run the walkthrough's Canary at its own pace (10s interval, 1m metrics) and check its promotion and rollback times")
+	timingJudge = flag.String("timing.judge", "", `with -timing, the Canary's analysis.judge.type ("sequential" judges every 2s)`)
+)
 
 // TestWalkthroughTiming releases with the walkthrough's Canary unchanged
 // and checks serin promotes a healthy revision within 120s of `set image`
 // and rolls back one that fails 5% of its requests sooner:
 //
 //	go test ./test/e2e/kube/ -run TestWalkthroughTiming -timing -v
+//	go test ./test/e2e/kube/ -run TestWalkthroughTiming -timing -timing.judge=sequential -v
 func TestWalkthroughTiming(t *testing.T) {
 	if !*timing {
 		t.Skip("takes about 4 minutes: run with -timing")
 	}
 	cluster := startCluster(t)
 	e := setup(t, cluster, "test", false)
-	e.initialize(t, loadCanary(t, e.ns))
+	c := loadCanary(t, e.ns)
+	if *timingJudge != "" {
+		c.Spec.Analysis.Judge = &v1beta1.JudgeSpec{Type: *timingJudge, EvaluationInterval: "2s"}
+	}
+	e.initialize(t, c)
 
 	start := time.Now()
 	setImage(t, e.cl, e.ns, "podinfo", "podinfod", image171)
@@ -39,7 +47,7 @@ func TestWalkthroughTiming(t *testing.T) {
 	start = time.Now()
 	setImage(t, e.cl, e.ns, "podinfo", "podinfod", image170)
 	waitRelease(t, e)
-	c := waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseFailed, 5*time.Minute, v1beta1.PhaseSucceeded)
+	c = waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseFailed, 5*time.Minute, v1beta1.PhaseSucceeded)
 	rolledBack := time.Since(start)
 	sent, failed := e.mesh.counts("podinfo")
 	t.Logf("rolled back %s after set image; canary served %d requests, %d failed; %s",
