@@ -292,8 +292,10 @@ func TestDemo(t *testing.T) {
 				t.Errorf("dashboard /api/state canaries = %+v, want podinfo %s", st.Canaries, want)
 			}
 
+			// The faulty revision may fail its first requests and be rolled
+			// back at the first step; the healthy one climbs to 100.
 			ws := weights(out)
-			if len(ws) < 2 || ws[0] != 10 {
+			if len(ws) < 1 || ws[0] != 10 {
 				t.Fatalf("weights advanced through %v, want steps of 10 from 10", ws)
 			}
 			for i := 1; i < len(ws); i++ {
