@@ -34,37 +34,31 @@ func key(namespace, name string) string { return namespace + "/" + name }
 
 func newObjects(st *State) *objects {
 	o := &objects{
-		deployments: map[string]*appsv1.Deployment{},
-		services:    map[string]*corev1.Service{},
-		canaries:    map[string]*v1beta1.Canary{},
-		templates:   map[string]*v1beta1.MetricTemplate{},
-		providers:   map[string]*v1beta1.AlertProvider{},
+		deployments: byKey(st.Deployments),
+		services:    byKey(st.Services),
+		canaries:    byKey(st.Canaries),
+		templates:   byKey(st.MetricTemplates),
+		providers:   byKey(st.AlertProviders),
 		routes:      maps.Clone(st.Routes),
 	}
 	if o.routes == nil {
 		o.routes = map[string]rollout.Routes{}
 	}
-	for i := range st.Deployments {
-		d := &st.Deployments[i]
-		o.deployments[key(d.Namespace, d.Name)] = d
-	}
-	for i := range st.Services {
-		s := &st.Services[i]
-		o.services[key(s.Namespace, s.Name)] = s
-	}
-	for i := range st.Canaries {
-		c := &st.Canaries[i]
-		o.canaries[key(c.Namespace, c.Name)] = c
-	}
-	for i := range st.MetricTemplates {
-		t := &st.MetricTemplates[i]
-		o.templates[key(t.Namespace, t.Name)] = t
-	}
-	for i := range st.AlertProviders {
-		p := &st.AlertProviders[i]
-		o.providers[key(p.Namespace, p.Name)] = p
-	}
 	return o
+}
+
+// byKey indexes items by namespace/name, pointing into the slice.
+func byKey[T any, P interface {
+	*T
+	GetNamespace() string
+	GetName() string
+}](items []T) map[string]*T {
+	m := make(map[string]*T, len(items))
+	for i := range items {
+		p := P(&items[i])
+		m[key(p.GetNamespace(), p.GetName())] = &items[i]
+	}
+	return m
 }
 
 // fill writes the objects into st, sorted.
