@@ -49,9 +49,15 @@ type Options struct {
 	ControllerManagerArgs []string
 	// APIServerArgs are added to kube-apiserver's flags.
 	APIServerArgs []string
+	// ControlPlaneOnly starts etcd and kube-apiserver alone: no
+	// kube-controller-manager, kube-scheduler, kwok or Node. Nothing acts
+	// on Deployments then; a test that needs them rolled out plays the
+	// Deployment controller itself (see MarkDeploymentsReady).
+	ControlPlaneOnly bool
 }
 
-// Cluster is a running control plane with one kwok node.
+// Cluster is a running control plane with one kwok node, or the control
+// plane alone (Options.ControlPlaneOnly).
 type Cluster struct {
 	dir        string
 	config     *rest.Config
@@ -85,7 +91,11 @@ func DefaultScheme() (*runtime.Scheme, error) {
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	bins := map[string]string{}
-	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
+	names := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
+	if opts.ControlPlaneOnly {
+		names = names[:2]
+	}
+	for _, name := range names {
 		bins[name] = binary(t, name)
 	}
 	c := &Cluster{dir: t.TempDir(), timeout: opts.StartTimeout, scheme: opts.Scheme}
@@ -193,6 +203,9 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string, opts Option
 		if err := c.installCRDs(ctx, opts.CRDs...); err != nil {
 			return err
 		}
+	}
+	if opts.ControlPlaneOnly {
+		return nil
 	}
 
 	// kube-controller-manager, kube-scheduler

@@ -161,6 +161,73 @@ func testRollout(t *testing.T, c *testenv.Cluster) {
 	}
 }
 
+// TestControlPlaneOnly starts etcd and kube-apiserver alone and checks that
+// MarkDeploymentsReady reports a Deployment's replicas ready at each
+// generation, which nothing else in such a cluster would.
+func TestControlPlaneOnly(t *testing.T) {
+	c := testenv.Start(t, testenv.Options{ControlPlaneOnly: true})
+	ctx := t.Context()
+	ns := c.CreateNamespace(t, "bench")
+	stop, err := testenv.MarkDeploymentsReady(c.RESTConfig(), ns, 2, func(err error) { t.Error(err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+
+	labels := map[string]string{"app": "podinfo"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](3),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "podinfod", Image: "podinfo:6.0.0"}}},
+			},
+		},
+	}
+	if err := c.Client().Create(ctx, dep); err != nil {
+		t.Fatal(err)
+	}
+	waitReady := func(replicas int32) *appsv1.Deployment {
+		t.Helper()
+		var d appsv1.Deployment
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			if err := c.Client().Get(ctx, client.ObjectKeyFromObject(dep), &d); err != nil {
+				return false, err
+			}
+			st := d.Status
+			return st.ObservedGeneration == d.Generation && st.UpdatedReplicas == replicas &&
+				st.ReadyReplicas == replicas && st.AvailableReplicas == replicas, nil
+		})
+		if err != nil {
+			t.Fatalf("wait for %d ready replicas at generation %d: %v (status %+v)", replicas, d.Generation, err, d.Status)
+		}
+		return &d
+	}
+	d := waitReady(3)
+
+	// A new spec is a new generation, reported ready once more.
+	orig := d.DeepCopy()
+	d.Spec.Replicas = ptr.To[int32](0)
+	d.Spec.Template.Spec.Containers[0].Image = "podinfo:6.0.1"
+	if err := c.Client().Patch(ctx, d, client.MergeFrom(orig)); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitReady(0); got.Generation <= orig.Generation {
+		t.Errorf("generation %d after a new spec, want more than %d", got.Generation, orig.Generation)
+	}
+
+	// Nothing runs the pods: no kwok Node was registered.
+	var nodes corev1.NodeList
+	if err := c.Client().List(ctx, &nodes); err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes.Items) != 0 {
+		t.Errorf("a control-plane-only cluster has %d Nodes, want none", len(nodes.Items))
+	}
+}
+
 // TestPrometheus scrapes a real HTTP server and reads it back with PromQL.
 func TestPrometheus(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

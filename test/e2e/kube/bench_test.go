@@ -7,6 +7,8 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -36,9 +38,11 @@ import (
 var (
 	scale        = flag.Int("scale", 0, "run the scale benchmark with this many canaries")
 	scaleWindow  = flag.Duration("scale.window", time.Minute, "how long the scale benchmark measures")
+	scaleSettle  = flag.Duration("scale.settle", 30*time.Second, "how long the scale benchmark waits, once every canary is progressing, before it measures (the events of the set-up drain)")
 	scaleWorkers = flag.Int("scale.workers", 8, "the controller's workers in the scale benchmark")
 	scalePin     = flag.Bool("scale.pin", false, "pin the controller (this process) to CPU 1 and the cluster's processes to CPU 0 for the measured window")
 	scaleProfile = flag.String("scale.cpuprofile", "", "write a CPU profile of the controller's process during the measured window to this file")
+	scaleShape   = flag.String("scale.shape", "step", `what the canaries' ticks do: "step" moves every canary's weight at every 10s tick (the most writes a tick can need); "hold" judges the metrics every 10s (judge.evaluationInterval) and moves the weight every 5m (interval)`)
 )
 
 // healthy answers every metric with a passing value without querying
@@ -53,15 +57,59 @@ func (healthy) Query(_ context.Context, _ *v1beta1.Canary, m v1beta1.CanaryMetri
 	return judge.Observation{Metric: m.Name, HasValue: true, Value: v, Samples: 100}, nil
 }
 
-// requestCounter counts the requests a rest.Config's clients send.
+// requestCounter counts the requests a rest.Config's clients send, in
+// all and by method and resource.
 type requestCounter struct {
 	n    atomic.Int64
 	next http.RoundTripper
+
+	mu    sync.Mutex
+	byKey map[string]int64
 }
 
 func (c *requestCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
+	key := r.Method + " " + resourceOf(r.URL.Path)
+	if r.URL.Query().Get("watch") == "true" {
+		key = "WATCH " + resourceOf(r.URL.Path)
+	}
+	c.mu.Lock()
+	if c.byKey == nil {
+		c.byKey = map[string]int64{}
+	}
+	c.byKey[key]++
+	c.mu.Unlock()
 	return c.next.RoundTrip(r)
+}
+
+func (c *requestCounter) counts() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.byKey))
+	for k, v := range c.byKey {
+		out[k] = v
+	}
+	return out
+}
+
+// resourceOf names the resource of an API path, with "/status" for the
+// status subresource: /apis/serin.dev/v1beta1/namespaces/ns/canaries/x/status
+// is "canaries/status".
+func resourceOf(path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	for i, p := range parts {
+		if p == "namespaces" && i+2 < len(parts) {
+			rest := parts[i+2:]
+			if len(rest) >= 3 {
+				return rest[0] + "/" + rest[2]
+			}
+			return rest[0]
+		}
+	}
+	if len(parts) > 0 {
+		return parts[len(parts)-1]
+	}
+	return path
 }
 
 // TestScale runs N canaries analysing at a 10s interval on one controller
@@ -74,6 +122,9 @@ func TestScale(t *testing.T) {
 		t.Skip("scale benchmark: run with -scale=N")
 	}
 	n := *scale
+	if *scaleShape != "step" && *scaleShape != "hold" {
+		t.Fatalf("-scale.shape: want step or hold, got %q", *scaleShape)
+	}
 	s, err := kube.NewScheme()
 	if err != nil {
 		t.Fatal(err)
@@ -82,9 +133,9 @@ func TestScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	cluster := testenv.Start(t, testenv.Options{
-		Scheme:                s,
-		CRDs:                  []string{repoRoot + "/deploy/crds", repoRoot + "/deploy/crds/thirdparty"},
-		ControllerManagerArgs: []string{"--kube-api-qps=1000", "--kube-api-burst=2000"},
+		Scheme:           s,
+		CRDs:             []string{repoRoot + "/deploy/crds", repoRoot + "/deploy/crds/thirdparty"},
+		ControlPlaneOnly: true,
 	})
 	cl := cluster.Client()
 	ctx := t.Context()
@@ -92,6 +143,15 @@ func TestScale(t *testing.T) {
 	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
+	// The Deployments roll out at once: kube-controller-manager, kwok and
+	// thousands of ReplicaSets and Pods would take most of the machine
+	// while the canaries are set up, and the controller reads only the
+	// Deployments' status.
+	stopMarking, err := testenv.MarkDeploymentsReady(cluster.RESTConfig(), ns, 8, func(err error) { t.Error(err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopMarking()
 	parallel(t, n, func(ctx context.Context, i int) error {
 		return cl.Create(ctx, scaleTarget(ns, i))
 	})
@@ -109,7 +169,7 @@ func TestScale(t *testing.T) {
 	})
 
 	parallel(t, n, func(ctx context.Context, i int) error {
-		return cl.Create(ctx, scaleCanary(ns, i))
+		return cl.Create(ctx, scaleCanary(ns, i, *scaleShape))
 	})
 	waitAll(t, cl, ns, n, 30*time.Minute, "Initialized", func(c *v1beta1.Canary) bool {
 		return c.Status.Phase == v1beta1.PhaseInitialized
@@ -127,11 +187,19 @@ func TestScale(t *testing.T) {
 		return c.Status.Phase == v1beta1.PhaseProgressing && c.Status.CanaryWeight > 0
 	})
 
-	// Measure a window of steady analysis.
+	// Measure a window of steady analysis. Nothing changes the
+	// Deployments in it: the stand-in for their controllers stops, and its
+	// cache is returned to the OS so that the peak RSS is the controller's.
+	stopMarking()
+	runtime.GC()
+	debug.FreeOSMemory()
 	if *scalePin {
 		pin(t, 1, 0)
-		// Let the ticks settle on the new CPUs before measuring.
-		time.Sleep(10 * time.Second)
+	}
+	select {
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	case <-time.After(*scaleSettle):
 	}
 	resetPeakRSS(t)
 	loadBefore := loadAvg(t)
@@ -171,15 +239,23 @@ func TestScale(t *testing.T) {
 		t.Fatal("no ticks in the window")
 	}
 	lag := subtractBuckets(after.lag, before.lag)
-	res := fmt.Sprintf("| %d | %d | %s | %.0f | %.2f | %.2f | %.1f | %.1f | %.0f |",
-		n, *scaleWorkers, *scaleWindow, ticks, float64(after.requests-before.requests)/ticks,
+	res := fmt.Sprintf("| %s | %d | %d | %s | %.0f | %.2f | %.2f | %.1f | %.1f | %.0f |",
+		*scaleShape, n, *scaleWorkers, *scaleWindow, ticks, float64(after.requests-before.requests)/ticks,
 		(after.cpu-before.cpu).Seconds()*1000/ticks,
 		quantile(lag, 0.5)*1000, quantile(lag, 0.99)*1000, float64(peakRSS(t))/(1<<20))
-	t.Logf("canaries | workers | window | ticks | API requests/tick | CPU ms/tick | lag p50 ms | lag p99 ms | peak RSS MiB")
+	t.Logf("shape | canaries | workers | window | ticks | API requests/tick | CPU ms/tick | lag p50 ms | lag p99 ms | peak RSS MiB")
 	t.Logf("%s", res)
 	dur := subtractBuckets(after.duration, before.duration)
 	t.Logf("reconcile duration p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms", quantile(dur, 0.5)*1000, quantile(dur, 0.99)*1000, quantile(dur, 0.999)*1000)
 	t.Logf("tick lag histogram (upper bound: ticks): %s", formatBuckets(lag))
+	var kinds []string
+	for k, v := range after.byKey {
+		if d := v - before.byKey[k]; d > 0 {
+			kinds = append(kinds, fmt.Sprintf("%s %.3f", k, float64(d)/ticks))
+		}
+	}
+	sort.Strings(kinds)
+	t.Logf("API requests per tick by method and resource: %s", strings.Join(kinds, ", "))
 	t.Logf("load average (1 min) %s before the window, %s after", loadBefore, loadAvg(t))
 	split := []string{fmt.Sprintf("controller (test process) %.0f%%", 100*(after.cpu-before.cpu).Seconds()/scaleWindow.Seconds())}
 	names := make([]string, 0, len(after.procs))
@@ -223,9 +299,10 @@ func scaleTarget(ns string, i int) *appsv1.Deployment {
 }
 
 // scaleCanary analyses at a 10s interval in steps of 1%, so that it stays
-// in analysis for the whole window.
-func scaleCanary(ns string, i int) *v1beta1.Canary {
-	return &v1beta1.Canary{
+// in analysis for the whole window. With shape "hold" its metrics are judged
+// every 10s and its weight moves every 5m.
+func scaleCanary(ns string, i int, shape string) *v1beta1.Canary {
+	c := &v1beta1.Canary{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: scaleName(i)},
 		Spec: v1beta1.CanarySpec{
 			TargetRef: v1beta1.LocalObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: scaleName(i)},
@@ -239,6 +316,11 @@ func scaleCanary(ns string, i int) *v1beta1.Canary {
 			},
 		},
 	}
+	if shape == "hold" {
+		c.Spec.Analysis.Interval = "5m"
+		c.Spec.Analysis.Judge = &v1beta1.JudgeSpec{EvaluationInterval: "10s"}
+	}
+	return c
 }
 
 // parallel runs f for 0..n-1 on 32 goroutines.
@@ -292,6 +374,7 @@ func waitAll(t *testing.T, cl client.Client, ns string, n int, timeout time.Dura
 type measurement struct {
 	ticks    float64
 	requests int64
+	byKey    map[string]int64 // requests by method and resource
 	cpu      time.Duration
 	lag      []*dto.Bucket
 	procs    map[string]time.Duration // the cluster's processes
@@ -300,7 +383,7 @@ type measurement struct {
 
 func snapshot(t *testing.T, reg *prometheus.Registry, c *requestCounter) measurement {
 	t.Helper()
-	m := measurement{requests: c.n.Load(), cpu: cpuTime(t), procs: procCPU(t)}
+	m := measurement{requests: c.n.Load(), byKey: c.counts(), cpu: cpuTime(t), procs: procCPU(t)}
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
