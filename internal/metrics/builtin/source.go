@@ -55,7 +55,14 @@ func (s *Source) Query(_ context.Context, c *v1beta1.Canary, m v1beta1.CanaryMet
 	now := s.now()
 	canary, primary := c.Spec.TargetRef.Name, c.Spec.TargetRef.Name+"-primary"
 
-	st := s.stats.Stats(c.Namespace, canary, now.Add(-d), now)
+	// The window ends now and begins an interval ago, but never before the
+	// analysis of this revision began: the requests an earlier revision
+	// served under the canary's name are not this one's.
+	from := now.Add(-d)
+	if since.After(from) && now.After(since) {
+		from = since
+	}
+	st := s.stats.Stats(c.Namespace, canary, from, now)
 	obs := judge.Observation{Metric: m.Name, Samples: st.Requests}
 	v := st.SuccessRate
 	if m.Name == RequestDuration {

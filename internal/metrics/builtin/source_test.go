@@ -143,6 +143,22 @@ func TestQuerySinceCountsOnlyTheSpan(t *testing.T) {
 	}
 }
 
+// TestQueryWindowStartsWithTheAnalysis checks that the value is over the
+// time since the analysis began when that is shorter than the interval: the
+// requests before it were an earlier revision's.
+func TestQueryWindowStartsWithTheAnalysis(t *testing.T) {
+	s := store(t)
+	src := New(s, func() time.Time { return t0.Add(11 * time.Second) })
+	obs, err := src.Query(context.Background(), canary(), v1beta1.CanaryMetric{Name: RequestSuccessRate, Interval: "1m"}, t0.Add(8*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// t0+8..11: two seconds of 9/10 and one of 10/10.
+	if want := 100 * 28.0 / 30.0; !obs.HasValue || math.Abs(obs.Value-want) > 1e-9 || obs.Samples != 30 {
+		t.Errorf("observation = %+v, want %.2f%% over 30 requests", obs, want)
+	}
+}
+
 func TestQueryNoTraffic(t *testing.T) {
 	s := telemetry.NewStore()
 	src := New(s, func() time.Time { return t0 })

@@ -71,13 +71,26 @@ func (s *Source) Query(ctx context.Context, c *v1beta1.Canary, m v1beta1.CanaryM
 	vars := render.VarsFor(c, m)
 	obs := judge.Observation{Metric: m.Name, Samples: -1}
 
-	v, ok, err := s.value(ctx, m.Name, valueQuery, vars, now)
+	// The value is over the metric's interval, but not from before the
+	// analysis of this revision began: the requests an earlier revision
+	// served under the canary's name are not this one's. A range too short
+	// for the scrape interval has no data; the interval as written is the
+	// fallback then.
+	window := vars
+	if w, ok := analysisWindow(vars.Interval, now, since); ok {
+		window.Interval = w
+	}
+	v, ok, err := s.value(ctx, m.Name, valueQuery, window, now)
+	if err == nil && !ok && window.Interval != vars.Interval {
+		window = vars
+		v, ok, err = s.value(ctx, m.Name, valueQuery, window, now)
+	}
 	if err != nil {
 		return judge.Observation{}, err
 	}
 	obs.HasValue, obs.Value = ok, v
 
-	if n, ok, err := s.value(ctx, m.Name, RequestsQuery, vars, now); err != nil {
+	if n, ok, err := s.value(ctx, m.Name, RequestsQuery, window, now); err != nil {
 		return judge.Observation{}, err
 	} else if ok {
 		obs.Samples = count(n)
@@ -100,6 +113,24 @@ func (s *Source) Query(ctx context.Context, c *v1beta1.Canary, m v1beta1.CanaryM
 	}
 	obs.HasCounts = true
 	return obs, nil
+}
+
+// analysisWindow returns the range, in whole seconds, from since to now
+// when that is shorter than interval (a Prometheus duration), and false
+// when the interval is the shorter or since is unset.
+func analysisWindow(interval string, now, since time.Time) (string, bool) {
+	if since.IsZero() || !now.After(since) {
+		return "", false
+	}
+	d, err := model.ParseDuration(interval)
+	if err != nil {
+		return "", false // render reports the bad interval
+	}
+	elapsed := time.Duration(math.Ceil(now.Sub(since).Seconds())) * time.Second
+	if elapsed >= time.Duration(d) {
+		return "", false
+	}
+	return strconv.FormatInt(int64(elapsed/time.Second), 10) + "s", true
 }
 
 func (s *Source) value(ctx context.Context, metric, tmpl string, vars render.Vars, now time.Time) (float64, bool, error) {

@@ -196,3 +196,74 @@ func TestSourceRejectsOtherMetrics(t *testing.T) {
 		t.Fatal("a metric that is not built in must be an error")
 	}
 }
+
+// TestSourceWindowStartsWithTheAnalysis checks that 25 s into an analysis
+// the value is over those 25 s, not the metric's minute (which would hold
+// the requests an earlier revision served as the canary), and that a range
+// with no data (too short for the scrape interval) falls back to the
+// interval as written.
+func TestSourceWindowStartsWithTheAnalysis(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	short := func(q string) string { return strings.ReplaceAll(q, "[1m]", "[25s]") }
+	counts := func(rep *replay) {
+		for _, q := range []string{wantCanaryRequests, wantCanaryFailures, wantPrimaryRequests, wantPrimaryFailures} {
+			rep.set(strings.ReplaceAll(q, "[90s]", "[25s]"), 200, one("1"))
+		}
+	}
+	metric := v1beta1.CanaryMetric{Name: RequestSuccessRate, Interval: "1m"}
+	since := now.Add(-24500 * time.Millisecond)
+
+	t.Run("analysis younger than the interval", func(t *testing.T) {
+		rep, src := newSource(t, now)
+		counts(rep)
+		rep.set(short(wantSuccessRate), 200, one("96"))
+		rep.set(short(wantSamples), 200, one("25"))
+		rep.set(wantSuccessRate, 200, one("99.5")) // diluted by the earlier revision
+		obs, err := src.Query(context.Background(), testCanary(), metric, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !obs.HasValue || obs.Value != 96 || obs.Samples != 25 {
+			t.Errorf("observation = %+v, want 96%% over the 25 samples since the analysis began", obs)
+		}
+	})
+	t.Run("no data in the short range", func(t *testing.T) {
+		rep, src := newSource(t, now)
+		counts(rep)
+		rep.set(short(wantSuccessRate), 200, vectorJSON())
+		rep.set(wantSuccessRate, 200, one("99.5"))
+		rep.set(wantSamples, 200, one("400"))
+		obs, err := src.Query(context.Background(), testCanary(), metric, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !obs.HasValue || obs.Value != 99.5 || obs.Samples != 400 {
+			t.Errorf("observation = %+v, want the value over the interval as written", obs)
+		}
+	})
+}
+
+func TestAnalysisWindow(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		interval string
+		since    time.Time
+		want     string
+		wantOK   bool
+	}{
+		{"1m", now.Add(-10 * time.Second), "10s", true},
+		{"1m", now.Add(-10100 * time.Millisecond), "11s", true},
+		{"1m", now.Add(-time.Minute), "", false},
+		{"1m", now.Add(-time.Hour), "", false},
+		{"2h", now.Add(-90 * time.Minute), "5400s", true},
+		{"1m", time.Time{}, "", false},
+		{"1m", now.Add(time.Second), "", false},
+		{"soon", now.Add(-time.Second), "", false},
+	}
+	for _, tt := range tests {
+		got, ok := analysisWindow(tt.interval, now, tt.since)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("analysisWindow(%q, since %s) = %q, %v; want %q, %v", tt.interval, now.Sub(tt.since), got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
