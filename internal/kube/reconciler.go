@@ -43,7 +43,8 @@ type Engines func(provider string) (Ticker, error)
 type Reconciler struct {
 	// Client reads from the informer cache and writes to the API server.
 	Client client.Client
-	// APIReader reads from the API server, for conflict retries.
+	// APIReader reads from the API server, for conflict retries and when
+	// the cache is behind this controller's last write.
 	APIReader client.Reader
 	Recorder  record.EventRecorder
 	Metrics   *Metrics
@@ -55,6 +56,9 @@ type Reconciler struct {
 
 	mu  sync.Mutex
 	due map[types.NamespacedName]time.Time
+	// written is the resourceVersion of each Canary as this controller last
+	// wrote or read it from the API server, to tell a stale cache.
+	written map[types.NamespacedName]string
 }
 
 // Reconcile runs one tick for the Canary req names.
@@ -74,6 +78,14 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 		}
 		return ctrl.Result{}, "error", fmt.Errorf("read canary %s: %w", req, err)
 	}
+	c, err := r.fresh(ctx, c)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
+			return ctrl.Result{}, "success", nil
+		}
+		return ctrl.Result{}, "error", fmt.Errorf("read canary %s: %w", req, err)
+	}
 	r.observeLag(req.NamespacedName, now)
 
 	deleting := !c.DeletionTimestamp.IsZero()
@@ -83,7 +95,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 		r.forget(req.NamespacedName)
 		return ctrl.Result{}, "success", nil
 	case !deleting && c.Spec.RevertOnDeletion != hasFinalizer:
-		if err := r.setFinalizer(ctx, c, c.Spec.RevertOnDeletion); err != nil {
+		if c, err = r.setFinalizer(ctx, c, c.Spec.RevertOnDeletion); err != nil {
 			return ctrl.Result{}, "error", err
 		}
 	}
@@ -118,14 +130,14 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 		return ctrl.Result{}, "error", err
 	}
 	if cmd != rollout.NoCommand || cmdErr != nil {
-		if err := r.clearCommand(ctx, c); err != nil {
+		if c, err = r.clearCommand(ctx, c); err != nil {
 			return ctrl.Result{}, "error", err
 		}
 	}
 	r.Metrics.observeCanary(c.Namespace, c.Name, d.Status, r.Now().Sub(tickStart))
 
 	if deleting && d.Status.Phase == v1beta1.PhaseTerminated {
-		if err := r.setFinalizer(ctx, c, false); err != nil {
+		if _, err := r.setFinalizer(ctx, c, false); err != nil {
 			return ctrl.Result{}, "error", err
 		}
 		r.forget(req.NamespacedName)
@@ -193,30 +205,73 @@ func (r *Reconciler) writeStatus(ctx context.Context, c *v1beta1.Canary, st v1be
 	if err != nil {
 		return nil, fmt.Errorf("write status of canary %s/%s: %w", c.Namespace, c.Name, err)
 	}
+	r.setWritten(client.ObjectKeyFromObject(cur), cur.ResourceVersion)
 	return cur, nil
 }
 
-// clearCommand removes the command annotation.
-func (r *Reconciler) clearCommand(ctx context.Context, c *v1beta1.Canary) error {
-	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:null}}}`, CommandAnnotation)
-	if err := r.Client.Patch(ctx, c.DeepCopy(), client.RawPatch(types.MergePatchType, patch)); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("remove %s from canary %s/%s: %w", CommandAnnotation, c.Namespace, c.Name, err)
+// fresh returns c, read from the informer cache, or the Canary as the API
+// server has it when the cache has not caught up with the last version this
+// controller wrote or read. A tick computed from a Canary older than the
+// last tick's decision would undo that decision: a reconcile queued by the
+// Deployment the last tick scaled down can run before the watch has
+// delivered the status that tick wrote (a rollback would be forgotten).
+func (r *Reconciler) fresh(ctx context.Context, c *v1beta1.Canary) (*v1beta1.Canary, error) {
+	key := client.ObjectKeyFromObject(c)
+	r.mu.Lock()
+	rv, ok := r.written[key]
+	r.mu.Unlock()
+	if !ok || rv == c.ResourceVersion {
+		return c, nil
 	}
-	return nil
+	live := &v1beta1.Canary{}
+	if err := r.APIReader.Get(ctx, key, live); err != nil {
+		return nil, err
+	}
+	r.setWritten(key, live.ResourceVersion)
+	return live, nil
 }
 
-// setFinalizer adds or removes the finalizer.
-func (r *Reconciler) setFinalizer(ctx context.Context, c *v1beta1.Canary, on bool) error {
+func (r *Reconciler) setWritten(key types.NamespacedName, rv string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.written == nil {
+		r.written = map[types.NamespacedName]string{}
+	}
+	r.written[key] = rv
+}
+
+// clearCommand removes the command annotation and returns the Canary as
+// written.
+func (r *Reconciler) clearCommand(ctx context.Context, c *v1beta1.Canary) (*v1beta1.Canary, error) {
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:null}}}`, CommandAnnotation)
+	updated := c.DeepCopy()
+	if err := r.Client.Patch(ctx, updated, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return c, nil
+		}
+		return nil, fmt.Errorf("remove %s from canary %s/%s: %w", CommandAnnotation, c.Namespace, c.Name, err)
+	}
+	r.setWritten(client.ObjectKeyFromObject(updated), updated.ResourceVersion)
+	return updated, nil
+}
+
+// setFinalizer adds or removes the finalizer and returns the Canary as
+// written.
+func (r *Reconciler) setFinalizer(ctx context.Context, c *v1beta1.Canary, on bool) (*v1beta1.Canary, error) {
 	updated := c.DeepCopy()
 	if on {
 		controllerutil.AddFinalizer(updated, Finalizer)
 	} else {
 		controllerutil.RemoveFinalizer(updated, Finalizer)
 	}
-	if err := r.Client.Patch(ctx, updated, client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("update finalizers of canary %s/%s: %w", c.Namespace, c.Name, err)
+	if err := r.Client.Patch(ctx, updated, client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsNotFound(err) {
+			return c, nil
+		}
+		return nil, fmt.Errorf("update finalizers of canary %s/%s: %w", c.Namespace, c.Name, err)
 	}
-	return nil
+	r.setWritten(client.ObjectKeyFromObject(updated), updated.ResourceVersion)
+	return updated, nil
 }
 
 // observeLag records how late a tick runs after its due time. Reconciles
@@ -247,5 +302,8 @@ func (r *Reconciler) clearDue(key types.NamespacedName) {
 
 func (r *Reconciler) forget(key types.NamespacedName) {
 	r.clearDue(key)
+	r.mu.Lock()
+	delete(r.written, key)
+	r.mu.Unlock()
 	r.Metrics.forget(key.Namespace, key.Name)
 }

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -279,4 +280,109 @@ func waitEvent(t *testing.T, cl client.Client, ns, canary, reason, message strin
 		}
 		return false, nil
 	})
+}
+
+// staleCache is a cache reader that still holds an older copy of a Canary,
+// as an informer does until the watch delivers the last write.
+type staleCache struct {
+	client.Client
+	mu    sync.Mutex
+	stale *v1beta1.Canary
+}
+
+func (s *staleCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	s.mu.Lock()
+	stale := s.stale
+	s.mu.Unlock()
+	if c, ok := obj.(*v1beta1.Canary); ok && stale != nil && client.ObjectKeyFromObject(stale) == key {
+		stale.DeepCopyInto(c)
+		return nil
+	}
+	return s.Client.Get(ctx, key, obj, opts...)
+}
+
+// TestReconcileReadsPastAStaleCache checks that a reconcile that reads, from
+// the cache, a Canary older than the status its last tick wrote ticks on the
+// API server's copy instead: ticking on the stale copy would write back the
+// status before the last decision, and a rollback would be forgotten.
+func TestReconcileReadsPastAStaleCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a cluster")
+	}
+	scheme, err := NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	cluster := testenv.Start(t, testenv.Options{Scheme: scheme, CRDs: []string{"../../deploy/crds"}, ControlPlaneOnly: true})
+	cl := cluster.Client()
+	ns := cluster.CreateNamespace(t, "stale")
+	ctx := t.Context()
+	c := &v1beta1.Canary{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo"},
+		Spec: v1beta1.CanarySpec{
+			TargetRef: v1beta1.LocalObjectReference{Name: "podinfo"},
+			Service:   v1beta1.CanaryService{Port: 9898},
+			Analysis:  &v1beta1.CanaryAnalysis{Interval: "1s", StepWeight: 10},
+		},
+	}
+	if err := cl.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := &staleCache{Client: cl}
+	eng := &scripted{every: time.Second}
+	r := &Reconciler{
+		Client:      cache,
+		APIReader:   cl,
+		Recorder:    record.NewFakeRecorder(100),
+		Metrics:     m,
+		Engines:     func(string) (Ticker, error) { return eng, nil },
+		Now:         time.Now,
+		MinInterval: 100 * time.Millisecond,
+	}
+	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(c)}
+
+	// The first tick writes iteration 1; the cache keeps the Canary from
+	// before that write.
+	before := &v1beta1.Canary{}
+	if err := cl.Get(ctx, req.NamespacedName, before); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reconcile(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	cache.mu.Lock()
+	cache.stale = before
+	cache.mu.Unlock()
+
+	if _, err := r.Reconcile(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	got := &v1beta1.Canary{}
+	if err := cl.Get(ctx, req.NamespacedName, got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Iterations != 2 {
+		t.Errorf("after two ticks, the second with a stale cache: iterations = %d, want 2", got.Status.Iterations)
+	}
+
+	// Once the cache has caught up, it is read again.
+	cache.mu.Lock()
+	cache.stale = got
+	cache.mu.Unlock()
+	if _, err := r.Reconcile(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Get(ctx, req.NamespacedName, got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Iterations != 3 {
+		t.Errorf("after a third tick: iterations = %d, want 3", got.Status.Iterations)
+	}
 }
