@@ -100,6 +100,16 @@ func (m *machine) decision() Decision {
 
 func (m *machine) act(a Action) { m.actions = append(m.actions, a) }
 
+// acted says whether this tick already has an action of type t.
+func (m *machine) acted(t ActionType) bool {
+	for _, a := range m.actions {
+		if a.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
 func (m *machine) event(t EventType, reason, format string, args ...any) {
 	m.events = append(m.events, Event{Type: t, Reason: reason, Message: fmt.Sprintf(format, args...)})
 }
