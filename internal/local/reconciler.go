@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/serinhq/serin/api/v1beta1"
@@ -12,12 +13,26 @@ import (
 // minRequeue bounds how often one Canary is reconciled.
 const minRequeue = 100 * time.Millisecond
 
-// canaryLoop reconciles each Canary when it is due, one at a time, from a
-// single goroutine: a Canary's next tick is what its last Decision asked
-// for, or now when it changed or got a command.
+// maxConcurrentTicks bounds the Canaries ticked at once.
+const maxConcurrentTicks = 8
+
+// ticking marks, in Runtime.due, a Canary whose tick is running. A change
+// that wants it ticked again deletes the mark (or resets Runtime.due), as it
+// deletes a due time, and the Canary is then due at once when the tick ends.
+var ticking = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// canaryLoop reconciles each Canary when it is due: a Canary's next tick is
+// what its last Decision asked for, or now when it changed or got a
+// command. Up to maxConcurrentTicks Canaries tick at once, and one Canary
+// never twice at the same time, so a slow webhook or metric query of one
+// Canary does not hold up the others.
 func (r *Runtime) canaryLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, maxConcurrentTicks)
+	running := map[string]bool{} // under r.mu
 	for {
 		now := r.now()
 		r.mu.Lock()
@@ -25,28 +40,35 @@ func (r *Runtime) canaryLoop(ctx context.Context) {
 		next := now.Add(time.Hour)
 		for _, k := range sortedKeys(r.obj.canaries) {
 			at, ok := r.due[k]
-			if !ok || !at.After(now) {
+			switch {
+			case running[k]:
+			case !ok || !at.After(now):
 				dueKeys = append(dueKeys, k)
-			} else if at.Before(next) {
+				running[k] = true
+				r.due[k] = ticking
+			case at.Before(next):
 				next = at
 			}
 		}
 		r.mu.Unlock()
 
 		for _, k := range dueKeys {
-			if ctx.Err() != nil {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
 				return
 			}
-			after := r.tick(ctx, k)
-			r.mu.Lock()
-			r.due[k] = r.now().Add(max(after, minRequeue))
-			if at := r.due[k]; at.Before(next) {
-				next = at
-			}
-			r.mu.Unlock()
-		}
-		if len(dueKeys) > 0 {
-			continue // recompute: ticks take time
+			wg.Go(func() {
+				after := r.tick(ctx, k)
+				<-slots
+				r.mu.Lock()
+				delete(running, k)
+				if at, ok := r.due[k]; ok && at.Equal(ticking) {
+					r.due[k] = r.now().Add(max(after, minRequeue))
+				}
+				r.mu.Unlock()
+				r.wakeCanaries()
+			})
 		}
 		timer.Reset(time.Until(next))
 		select {
