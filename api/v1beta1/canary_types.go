@@ -309,6 +309,12 @@ type JudgeSpec struct {
 	// between 0 and 0.5. Defaults to 0.01.
 	// +optional
 	Alpha *float64 `json:"alpha,omitempty"`
+	// Tolerance is how much worse than the primary the sequential judge
+	// lets the canary be before it counts as a regression: a factor on the
+	// primary's odds of a failed (or slow) request, from 1 (no worse at all)
+	// to 10. Defaults to 1.2.
+	// +optional
+	Tolerance *float64 `json:"tolerance,omitempty"`
 	// EvaluationInterval is how often metrics are evaluated between steps,
 	// e.g. "2s", so that a broken canary is rolled back before the next
 	// step. Defaults to the analysis interval.

@@ -334,6 +334,9 @@ func validateJudge(a *CanaryAnalysis, p *field.Path) field.ErrorList {
 	if j.Alpha != nil && !(*j.Alpha > 0 && *j.Alpha < 0.5) {
 		errs = append(errs, field.Invalid(p.Child("alpha"), *j.Alpha, "must be greater than 0 and less than 0.5"))
 	}
+	if j.Tolerance != nil && !(*j.Tolerance >= 1 && *j.Tolerance <= 10) {
+		errs = append(errs, field.Invalid(p.Child("tolerance"), *j.Tolerance, "must be between 1 (the canary no worse than the primary) and 10"))
+	}
 	if j.EvaluationInterval != "" {
 		ep := p.Child("evaluationInterval")
 		if d, err := time.ParseDuration(j.EvaluationInterval); err != nil || d <= 0 {

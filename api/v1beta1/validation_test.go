@@ -215,6 +215,12 @@ func TestValidateCanary(t *testing.T) {
 		{name: "judge alpha zero", mutate: func(c *Canary) {
 			c.Spec.Analysis.Judge = &JudgeSpec{Type: JudgeSequential, Alpha: ptr(0.0)}
 		}, want: []wantErr{{"spec.analysis.judge.alpha", invalid}}},
+		{name: "judge tolerance below one", mutate: func(c *Canary) {
+			c.Spec.Analysis.Judge = &JudgeSpec{Type: JudgeSequential, Tolerance: ptr(0.9)}
+		}, want: []wantErr{{"spec.analysis.judge.tolerance", invalid}}},
+		{name: "judge tolerance", mutate: func(c *Canary) {
+			c.Spec.Analysis.Judge = &JudgeSpec{Type: JudgeSequential, Tolerance: ptr(1.5)}
+		}},
 		{name: "judge evaluation interval unparsable", mutate: func(c *Canary) {
 			c.Spec.Analysis.Judge = &JudgeSpec{EvaluationInterval: "often"}
 		}, want: []wantErr{{"spec.analysis.judge.evaluationInterval", invalid}}},

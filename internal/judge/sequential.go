@@ -240,8 +240,8 @@ func bf(logBF float64) string {
 	}
 }
 
-// sequentialFor returns the sequential judge an analysis configures, with
-// the threshold judge for metrics without counts. The analysis's alpha is
+// sequentialFor returns the sequential judge an analysis configures (its
+// alpha and tolerance), with the threshold judge for metrics without counts. The analysis's alpha is
 // the false-rollback rate of the whole release, so it is shared out
 // equally among its metrics.
 func sequentialFor(spec *v1beta1.CanaryAnalysis) *Sequential {
@@ -252,5 +252,9 @@ func sequentialFor(spec *v1beta1.CanaryAnalysis) *Sequential {
 	if spec != nil && len(spec.Metrics) > 1 {
 		alpha /= float64(len(spec.Metrics))
 	}
-	return NewSequential(alpha, Threshold{})
+	s := NewSequential(alpha, Threshold{})
+	if spec != nil && spec.Judge != nil && spec.Judge.Tolerance != nil && *spec.Judge.Tolerance >= 1 {
+		s.Tolerance = *spec.Judge.Tolerance
+	}
+	return s
 }

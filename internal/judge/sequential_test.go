@@ -284,3 +284,33 @@ func TestSequentialFalseRollbacks(t *testing.T) {
 		t.Errorf("false rollbacks in %.2f%% of runs, want at most %.2f%%", 100*share, 100*(alpha+0.01))
 	}
 }
+
+// TestSequentialForTolerance: analysis.judge.tolerance sets how much worse
+// than the primary a canary may be; without it the default applies.
+func TestSequentialForTolerance(t *testing.T) {
+	tol := 2.0
+	spec := &v1beta1.CanaryAnalysis{Judge: &v1beta1.JudgeSpec{Type: v1beta1.JudgeSequential, Tolerance: &tol}}
+	s, ok := For(spec).(*Sequential)
+	if !ok || s.Tolerance != 2 {
+		t.Fatalf("For(tolerance 2) = %#v, want a sequential judge with tolerance 2", For(spec))
+	}
+	spec.Judge.Tolerance = nil
+	if s := For(spec).(*Sequential); s.Tolerance != DefaultTolerance {
+		t.Errorf("tolerance without the field = %v, want %v", s.Tolerance, DefaultTolerance)
+	}
+
+	// A canary at 1.5 times the primary's failures is a regression with no
+	// tolerance, and passes with a tolerance of 2.
+	m := v1beta1.CanaryMetric{Name: RequestSuccessRate}
+	o := Observation{Metric: RequestSuccessRate, HasCounts: true,
+		Canary:  Counts{Requests: 100000, Failures: 1500},
+		Primary: Counts{Requests: 100000, Failures: 1000}}
+	strict := &Sequential{Alpha: 0.01, Tolerance: 1}
+	loose := &Sequential{Alpha: 0.01, Tolerance: 2}
+	if v := strict.Judge(m, o).Verdict; v != Fail {
+		t.Errorf("tolerance 1: verdict %s, want fail", v)
+	}
+	if v := loose.Judge(m, o).Verdict; v != Pass {
+		t.Errorf("tolerance 2: verdict %s, want pass", v)
+	}
+}
