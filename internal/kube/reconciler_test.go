@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -74,7 +75,10 @@ func (s *scripted) of(name string) []tick {
 	return out
 }
 
-func TestReconcilerOnAPIServer(t *testing.T) {
+// startCluster starts a test cluster with serin's CRDs and a scheme that
+// has them; controlPlaneOnly leaves out the controllers and kwok.
+func startCluster(t *testing.T, controlPlaneOnly bool) (*testenv.Cluster, *runtime.Scheme) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("needs a cluster")
 	}
@@ -85,7 +89,11 @@ func TestReconcilerOnAPIServer(t *testing.T) {
 	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
-	cluster := testenv.Start(t, testenv.Options{Scheme: scheme, CRDs: []string{"../../deploy/crds"}})
+	return testenv.Start(t, testenv.Options{Scheme: scheme, CRDs: []string{"../../deploy/crds"}, ControlPlaneOnly: controlPlaneOnly}), scheme
+}
+
+func TestReconcilerOnAPIServer(t *testing.T) {
+	cluster, scheme := startCluster(t, false)
 	cl := cluster.Client()
 	ns := cluster.CreateNamespace(t, "reconciler")
 
@@ -306,17 +314,7 @@ func (s *staleCache) Get(ctx context.Context, key client.ObjectKey, obj client.O
 // API server's copy instead: ticking on the stale copy would write back the
 // status before the last decision, and a rollback would be forgotten.
 func TestReconcileReadsPastAStaleCache(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a cluster")
-	}
-	scheme, err := NewScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	cluster := testenv.Start(t, testenv.Options{Scheme: scheme, CRDs: []string{"../../deploy/crds"}, ControlPlaneOnly: true})
+	cluster, _ := startCluster(t, true)
 	cl := cluster.Client()
 	ns := cluster.CreateNamespace(t, "stale")
 	ctx := t.Context()
