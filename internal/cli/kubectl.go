@@ -34,8 +34,10 @@ func newLocalCommands() []*cobra.Command {
 
 func newApplyCommand(del bool) *cobra.Command {
 	var (
-		lf    localFlags
-		files []string
+		lf      localFlags
+		files   []string
+		wait    bool
+		timeout time.Duration
 	)
 	use, short := "apply", "Create or update objects in the running local instance"
 	if del {
@@ -63,12 +65,76 @@ func newApplyCommand(del bool) *cobra.Command {
 			for _, l := range lines {
 				fmt.Fprintln(cmd.OutOrStdout(), l)
 			}
-			return err
+			if err != nil || !del || !wait {
+				return err
+			}
+			return waitDeleted(cmd.Context(), cmd.OutOrStdout(), c, objs, timeout)
 		},
 	}
 	lf.add(cmd)
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file or directory, or - for standard input (repeatable)")
+	if del {
+		cmd.Flags().BoolVar(&wait, "wait", true, "wait until deleted Canaries are gone (with spec.revertOnDeletion, once the target is restored)")
+		cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	}
 	return cmd
+}
+
+// waitDeleted waits until none of the Canaries among objs is left in the
+// local instance, as kubectl delete waits for finalizers.
+func waitDeleted(ctx context.Context, w io.Writer, c *local.Client, objs []any, timeout time.Duration) error {
+	type ref struct{ ns, name string }
+	var pending []ref
+	for _, o := range objs {
+		if cn, ok := o.(*v1beta1.Canary); ok {
+			ns := cn.Namespace
+			if ns == "" {
+				ns = "default"
+			}
+			pending = append(pending, ref{ns, cn.Name})
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		snap, err := c.Snapshot(ctx)
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+		left := pending[:0]
+		var why []string
+		for _, p := range pending {
+			if cn := findCanary(snap.Canaries, p.ns, p.name); cn != nil {
+				left = append(left, p)
+				why = append(why, fmt.Sprintf("canary %s/%s: %s: %s", p.ns, p.name, cn.Status.Phase, cn.Status.Message))
+				continue
+			}
+			fmt.Fprintf(w, "canary/%s deleted\n", p.name)
+		}
+		pending = left
+		if len(pending) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("timed out after %s waiting for the deletion (--timeout): %s", timeout, strings.Join(why, "; "))
+		case <-tick.C:
+		}
+	}
+}
+
+func findCanary(cs []v1beta1.Canary, ns, name string) *v1beta1.Canary {
+	for i := range cs {
+		if cs[i].Namespace == ns && cs[i].Name == name {
+			return &cs[i]
+		}
+	}
+	return nil
 }
 
 func newGetCommand() *cobra.Command {

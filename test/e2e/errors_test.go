@@ -152,8 +152,9 @@ func TestRunErrors(t *testing.T) {
 }
 
 // TestDeleteRevertOnDeletion deletes a Canary with revertOnDeletion with
-// serin delete: it goes through Terminating, then the Service is served by
-// the restored target and the primary is gone.
+// serin delete, which waits, as kubectl delete does, until the Canary is
+// gone: it goes through Terminating, then the Service is served by the
+// restored target and the primary is gone.
 func TestDeleteRevertOnDeletion(t *testing.T) {
 	bin := serin(t)
 	dir, state := t.TempDir(), t.TempDir()
@@ -166,13 +167,13 @@ func TestDeleteRevertOnDeletion(t *testing.T) {
 		return ok && phase == "Initialized"
 	})
 	out, err := cli(t, bin, state, "delete", "-f", cn)
-	if err != nil || !strings.Contains(out, "terminating") {
+	if err != nil || !strings.Contains(out, "terminating") || !strings.Contains(out, "canary/podinfo deleted") {
 		t.Fatalf("serin delete: %v\n%s", err, out)
 	}
-	waitFor(t, 30*time.Second, "the canary to go", func() bool {
-		out, err := cli(t, bin, state, "get", "canaries", "-o", "json")
-		return err == nil && !strings.Contains(out, `"podinfo"`)
-	})
+	// serin delete returned: the canary is gone already.
+	if out, err := cli(t, bin, state, "get", "canaries", "-o", "json"); err != nil || strings.Contains(out, `"podinfo"`) {
+		t.Fatalf("after serin delete returned: %v\n%s", err, out)
+	}
 	if !strings.Contains(run.out.String(), "Terminated") {
 		t.Errorf("no Terminated event in the output of serin run:\n%s", run.out.String())
 	}
