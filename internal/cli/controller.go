@@ -66,7 +66,7 @@ step on metrics read from Prometheus.`,
 	f.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease; empty uses the controller's namespace")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "address of the /metrics endpoint; 0 disables it")
 	f.StringVar(&o.HealthAddr, "health-addr", ":8081", "address of the /healthz and /readyz endpoints; 0 disables them")
-	f.IntVar(&o.Workers, "threadiness", 8, "number of Canaries reconciled at once")
+	f.IntVar(&o.Workers, "threadiness", 32, "number of Canaries reconciled at once")
 	f.Float32Var(&o.KubeAPIQPS, "kube-api-qps", 100, "maximum queries per second to the Kubernetes API")
 	f.IntVar(&o.KubeAPIBurst, "kube-api-burst", 250, "maximum burst of queries to the Kubernetes API")
 	return cmd

@@ -72,7 +72,7 @@ type Options struct {
 	// and 10, too few for more than a few dozen Canaries).
 	KubeAPIQPS   float32
 	KubeAPIBurst int
-	// Workers is how many Canaries are reconciled at once; defaults to 8.
+	// Workers is how many Canaries are reconciled at once; defaults to 32.
 	Workers int
 	// MinInterval is the shortest analysis interval accepted; defaults to
 	// DefaultMinInterval. Lower values are for tests only: Kubernetes
@@ -102,7 +102,7 @@ func (o *Options) defaults() error {
 		o.MeshProvider = "linkerd"
 	}
 	if o.Workers <= 0 {
-		o.Workers = 8
+		o.Workers = 32
 	}
 	if o.MinInterval <= 0 {
 		o.MinInterval = DefaultMinInterval

@@ -39,7 +39,7 @@ var (
 	scale        = flag.Int("scale", 0, "run the scale benchmark with this many canaries")
 	scaleWindow  = flag.Duration("scale.window", time.Minute, "how long the scale benchmark measures")
 	scaleSettle  = flag.Duration("scale.settle", 30*time.Second, "how long the scale benchmark waits, once every canary is progressing, before it measures (the events of the set-up drain)")
-	scaleWorkers = flag.Int("scale.workers", 8, "the controller's workers in the scale benchmark")
+	scaleWorkers = flag.Int("scale.workers", 32, "the controller's workers in the scale benchmark")
 	scalePin     = flag.Bool("scale.pin", false, "pin the controller (this process) to CPU 1 and the cluster's processes to CPU 0 for the measured window")
 	scaleProfile = flag.String("scale.cpuprofile", "", "write a CPU profile of the controller's process during the measured window to this file")
 	scaleShape   = flag.String("scale.shape", "step", `what the canaries' ticks do: "step" moves every canary's weight at every 10s tick (the most writes a tick can need); "hold" judges the metrics every 10s (judge.evaluationInterval) and moves the weight every 5m (interval)`)
