@@ -239,6 +239,9 @@ func (l Loader) decodeObject(set *Set, obj map[string]any, lines lineMap, src So
 
 	target, known := newObject(apiVersion, kind)
 	if !known {
+		if strings.HasPrefix(apiVersion, "flagger.app/v1alpha") {
+			return problem("apiVersion", "%s is Flagger's API before v1beta1: set apiVersion to flagger.app/v1beta1 or serin.dev/v1beta1, and rename spec.canaryAnalysis to spec.analysis, as Flagger's upgrade guide says", apiVersion)
+		}
 		if !l.KeepUnknown {
 			return problem("kind", "unsupported kind %q of apiVersion %q (supported: %s)", kind, apiVersion, supportedKinds)
 		}

@@ -169,9 +169,21 @@ func (c *checker) structFields(t reflect.Type) map[string]reflect.Type {
 	return out
 }
 
+// renamed are fields of Flagger's v1alpha3 Canary that v1beta1 renamed:
+// the old name, a field of the same object that tells where it stood, and
+// what to write instead.
+var renamed = []struct{ old, sibling, hint string }{
+	{"canaryAnalysis", "analysis", "Flagger's v1alpha3 name: v1beta1 calls it analysis"},
+}
+
 // unknownField says that key is unknown and suggests the closest known
-// field, if one is close.
+// field, if one is close, or the new name of a renamed one.
 func unknownField(key string, known map[string]reflect.Type) string {
+	for _, r := range renamed {
+		if _, ok := known[r.sibling]; ok && key == r.old {
+			return "unknown field: " + r.hint
+		}
+	}
 	best, bestDist := "", len(key)/3+1
 	for _, k := range sortedKeys(known) {
 		d := distance(strings.ToLower(key), strings.ToLower(k))
