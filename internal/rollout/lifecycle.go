@@ -189,16 +189,16 @@ func (m *machine) progress() {
 		return
 	}
 	if !ready(w.Target, m.s.canaryReady) {
+		stalled := m.now.Sub(m.progressTime())
+		if stalled >= m.s.deadline {
+			m.rollback(fmt.Sprintf("progress deadline exceeded: canary not ready after %s: %s", stalled, describe(w.Target)))
+			return
+		}
 		if w.Target.Desired == 0 && !m.acted(ScaleCanaryUp) {
 			// Scaled to zero in the middle of the release, by hand or by a
 			// tick whose status was not saved: the analysis needs it.
 			m.act(Action{Type: ScaleCanaryUp})
 			m.event(Warning, "Progressing", "%s was scaled to zero during its analysis: scaling it up again", m.s.target)
-		}
-		stalled := m.now.Sub(m.progressTime())
-		if stalled >= m.s.deadline {
-			m.rollback(fmt.Sprintf("progress deadline exceeded: canary not ready after %s: %s", stalled, describe(w.Target)))
-			return
 		}
 		m.say(Normal, "Progressing", "Waiting for %s to be ready: %s", m.s.target, describe(w.Target))
 		m.requeue = min(m.s.poll, m.s.deadline-stalled)
