@@ -108,21 +108,7 @@ func testRollout(t *testing.T, c *testenv.Cluster) {
 	}
 
 	labels := map[string]string{"app": "podinfo"}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](2),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name:  "podinfod",
-					Image: "ghcr.io/stefanprodan/podinfo:6.0.0",
-					Ports: []corev1.ContainerPort{{ContainerPort: 9898}},
-				}}},
-			},
-		},
-	}
+	dep := podinfo(ns, 2)
 	if err := c.Client().Create(ctx, dep); err != nil {
 		t.Fatalf("create deployment: %v", err)
 	}
@@ -161,6 +147,26 @@ func testRollout(t *testing.T, c *testenv.Cluster) {
 	}
 }
 
+// podinfo is a Deployment of podinfo with the label app=podinfo.
+func podinfo(ns string, replicas int32) *appsv1.Deployment {
+	labels := map[string]string{"app": "podinfo"}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name:  "podinfod",
+					Image: "ghcr.io/stefanprodan/podinfo:6.0.0",
+					Ports: []corev1.ContainerPort{{ContainerPort: 9898}},
+				}}},
+			},
+		},
+	}
+}
+
 // TestControlPlaneOnly starts etcd and kube-apiserver alone and checks that
 // MarkDeploymentsReady reports a Deployment's replicas ready at each
 // generation, which nothing else in such a cluster would.
@@ -174,18 +180,7 @@ func TestControlPlaneOnly(t *testing.T) {
 	}
 	defer stop()
 
-	labels := map[string]string{"app": "podinfo"}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](3),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "podinfod", Image: "podinfo:6.0.0"}}},
-			},
-		},
-	}
+	dep := podinfo(ns, 3)
 	if err := c.Client().Create(ctx, dep); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +205,7 @@ func TestControlPlaneOnly(t *testing.T) {
 	// A new spec is a new generation, reported ready once more.
 	orig := d.DeepCopy()
 	d.Spec.Replicas = ptr.To[int32](0)
-	d.Spec.Template.Spec.Containers[0].Image = "podinfo:6.0.1"
+	d.Spec.Template.Spec.Containers[0].Image = "ghcr.io/stefanprodan/podinfo:6.0.1"
 	if err := c.Client().Patch(ctx, d, client.MergeFrom(orig)); err != nil {
 		t.Fatal(err)
 	}
