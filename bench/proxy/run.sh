@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks serin's proxy (`serin proxy` and the slim `serin-proxy`
-# binary) against a direct backend, nginx and HAProxy with
-# wrk on loopback, all in one run. The proxy under test and both backends
+# binary, and `serin-proxy --event-loop=false`) against a direct backend,
+# nginx and HAProxy with wrk on loopback, all in one run. The proxy under test and both backends
 # share one core (PROXY_CPU); wrk runs on another (WRK_CPU). Each proxy is
 # configured for the same 90/10 split between the backends at
 # 127.0.0.1:18081 and 127.0.0.1:18082 (bench/proxy/backend: 300-byte JSON).
@@ -72,6 +72,12 @@ sed 's/18080/18085/; s/18090/18091/' "$ROOT/examples/proxy/split-90-10.yaml" >"$
 GOMAXPROCS=1 start "$WORK/serin-proxy" --config "$WORK/split-90-10.yaml"
 SLIM_PID=$LAST
 
+# serin-proxy without its event loop (goroutines and fasthttp), for
+# comparison, on ports of its own.
+sed 's/18080/18086/; s/18090/18092/' "$ROOT/examples/proxy/split-90-10.yaml" >"$WORK/split-90-10-goroutines.yaml"
+GOMAXPROCS=1 start "$WORK/serin-proxy" --event-loop=false --config "$WORK/split-90-10-goroutines.yaml"
+GOR_PID=$LAST
+
 # nginx: one worker, weighted upstream with keep-alive.
 mkdir -p "$WORK/nginx"
 cat >"$WORK/nginx/nginx.conf" <<CONF
@@ -127,6 +133,7 @@ wait_port 18080
 wait_port 18083
 wait_port 18084
 wait_port 18085
+wait_port 18086
 NGINX_PID=$(pgrep -P "$NGINX_MASTER" nginx | head -1)
 
 bench() { # bench NAME PORT PID CONNS
@@ -162,6 +169,7 @@ for c in $CONNS; do
 	bench "backend direct" 18081 - "$c"
 	bench "serin (90/10)" 18080 "$SERIN_PID" "$c"
 	bench "serin-proxy (90/10)" 18085 "$SLIM_PID" "$c"
+	bench "serin-proxy --event-loop=false (90/10)" 18086 "$GOR_PID" "$c"
 	bench "nginx (90/10)" 18083 "$NGINX_PID" "$c"
 	bench "HAProxy (90/10)" 18084 "$HAPROXY_PID" "$c"
 done

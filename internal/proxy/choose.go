@@ -27,6 +27,9 @@ type route struct {
 	stickyMaxAge  int
 	timeout       time.Duration
 	roundRobin    bool
+	// loopable is true when an event loop can serve the route's
+	// HTTP/1.1 requests itself.
+	loopable bool
 }
 
 // backend is a Backend with its endpoints and its telemetry recorder.

@@ -21,16 +21,22 @@
 // while, doubling with each refusal, and the request moves to another
 // endpoint of the same backend.
 //
-// HTTP/1.1 is served by a lean fast path (fasthttp) with pooled keep-alive
-// connections to every endpoint; small response bodies are read whole and
-// large or chunked ones stream, and a request allocates nothing once the
-// pools are warm. Timeouts are coarse (see upstreamConn and prefixConn) so
-// that requests do not reprogram socket timers. Connections
-// opening with the HTTP/2 preface (h2c, prior knowledge; gRPC) are served by
-// net/http. Protocol upgrades (WebSocket) are piped through on a connection
-// of their own. X-Forwarded-For and X-Forwarded-Proto are set and hop-by-hop
-// headers removed. Transport errors answer 502 and timeouts 504, and count
-// as failures in the metrics, as in Linkerd.
+// On Linux each listener's HTTP/1.1 traffic is served by an event loop
+// (eventLoop): one goroutine, non-blocking sockets and edge-triggered
+// epoll, with its own pools of keep-alive connections to the endpoints.
+// Bytes pass from one socket's buffer to the other with only the head
+// rewritten (h1.go parses and rewrites heads without allocating), bodies
+// of any framing stream with back-pressure, and deadlines are checked a
+// few times a second rather than kept as timers. What the loop does not
+// serve itself it hands over, with the bytes read so far: HTTP/1.0
+// clients, protocol upgrades and routes that mirror or name endpoints by
+// host name go to a fasthttp server (elsewhere than Linux, or with
+// Options.DisableEventLoop, that server takes every HTTP/1.x connection),
+// and connections opening with the HTTP/2 preface (h2c, prior knowledge;
+// gRPC) to net/http. Protocol upgrades (WebSocket) are piped through on a
+// connection of their own. X-Forwarded-For and X-Forwarded-Proto are set
+// and hop-by-hop headers removed. Transport errors answer 502 and
+// timeouts 504, and count as failures in the metrics, as in Linkerd.
 //
 // Apply swaps the configuration atomically: a request reads its route once,
 // so it finishes on the backend it chose while later requests see the new

@@ -17,13 +17,17 @@ import (
 // h2Preface opens every HTTP/2 connection with prior knowledge.
 const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-// listener serves one address. HTTP/1.1 connections go to a fasthttp server
-// (the fast path); connections opening with the HTTP/2 preface go to a
-// net/http server speaking HTTP/2 cleartext.
+// listener serves one address. On Linux an event loop accepts and serves
+// HTTP/1.1 itself (the fast path); it hands what it does not serve to a
+// fasthttp server, and connections opening with the HTTP/2 preface to a
+// net/http server speaking HTTP/2 cleartext. Elsewhere, or with
+// Options.DisableEventLoop, goroutines accept and every HTTP/1.x
+// connection goes to the fasthttp server.
 type listener struct {
 	p     *Proxy
 	ln    net.Listener
 	route atomic.Pointer[route]
+	loop  *eventLoop // nil without one
 
 	h1, h2 *connQueue
 	idle   time.Duration // how long a client connection may send nothing
@@ -75,9 +79,13 @@ func (p *Proxy) newListener(ln net.Listener, r Route) *listener {
 }
 
 func (l *listener) start() {
-	l.served.Add(3)
+	l.served.Add(2)
 	go func() { defer l.served.Done(); _ = l.srv.Serve(l.h1) }()
 	go func() { defer l.served.Done(); _ = l.h2srv.Serve(l.h2) }()
+	if l.startLoop() {
+		return
+	}
+	l.served.Add(1)
 	go func() { defer l.served.Done(); l.acceptLoop() }()
 }
 
@@ -140,6 +148,9 @@ func (l *listener) shutdown(ctx context.Context) error {
 		err = nil
 	}
 	errs := []error{err}
+	if l.loop != nil {
+		errs = append(errs, l.loop.stop(ctx))
+	}
 	errs = append(errs, l.srv.ShutdownWithContext(ctx))
 	l.h1.Close()
 	errs = append(errs, l.h2srv.Shutdown(ctx))

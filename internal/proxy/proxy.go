@@ -33,6 +33,9 @@ type Options struct {
 	// MirrorQueue is how many mirrored requests may wait to be sent; more
 	// are dropped so that mirroring never delays a request (256 when zero).
 	MirrorQueue int
+	// DisableEventLoop serves HTTP/1.1 with goroutines and fasthttp only,
+	// as on systems other than Linux.
+	DisableEventLoop bool
 }
 
 // Proxy is serin's L7 data plane: it listens on each route's address and
@@ -41,6 +44,7 @@ type Proxy struct {
 	store        *telemetry.Store
 	log          *slog.Logger
 	drainTimeout time.Duration
+	noEventLoop  bool
 
 	rmu sync.Mutex
 	src rand.Source
@@ -73,6 +77,7 @@ func New(opts Options) (*Proxy, error) {
 		store:        opts.Store,
 		log:          opts.Logger,
 		drainTimeout: opts.DrainTimeout,
+		noEventLoop:  opts.DisableEventLoop,
 		src:          opts.Rand,
 		listeners:    map[string]*listener{},
 		endpoints:    map[string]*endpoint{},
@@ -256,6 +261,13 @@ func (p *Proxy) compile(r Route, endpoints map[string]*endpoint) *route {
 	if r.Mirror != nil && r.Mirror.Percent > 0 {
 		rt.mirror = byName[r.Mirror.Backend]
 		rt.mirrorPercent = uint64(r.Mirror.Percent)
+	}
+	// The event loop dials IP addresses only and does not mirror.
+	rt.loopable = rt.mirror == nil
+	for _, b := range rt.backends {
+		for _, e := range b.endpoints {
+			rt.loopable = rt.loopable && e.ap.IsValid()
+		}
 	}
 	if r.Sticky != nil {
 		rt.sticky = []byte(r.Sticky.Cookie)

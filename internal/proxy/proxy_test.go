@@ -36,8 +36,16 @@ func namedBackend(t *testing.T, name string) *httptest.Server {
 
 func startProxy(t testing.TB, cfg Config) (*Proxy, *telemetry.Store) {
 	t.Helper()
+	return startProxyWith(t, cfg, Options{})
+}
+
+// startProxyWith starts a proxy with opts, a fresh store and seeded
+// randomness, and shuts it down when the test ends.
+func startProxyWith(t testing.TB, cfg Config, opts Options) (*Proxy, *telemetry.Store) {
+	t.Helper()
 	store := telemetry.NewStore()
-	p, err := New(Options{Store: store, Rand: rand.NewPCG(1, 2)})
+	opts.Store, opts.Rand = store, rand.NewPCG(1, 2)
+	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,12 +514,7 @@ func TestWebSocketUpgradePassThrough(t *testing.T) {
 	}))
 	defer echo.Close()
 	p, _ := startProxy(t, split(echo, echo, 1, 0))
-	c, err := net.Dial("tcp", p.Addrs()["podinfo"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialProxy(t, p.Addrs()["podinfo"])
 	fmt.Fprint(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,6 +27,7 @@ const (
 // address, so reconfiguring keeps the pools warm.
 type endpoint struct {
 	addr     string
+	ap       netip.AddrPort // addr parsed; invalid for a host name
 	hc       *fasthttp.HostClient
 	inflight atomic.Int64
 	// downUntil is the unix time in nanoseconds until which the endpoint
@@ -37,6 +39,7 @@ type endpoint struct {
 func newEndpoint(addr string) *endpoint {
 	return &endpoint{
 		addr: addr,
+		ap:   parseAddrPort(addr),
 		hc: &fasthttp.HostClient{
 			Addr:                          addr,
 			Dial:                          dialUpstream,
@@ -49,6 +52,20 @@ func newEndpoint(addr string) *endpoint {
 			ConnPoolStrategy:              fasthttp.LIFO,
 		},
 	}
+}
+
+// parseAddrPort parses an endpoint address of an IP literal (localhost
+// counts as 127.0.0.1) and port; the result is invalid for a host name.
+func parseAddrPort(addr string) netip.AddrPort {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return ap
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "localhost" {
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort("127.0.0.1:" + port)
+	return ap
 }
 
 // healthy reports whether the endpoint may be picked at now (unix ns).

@@ -37,6 +37,7 @@ func New() *cobra.Command {
 		config, admin string
 		drain         time.Duration
 		seed          uint64
+		eventLoop     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "proxy --config FILE",
@@ -68,24 +69,27 @@ GET /healthz and GET /readyz. SIGINT or SIGTERM drains and stops.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runProxy(ctx, f, drain, seed, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))
+			opts := proxy.Options{Seed: seed, DrainTimeout: drain, DisableEventLoop: !eventLoop}
+			return runProxy(ctx, f, opts, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))
 		},
 	}
 	cmd.Flags().StringVarP(&config, "config", "c", "", "proxy configuration file (YAML or JSON)")
 	cmd.Flags().StringVar(&admin, "admin", "", "admin API address (overrides the file's; default "+defaultProxyAdmin+")")
 	cmd.Flags().DurationVar(&drain, "drain-timeout", 30*time.Second, "how long to let in-flight requests finish on shutdown")
 	cmd.Flags().Uint64Var(&seed, "seed", 0, "seed of the backend choice (0: random)")
+	cmd.Flags().BoolVar(&eventLoop, "event-loop", true, "serve HTTP/1.1 with an epoll event loop per listener (Linux); false serves it with goroutines")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
 
-func runProxy(ctx context.Context, f proxyFile, drain time.Duration, seed uint64, log *slog.Logger) error {
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
+func runProxy(ctx context.Context, f proxyFile, opts proxy.Options, log *slog.Logger) error {
+	if opts.Seed == 0 {
+		opts.Seed = uint64(time.Now().UnixNano())
 	}
 	store := telemetry.NewStore()
 	go store.Run(ctx)
-	p, err := proxy.New(proxy.Options{Store: store, Logger: log, Seed: seed, DrainTimeout: drain})
+	opts.Store, opts.Logger = store, log
+	p, err := proxy.New(opts)
 	if err != nil {
 		return err
 	}
@@ -109,8 +113,8 @@ func runProxy(ctx context.Context, f proxyFile, drain time.Duration, seed uint64
 	case err = <-errc:
 		err = fmt.Errorf("admin server: %w", err)
 	}
-	log.Info("proxy draining", "timeout", drain)
-	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	log.Info("proxy draining", "timeout", opts.DrainTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), opts.DrainTimeout)
 	defer cancel()
 	if serr := p.Shutdown(sctx); serr != nil {
 		err = errors.Join(err, serr)

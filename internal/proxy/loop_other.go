@@ -1,0 +1,13 @@
+//go:build !linux
+
+package proxy
+
+import "context"
+
+// eventLoop is Linux only; elsewhere every connection is served by the
+// listener's goroutines.
+type eventLoop struct{}
+
+func (l *listener) startLoop() bool { return false }
+
+func (lp *eventLoop) stop(context.Context) error { return nil }
