@@ -473,3 +473,59 @@ func TestBrokenUpstreamResponses(t *testing.T) {
 		})
 	}
 }
+
+// Clients sending garbage, cutting requests and bodies short at random
+// points and vanishing leave the proxy serving everyone else.
+func TestAbruptClientsLeaveTheProxyServing(t *testing.T) {
+	b := echoBackend(t)
+	p, store := startProxy(t, split(b, b, 1, 0))
+	addr := p.Addrs()["podinfo"]
+	valid := "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789" +
+		"POST /echo?chunked=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" +
+		"GET /big?n=200000 HTTP/1.1\r\nHost: x\r\n\r\n"
+	rnd := rand.New(rand.NewPCG(3, 4))
+	var wg sync.WaitGroup
+	for i := range 200 {
+		payload := []byte(valid[:rnd.IntN(len(valid)+1)])
+		if i%4 == 0 { // a byte flipped somewhere
+			if len(payload) > 0 {
+				payload[rnd.IntN(len(payload))] ^= byte(1 + rnd.IntN(255))
+			}
+		}
+		readSome := rnd.IntN(3) == 0
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			_, _ = c.Write(payload)
+			if readSome {
+				// An incomplete request gets no answer: give up soon.
+				_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				_, _ = c.Read(make([]byte, 100))
+			}
+		}()
+	}
+	wg.Wait()
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i := range 20 {
+		body := strings.Repeat("z", i*1000)
+		resp, err := client.Post("http://"+addr+"/echo", "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("request %d after the abrupt clients: %v", i, err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(got) != body {
+			t.Fatalf("request %d after the abrupt clients: %d, %d bytes", i, resp.StatusCode, len(got))
+		}
+	}
+	if store.Recorder(telemetry.BackendKey{Namespace: "test", Deployment: "podinfo-primary"}).Requests() < 20 {
+		t.Error("the requests after the abrupt clients were not recorded")
+	}
+}
