@@ -218,7 +218,8 @@ func (lp *eventLoop) closeAll() {
 }
 
 // scan enforces deadlines: idle client connections, requests without a
-// response head by the route's timeout, idle upstream connections.
+// response head by the route's timeout, connection attempts, idle
+// upstream connections.
 func (lp *eventLoop) scan() {
 	if lp.acceptOff && lp.lfd >= 0 && !lp.stopping.Load() {
 		if unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, lp.lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lp.lfd)}) == nil {
@@ -237,8 +238,11 @@ func (lp *eventLoop) scan() {
 		if i >= len(lp.ups) {
 			continue
 		}
-		if u := lp.ups[i]; u.state == upIdle && lp.now-u.idleSince > int64(defaultIdleTimeout) {
+		switch u := lp.ups[i]; {
+		case u.state == upIdle && lp.now-u.since > int64(defaultIdleTimeout):
 			u.close()
+		case u.state == upConnecting && lp.now-u.since > int64(dialTimeout):
+			u.connectFailed(unix.ETIMEDOUT)
 		}
 	}
 }

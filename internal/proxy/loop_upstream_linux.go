@@ -33,9 +33,11 @@ type loopUpstream struct {
 	// reused is set once it has carried a response: a failure before
 	// the next response's first byte may be a close that crossed the
 	// request, which is worth one retry.
-	reused    bool
-	gotBytes  bool
-	idleSince int64
+	reused   bool
+	gotBytes bool
+	// since is when the connection attempt started or, when idle, when
+	// it was pooled.
+	since int64
 
 	head      h1Head
 	status    int
@@ -77,7 +79,7 @@ func (lp *eventLoop) dial(e *endpoint) (*loopUpstream, error) {
 		return nil, err
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	u := &loopUpstream{lp: lp, fd: fd, ep: e, in: make([]byte, upstreamBuffer), state: upConnecting}
+	u := &loopUpstream{lp: lp, fd: fd, ep: e, in: make([]byte, upstreamBuffer), state: upConnecting, since: lp.now}
 	switch err := unix.Connect(fd, sa); {
 	case err == nil:
 		u.state = upHead
@@ -141,7 +143,8 @@ func (u *loopUpstream) event(ev uint32) {
 	}
 }
 
-// connectFailed moves a refused exchange to another endpoint.
+// connectFailed moves the exchange of a connection attempt that was
+// refused or timed out to another endpoint.
 func (u *loopUpstream) connectFailed(err error) {
 	c, pending := u.c, u.out
 	u.out = nil
@@ -150,7 +153,8 @@ func (u *loopUpstream) connectFailed(err error) {
 	if c == nil {
 		return
 	}
-	if errors.Is(err, unix.ECONNREFUSED) {
+	if errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.ETIMEDOUT) {
+		// Nothing was sent: another endpoint may take the request.
 		u.ep.refused(c.lp.now)
 		c.connect(u.ep, pending)
 		return
@@ -421,7 +425,7 @@ func (u *loopUpstream) finish() {
 	} else {
 		u.state = upIdle
 		u.reused = true
-		u.idleSince = lp.now
+		u.since = lp.now
 		lp.idle[u.ep] = append(lp.idle[u.ep], u)
 	}
 	c.endExchange()
