@@ -27,7 +27,7 @@ type listener struct {
 	p     *Proxy
 	ln    net.Listener
 	route atomic.Pointer[route]
-	loop  *eventLoop // nil without one
+	loops []*eventLoop // none without the event loop
 
 	h1, h2 *connQueue
 	idle   time.Duration // how long a client connection may send nothing
@@ -82,7 +82,7 @@ func (l *listener) start() {
 	l.served.Add(2)
 	go func() { defer l.served.Done(); _ = l.srv.Serve(l.h1) }()
 	go func() { defer l.served.Done(); _ = l.h2srv.Serve(l.h2) }()
-	if l.startLoop() {
+	if l.startLoops() {
 		return
 	}
 	l.served.Add(1)
@@ -148,8 +148,15 @@ func (l *listener) shutdown(ctx context.Context) error {
 		err = nil
 	}
 	errs := []error{err}
-	if l.loop != nil {
-		errs = append(errs, l.loop.stop(ctx))
+	if len(l.loops) > 0 {
+		// The first loop stops accepting; each drains its own.
+		stopped := make(chan error, len(l.loops))
+		for _, lp := range l.loops {
+			go func() { stopped <- lp.stop(ctx) }()
+		}
+		for range l.loops {
+			errs = append(errs, <-stopped)
+		}
 	}
 	errs = append(errs, l.srv.ShutdownWithContext(ctx))
 	l.h1.Close()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,17 +60,34 @@ type eventLoop struct {
 	killing   atomic.Bool
 	acceptOff bool // accepting paused after running out of descriptors
 	done      chan struct{}
+
+	// The loop that accepts (the first of a listener's) deals the
+	// connections out to peers in turn, itself among them; the others
+	// find theirs in inbox.
+	peers   []*eventLoop
+	next    int
+	inboxMu sync.Mutex
+	inbox   []handed
+	exited  bool // set under inboxMu once the loop takes no more
+	adopted atomic.Int64
+}
+
+// handed is an accepted connection on its way to another loop.
+type handed struct {
+	fd int
+	ip []byte
 }
 
 // pollable is a socket registered with the loop's epoll.
 type pollable interface{ event(ev uint32) }
 
-// startLoop serves the listener with an event loop; false when it cannot
-// (the listener is not a TCP socket, or the system refused a resource),
-// and the caller falls back to accepting with goroutines.
-func (l *listener) startLoop() bool {
+// startLoops serves the listener with Options.EventLoops event loops;
+// false when it cannot (the listener is not a TCP socket, or the system
+// refused a resource), and the caller falls back to accepting with
+// goroutines.
+func (l *listener) startLoops() bool {
 	tl, ok := l.ln.(*net.TCPListener)
-	if !ok || l.p.noEventLoop {
+	if !ok || l.p.eventLoops == 0 {
 		return false
 	}
 	rc, err := tl.SyscallConn()
@@ -81,25 +99,36 @@ func (l *listener) startLoop() bool {
 	if err := rc.Control(func(fd uintptr) { lfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || derr != nil {
 		return false
 	}
-	lp := &eventLoop{l: l, p: l.p, lfd: lfd, epfd: -1, wakefd: -1,
-		idle:   map[*endpoint][]*loopUpstream{},
-		events: make([]unix.EpollEvent, 256),
-		done:   make(chan struct{}),
-	}
-	if err := lp.open(); err != nil {
-		l.p.log.Warn("event loop unavailable, serving with goroutines", "listen", l.ln.Addr().String(), "err", err)
-		lp.closeFDs()
-		if lp.wakefd >= 0 {
-			_ = unix.Close(lp.wakefd)
+	loops := make([]*eventLoop, l.p.eventLoops)
+	for i := range loops {
+		lp := &eventLoop{l: l, p: l.p, lfd: -1, epfd: -1, wakefd: -1,
+			idle:   map[*endpoint][]*loopUpstream{},
+			events: make([]unix.EpollEvent, 256),
+			done:   make(chan struct{}),
 		}
-		return false
+		if i == 0 {
+			lp.lfd, lp.peers = lfd, loops
+		}
+		loops[i] = lp
+		if err := lp.open(); err != nil {
+			l.p.log.Warn("event loop unavailable, serving with goroutines", "listen", l.ln.Addr().String(), "err", err)
+			for _, lp := range loops[:i+1] {
+				lp.closeFDs()
+				if lp.wakefd >= 0 {
+					_ = unix.Close(lp.wakefd)
+				}
+			}
+			return false
+		}
 	}
-	l.loop = lp
-	l.served.Add(1)
-	go func() {
-		defer l.served.Done()
-		lp.run()
-	}()
+	l.loops = loops
+	for _, lp := range loops {
+		l.served.Add(1)
+		go func() {
+			defer l.served.Done()
+			lp.run()
+		}()
+	}
 	return true
 }
 
@@ -114,7 +143,34 @@ func (lp *eventLoop) open() error {
 	if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, lp.wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lp.wakefd)}); err != nil {
 		return err
 	}
+	if lp.lfd < 0 {
+		return nil
+	}
 	return unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, lp.lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lp.lfd)})
+}
+
+// give hands an accepted connection to the loop; false once the loop has
+// exited (the caller closes it).
+func (lp *eventLoop) give(h handed) bool {
+	lp.inboxMu.Lock()
+	defer lp.inboxMu.Unlock()
+	if lp.exited {
+		return false
+	}
+	lp.inbox = append(lp.inbox, h)
+	lp.wake()
+	return true
+}
+
+// takeInbox adopts the connections other loops handed over.
+func (lp *eventLoop) takeInbox() {
+	lp.inboxMu.Lock()
+	in := lp.inbox
+	lp.inbox = nil
+	lp.inboxMu.Unlock()
+	for _, h := range in {
+		lp.adopt(h.fd, h.ip)
+	}
 }
 
 // closeFDs closes the loop's own descriptors but the eventfd, which stop
@@ -154,6 +210,15 @@ func (lp *eventLoop) wake() {
 func (lp *eventLoop) run() {
 	defer close(lp.done)
 	defer lp.closeAll()
+	defer func() {
+		lp.inboxMu.Lock()
+		lp.exited = true
+		for _, h := range lp.inbox {
+			_ = unix.Close(h.fd)
+		}
+		lp.inbox = nil
+		lp.inboxMu.Unlock()
+	}()
 	for {
 		timeout := -1
 		if len(lp.clients) > 0 || len(lp.ups) > 0 || lp.acceptOff {
@@ -173,6 +238,7 @@ func (lp *eventLoop) run() {
 			case fd == lp.wakefd:
 				var buf [8]byte
 				_, _ = unix.Read(lp.wakefd, buf[:])
+				lp.takeInbox()
 			case fd < len(lp.socks) && lp.socks[fd] != nil:
 				lp.socks[fd].event(lp.events[i].Events)
 			}
@@ -279,17 +345,30 @@ func (lp *eventLoop) accept() {
 			return
 		}
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		c := &loopClient{lp: lp, fd: fd, ip: appendSockaddrIP(nil, sa), in: make([]byte, clientBuffer), first: true}
-		c.deadline = lp.now + int64(lp.l.idle)
-		if err := lp.register(fd, c); err != nil {
+		ip := appendSockaddrIP(nil, sa)
+		to := lp.peers[lp.next%len(lp.peers)]
+		lp.next++
+		if to == lp {
+			lp.adopt(fd, ip)
+		} else if !to.give(handed{fd: fd, ip: ip}) {
 			_ = unix.Close(fd)
-			continue
 		}
-		c.idx = len(lp.clients)
-		lp.clients = append(lp.clients, c)
-		// Data may have arrived before the registration.
-		c.process()
 	}
+}
+
+// adopt serves an accepted connection.
+func (lp *eventLoop) adopt(fd int, ip []byte) {
+	lp.adopted.Add(1)
+	c := &loopClient{lp: lp, fd: fd, ip: ip, in: make([]byte, clientBuffer), first: true}
+	c.deadline = lp.now + int64(lp.l.idle)
+	if err := lp.register(fd, c); err != nil {
+		_ = unix.Close(fd)
+		return
+	}
+	c.idx = len(lp.clients)
+	lp.clients = append(lp.clients, c)
+	// Data may have arrived before the registration.
+	c.process()
 }
 
 func appendSockaddrIP(b []byte, sa unix.Sockaddr) []byte {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -69,5 +70,39 @@ func TestUnansweredConnectMovesToAnotherEndpoint(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// listenerOf returns the proxy's only listener.
+func listenerOf(p *Proxy) *listener {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.listeners {
+		return l
+	}
+	return nil
+}
+
+// A listener runs GOMAXPROCS event loops by default, and the accepting
+// loop deals connections out to all of them in turn.
+func TestConnectionsAreDealtToEveryLoop(t *testing.T) {
+	b := namedBackend(t, "primary")
+	p, _ := startProxy(t, split(b, b, 1, 0))
+	if got, want := len(listenerOf(p).loops), runtime.GOMAXPROCS(0); got != want {
+		t.Errorf("%d event loops by default, want GOMAXPROCS = %d", got, want)
+	}
+
+	p, _ = startProxyWith(t, split(b, b, 1, 0), Options{EventLoops: 3})
+	const conns = 30
+	for i := range conns { // each on a connection of its own
+		resps, _, _, _ := rawExchange(t, p.Addrs()["podinfo"], "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
+		if resps[0].StatusCode != 200 {
+			t.Fatalf("connection %d: status %d", i, resps[0].StatusCode)
+		}
+	}
+	for i, lp := range listenerOf(p).loops {
+		if got := lp.adopted.Load(); got != conns/3 {
+			t.Errorf("loop %d took %d connections, want %d", i, got, conns/3)
+		}
 	}
 }

@@ -8,6 +8,6 @@ import "context"
 // listener's goroutines.
 type eventLoop struct{}
 
-func (l *listener) startLoop() bool { return false }
+func (l *listener) startLoops() bool { return false }
 
 func (lp *eventLoop) stop(context.Context) error { return nil }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,20 +69,6 @@ func echoBackend(t *testing.T) *httptest.Server {
 	}))
 	t.Cleanup(s.Close)
 	return s
-}
-
-func TestListenerServesWithEventLoopOnLinux(t *testing.T) {
-	b := namedBackend(t, "primary")
-	p, _ := startProxy(t, split(b, b, 1, 0))
-	p.mu.Lock()
-	var l *listener
-	for _, v := range p.listeners {
-		l = v
-	}
-	p.mu.Unlock()
-	if got, want := l.loop != nil, runtime.GOOS == "linux"; got != want {
-		t.Fatalf("event loop serving: %v, want %v on %s", got, want, runtime.GOOS)
-	}
 }
 
 // Requests and responses of every framing and size pass through intact.

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -36,6 +37,9 @@ type Options struct {
 	// DisableEventLoop serves HTTP/1.1 with goroutines and fasthttp only,
 	// as on systems other than Linux.
 	DisableEventLoop bool
+	// EventLoops is how many event loops serve each listener, each on a
+	// goroutine of its own (GOMAXPROCS when zero).
+	EventLoops int
 }
 
 // Proxy is serin's L7 data plane: it listens on each route's address and
@@ -44,7 +48,7 @@ type Proxy struct {
 	store        *telemetry.Store
 	log          *slog.Logger
 	drainTimeout time.Duration
-	noEventLoop  bool
+	eventLoops   int // per listener; 0 without the event loop
 
 	rmu sync.Mutex
 	src rand.Source
@@ -70,14 +74,14 @@ type Proxy struct {
 
 // New returns a Proxy with no routes; Apply gives it some.
 func New(opts Options) (*Proxy, error) {
-	if opts.DrainTimeout < 0 || opts.MirrorQueue < 0 {
-		return nil, errors.New("new proxy: drain timeout and mirror queue must not be negative")
+	if opts.DrainTimeout < 0 || opts.MirrorQueue < 0 || opts.EventLoops < 0 {
+		return nil, errors.New("new proxy: drain timeout, mirror queue and event loops must not be negative")
 	}
 	p := &Proxy{
 		store:        opts.Store,
 		log:          opts.Logger,
 		drainTimeout: opts.DrainTimeout,
-		noEventLoop:  opts.DisableEventLoop,
+		eventLoops:   opts.EventLoops,
 		src:          opts.Rand,
 		listeners:    map[string]*listener{},
 		endpoints:    map[string]*endpoint{},
@@ -87,6 +91,12 @@ func New(opts Options) (*Proxy, error) {
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	switch {
+	case opts.DisableEventLoop:
+		p.eventLoops = 0
+	case p.eventLoops == 0:
+		p.eventLoops = runtime.GOMAXPROCS(0)
 	}
 	if p.drainTimeout == 0 {
 		p.drainTimeout = 30 * time.Second
