@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -178,6 +179,21 @@ type mirrorJob struct {
 func (p *Proxy) mirror(r *route, req *fasthttp.Request) {
 	m := fasthttp.AcquireRequest()
 	req.CopyTo(m)
+	select {
+	case p.mirrors <- mirrorJob{route: r, req: m}:
+	default:
+		fasthttp.ReleaseRequest(m)
+	}
+}
+
+// mirrorRaw is mirror for a request given as the bytes sent upstream.
+func (p *Proxy) mirrorRaw(r *route, raw []byte) {
+	m := fasthttp.AcquireRequest()
+	if err := m.Read(bufio.NewReader(bytes.NewReader(raw))); err != nil {
+		p.log.Debug("request not mirrored", "route", r.cfg.Name, "err", err)
+		fasthttp.ReleaseRequest(m)
+		return
+	}
 	select {
 	case p.mirrors <- mirrorJob{route: r, req: m}:
 	default:

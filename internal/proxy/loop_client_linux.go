@@ -210,6 +210,13 @@ func (c *loopClient) startRequest(n int) {
 	}
 	c.hb = c.in[c.r : c.r+n]
 	ch := rt.choose((*loopRequest)(c), lp.p.rnd)
+	if ch.mirror && (h.chunked || int64(c.w-c.r-n) < h.contentLength) {
+		// A mirrored request is copied whole; one whose body is still
+		// on its way goes to the goroutine path, which buffers bodies.
+		c.hb = nil
+		c.handoff(lp.l.h1, true)
+		return
+	}
 	method := c.hb[h.method.start:h.method.end]
 	c.route, c.backend, c.setSticky = rt, ch.backend, ch.setSticky
 	c.isHead = string(method) == "HEAD"
@@ -241,6 +248,9 @@ func (c *loopClient) startRequest(n int) {
 	c.whole = c.bodyLeft == 0
 	if c.whole && c.idempotent {
 		c.req = append(c.req[:0], lp.wbuf...)
+	}
+	if ch.mirror {
+		lp.p.mirrorRaw(rt, lp.wbuf)
 	}
 	c.state = clientSendBody
 	if c.whole {

@@ -36,8 +36,9 @@ const (
 // reads and two writes. What the loop does not serve itself it hands over
 // to the fasthttp and net/http servers of the listener, with the bytes
 // read so far: connections opening with the HTTP/2 preface, protocol
-// upgrades, HTTP/1.0 clients, routes that mirror and endpoints named by a
-// host name (resolving would block the loop).
+// upgrades, HTTP/1.0 clients, mirrored requests whose body is not all
+// there with the head (the copy needs the whole request), and routes with
+// endpoints named by a host name (resolving would block the loop).
 type eventLoop struct {
 	l      *listener
 	p      *Proxy

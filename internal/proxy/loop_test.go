@@ -514,3 +514,47 @@ func TestAbruptClientsLeaveTheProxyServing(t *testing.T) {
 		t.Error("the requests after the abrupt clients were not recorded")
 	}
 }
+
+// A mirrored request reaches the mirror with its body, whether the body
+// came with the head or streamed after it.
+func TestMirrorGetsTheBody(t *testing.T) {
+	primary := echoBackend(t)
+	got := make(chan string, 10)
+	mirror := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- r.Method + " " + r.URL.RequestURI() + " " + string(b)
+	}))
+	defer mirror.Close()
+	cfg := split(primary, mirror, 100, 0)
+	cfg.Routes[0].Mirror = &Mirror{Backend: "canary", Percent: 100}
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			p, _ := startProxyWith(t, cfg, e.opts)
+			url := "http://" + p.Addrs()["podinfo"] + "/echo"
+			small, large := "small body", strings.Repeat("large body ", 20000)
+			for i, body := range []string{small, large} {
+				var rd io.Reader = strings.NewReader(body)
+				if i == 1 {
+					rd = io.MultiReader(rd) // sent chunked, after the head
+				}
+				resp, err := http.Post(url+"?"+strconv.Itoa(i), "text/plain", rd)
+				if err != nil {
+					t.Fatal(err)
+				}
+				echoed, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(echoed) != body {
+					t.Fatalf("request %d: primary echoed %d bytes, want %d", i, len(echoed), len(body))
+				}
+				select {
+				case m := <-got:
+					if want := "POST /echo?" + strconv.Itoa(i) + " " + body; m != want {
+						t.Errorf("request %d: mirror got %.40q (%d bytes), want %.40q (%d bytes)", i, m, len(m), want, len(want))
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("request %d: nothing mirrored", i)
+				}
+			}
+		})
+	}
+}

@@ -272,8 +272,8 @@ func (p *Proxy) compile(r Route, endpoints map[string]*endpoint) *route {
 		rt.mirror = byName[r.Mirror.Backend]
 		rt.mirrorPercent = uint64(r.Mirror.Percent)
 	}
-	// The event loop dials IP addresses only and does not mirror.
-	rt.loopable = rt.mirror == nil
+	// The event loop dials IP addresses only.
+	rt.loopable = true
 	for _, b := range rt.backends {
 		for _, e := range b.endpoints {
 			rt.loopable = rt.loopable && e.ap.IsValid()
