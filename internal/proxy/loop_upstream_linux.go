@@ -49,17 +49,13 @@ type loopUpstream struct {
 
 // pooled returns an idle connection to e, or nil.
 func (lp *eventLoop) pooled(e *endpoint) *loopUpstream {
-	pool := lp.idle[e]
-	for len(pool) > 0 {
-		u := pool[len(pool)-1]
-		pool = pool[:len(pool)-1]
-		if u.state == upIdle {
-			lp.idle[e] = pool
-			return u
-		}
+	pool := lp.idle[e] // idle connections only: close takes a connection out
+	if len(pool) == 0 {
+		return nil
 	}
-	lp.idle[e] = pool
-	return nil
+	u := pool[len(pool)-1]
+	lp.idle[e] = pool[:len(pool)-1]
+	return u
 }
 
 func (lp *eventLoop) dial(e *endpoint) (*loopUpstream, error) {
@@ -440,9 +436,14 @@ func (u *loopUpstream) close() {
 		pool := lp.idle[u.ep]
 		for i, v := range pool {
 			if v == u {
-				lp.idle[u.ep] = append(pool[:i], pool[i+1:]...)
+				pool = append(pool[:i], pool[i+1:]...)
 				break
 			}
+		}
+		if len(pool) == 0 {
+			delete(lp.idle, u.ep) // the endpoint may be gone from the config
+		} else {
+			lp.idle[u.ep] = pool
 		}
 	}
 	u.state = upClosed
