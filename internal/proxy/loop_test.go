@@ -277,16 +277,19 @@ func TestBadRequestHeads(t *testing.T) {
 }
 
 // An HTTP/1.0 client is served (by the goroutine path the loop hands it
-// to) and its connection closes after the response.
+// to), with or without a Host field, and its connection closes after the
+// response.
 func TestHTTP10Client(t *testing.T) {
 	b := namedBackend(t, "primary")
 	p, _ := startProxy(t, split(b, b, 1, 0))
-	resps, bodies, br, _ := rawExchange(t, p.Addrs()["podinfo"], "GET / HTTP/1.0\r\nHost: x\r\n\r\n", "GET")
-	if resps[0].StatusCode != 200 || bodies[0] != "primary" {
-		t.Fatalf("got %d %q", resps[0].StatusCode, bodies[0])
-	}
-	if _, err := br.ReadByte(); err != io.EOF {
-		t.Errorf("after the response: %v, want EOF", err)
+	for _, head := range []string{"GET / HTTP/1.0\r\nHost: x\r\n\r\n", "GET / HTTP/1.0\r\n\r\n"} {
+		resps, bodies, br, _ := rawExchange(t, p.Addrs()["podinfo"], head, "GET")
+		if resps[0].StatusCode != 200 || bodies[0] != "primary" {
+			t.Fatalf("%q: got %d %q", head, resps[0].StatusCode, bodies[0])
+		}
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Errorf("%q: after the response: %v, want EOF", head, err)
+		}
 	}
 }
 

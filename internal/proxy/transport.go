@@ -52,6 +52,11 @@ func deadlineSlack(timeout time.Duration) int64 {
 // closed meanwhile is sent once more.
 func (e *endpoint) do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, slack int64) error {
 	req.URI().DisablePathNormalizing = true
+	if len(req.Header.Host()) == 0 {
+		// HTTP/1.0 needs no Host; the upstream gets its own address, as
+		// from nginx.
+		req.Header.SetHost(e.addr)
+	}
 	idempotent := req.Header.IsGet() || req.Header.IsHead() || req.Header.IsPut()
 	for attempt := 1; ; attempt++ {
 		retry, err := e.roundTrip(req, resp, deadline, slack)
