@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,4 +106,74 @@ func TestConnectionsAreDealtToEveryLoop(t *testing.T) {
 			t.Errorf("loop %d took %d connections, want %d", i, got, conns/3)
 		}
 	}
+}
+
+// FuzzEventLoopClientBytes sends arbitrary bytes to the event loop as a
+// client would, then hangs up; the loop must neither crash nor stop
+// serving.
+func FuzzEventLoopClientBytes(f *testing.F) {
+	for _, seed := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		"GET /big?n=100000 HTTP/1.1\r\nHost: x\r\n\r\nGET /unframed HTTP/1.1\r\n\r\n",
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+		"GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n",
+		"HEAD /big?n=10 HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	b := echoBackend(f)
+	p, _ := startProxy(f, split(b, b, 1, 0))
+	addr := p.Addrs()["podinfo"]
+	client := &http.Client{Timeout: 10 * time.Second}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write(payload)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+		_, _ = c.Read(make([]byte, 512))
+		c.Close()
+		resp, err := client.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatalf("after %q: %v", payload, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("after %q: status %d", payload, resp.StatusCode)
+		}
+	})
+}
+
+// FuzzEventLoopUpstreamBytes has the upstream answer arbitrary bytes; the
+// client gets a response or a broken connection, never a crash.
+func FuzzEventLoopUpstreamBytes(f *testing.F) {
+	for _, seed := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.0 200 OK\r\n\r\nuntil close",
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+		"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	var answer atomic.Value
+	answer.Store("")
+	addr := rawUpstream(f, func(string) string { return answer.Load().(string) })
+	p, _ := startProxy(f, singleBackend(addr))
+	url := "http://" + p.Addrs()["podinfo"] + "/"
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	f.Fuzz(func(t *testing.T, resp []byte) {
+		answer.Store(string(resp))
+		r, err := client.Get(url)
+		if err != nil {
+			return // a broken response may break the connection
+		}
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	})
 }

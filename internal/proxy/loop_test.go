@@ -32,7 +32,7 @@ var engines = []struct {
 // echoBackend answers /echo with the request body, its method and
 // length, chunked when asked with ?chunked=1; /unframed with a body that
 // ends with the connection; /big?n=N with N bytes.
-func echoBackend(t *testing.T) *httptest.Server {
+func echoBackend(t testing.TB) *httptest.Server {
 	t.Helper()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -387,7 +387,7 @@ func TestExpectContinue(t *testing.T) {
 
 // rawUpstream answers every request on a connection with the response
 // resp(path) as raw bytes and then closes it.
-func rawUpstream(t *testing.T, resp func(path string) string) string {
+func rawUpstream(t testing.TB, resp func(path string) string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

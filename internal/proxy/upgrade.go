@@ -43,8 +43,11 @@ func (l *listener) serveUpgrade(ctx *fasthttp.RequestCtx, r *route) {
 		return
 	}
 	_ = up.SetDeadline(time.Now().Add(r.timeout))
+	if len(req.Header.Host()) == 0 {
+		req.Header.SetHost(e.addr) // as in endpoint.do
+	}
 	bw := bufio.NewWriter(up)
-	if err := req.Write(bw); err == nil {
+	if err = req.Write(bw); err == nil {
 		err = bw.Flush()
 	}
 	br := bufio.NewReader(up)
