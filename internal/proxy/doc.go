@@ -21,11 +21,12 @@
 // while, doubling with each refusal, and the request moves to another
 // endpoint of the same backend.
 //
-// On Linux each listener's HTTP/1.1 traffic is served by event loops
-// (eventLoop, GOMAXPROCS of them by default): each one goroutine with
-// non-blocking sockets, edge-triggered epoll and its own pools of
-// keep-alive connections to the endpoints; the first accepts and deals
-// the connections out to all of them in turn.
+// On Linux HTTP/1.1 is served by the proxy's event loops (eventLoop,
+// GOMAXPROCS of them by default, shared by all listeners): each one
+// goroutine with non-blocking sockets, edge-triggered epoll and its own
+// pools of keep-alive connections to the endpoints. Each listener's socket
+// is watched by one loop, which deals its connections out to all loops in
+// turn.
 // Bytes pass from one socket's buffer to the other with only the head
 // rewritten (h1.go parses and rewrites heads without allocating), bodies
 // of any framing stream with back-pressure, and deadlines are checked a

@@ -27,7 +27,17 @@ type listener struct {
 	p     *Proxy
 	ln    net.Listener
 	route atomic.Pointer[route]
-	loops []*eventLoop // none without the event loop
+
+	// With the proxy's event loops (onLoops): draining is set when the
+	// listener stops; drained closes once its socket is closed
+	// (acceptClosed) and none of its connections is on a loop
+	// (loopConns).
+	onLoops      bool
+	draining     atomic.Bool
+	acceptClosed atomic.Bool
+	loopConns    atomic.Int64
+	drained      chan struct{}
+	drainOnce    sync.Once
 
 	h1, h2 *connQueue
 	idle   time.Duration // how long a client connection may send nothing
@@ -148,15 +158,8 @@ func (l *listener) shutdown(ctx context.Context) error {
 		err = nil
 	}
 	errs := []error{err}
-	if len(l.loops) > 0 {
-		// The first loop stops accepting; each drains its own.
-		stopped := make(chan error, len(l.loops))
-		for _, lp := range l.loops {
-			go func() { stopped <- lp.stop(ctx) }()
-		}
-		for range l.loops {
-			errs = append(errs, <-stopped)
-		}
+	if l.onLoops {
+		errs = append(errs, l.stopLoops(ctx))
 	}
 	errs = append(errs, l.srv.ShutdownWithContext(ctx))
 	l.h1.Close()

@@ -24,6 +24,7 @@ const (
 // loopClient is a connection from a client and the exchange on it.
 type loopClient struct {
 	lp    *eventLoop
+	l     *listener // the listener it came in on
 	fd    int
 	idx   int // in lp.clients
 	ip    []byte
@@ -49,7 +50,7 @@ type loopClient struct {
 	setSticky  bool
 	isHead     bool
 	idempotent bool
-	closeReq   bool // the client asked to close, or the loop is stopping
+	closeReq   bool // the client asked to close
 	closeAfter bool // close once the response is written
 	start      int64
 	bodyLeft   int64 // request body bytes still to forward; -1 chunked
@@ -137,7 +138,7 @@ func (c *loopClient) run() {
 		if n > 0 {
 			c.w += n
 			if c.state == clientReadHead {
-				c.deadline = lp.now + int64(lp.l.idle)
+				c.deadline = lp.now + int64(c.l.idle)
 			}
 			continue
 		}
@@ -175,7 +176,7 @@ func (c *loopClient) sniffH2() bool {
 			if string(got[:len(h2Preface)]) != h2Preface {
 				return false
 			}
-			c.handoff(c.lp.l.h2, false)
+			c.handoff(c.l.h2, false)
 			return true
 		}
 		if h2Preface[:len(got)] != string(got) {
@@ -203,9 +204,9 @@ func (r *loopRequest) CookieValue(name []byte) ([]byte, bool) { return r.head.co
 func (c *loopClient) startRequest(n int) {
 	lp := c.lp
 	h := &c.head
-	rt := lp.l.route.Load()
+	rt := c.l.route.Load()
 	if h.upgrade || h.minor == 0 || !rt.loopable {
-		c.handoff(lp.l.h1, true)
+		c.handoff(c.l.h1, true)
 		return
 	}
 	c.hb = c.in[c.r : c.r+n]
@@ -214,7 +215,7 @@ func (c *loopClient) startRequest(n int) {
 		// A mirrored request is copied whole; one whose body is still
 		// on its way goes to the goroutine path, which buffers bodies.
 		c.hb = nil
-		c.handoff(lp.l.h1, true)
+		c.handoff(c.l.h1, true)
 		return
 	}
 	method := c.hb[h.method.start:h.method.end]
@@ -363,7 +364,7 @@ func (c *loopClient) reject(err error) {
 	if errors.As(err, &he) {
 		status = he.status
 	}
-	c.lp.p.log.Debug("bad request", "listen", c.lp.l.ln.Addr().String(), "err", err)
+	c.lp.p.log.Debug("bad request", "listen", c.l.ln.Addr().String(), "err", err)
 	c.closeReq = true
 	c.respond(status)
 }
@@ -378,7 +379,7 @@ func (c *loopClient) respond(status int) {
 	b = append(b, text...)
 	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(text)+1), 10)
-	if c.closeReq || lp.stopping.Load() {
+	if c.closeReq || c.l.draining.Load() {
 		b = append(b, "\r\nConnection: close"...)
 		c.closeAfter = true
 	}
@@ -436,7 +437,7 @@ func (c *loopClient) flush() bool {
 	}
 	c.out = c.out[:copy(c.out, c.out[n:])]
 	if c.state == clientClosing || c.up != nil && c.up.state == upBody {
-		c.deadline = c.lp.now + int64(c.lp.l.idle)
+		c.deadline = c.lp.now + int64(c.l.idle)
 	}
 	return true
 }
@@ -447,14 +448,14 @@ func (c *loopClient) endExchange() {
 	if c.closeAfter || c.closeReq {
 		c.state = clientClosing
 		c.r, c.w = 0, 0
-		c.deadline = c.lp.now + int64(c.lp.l.idle)
+		c.deadline = c.lp.now + int64(c.l.idle)
 		if len(c.out) == 0 {
 			c.close()
 		}
 		return
 	}
 	c.state = clientReadHead
-	c.deadline = c.lp.now + int64(c.lp.l.idle)
+	c.deadline = c.lp.now + int64(c.l.idle)
 	c.process()
 }
 
@@ -507,14 +508,22 @@ func (c *loopClient) close() {
 	if c.state == clientClosed {
 		return
 	}
+	fd := c.fd
+	c.forget()
+	_ = unix.Close(fd)
+}
+
+// forget takes the connection out of the loop.
+func (c *loopClient) forget() {
 	c.state = clientClosed
 	lp := c.lp
 	lp.socks[c.fd] = nil
-	_ = unix.Close(c.fd)
+	c.fd = -1
 	last := lp.clients[len(lp.clients)-1]
 	lp.clients[c.idx] = last
 	last.idx = c.idx
 	lp.clients = lp.clients[:len(lp.clients)-1]
+	c.l.connDone()
 }
 
 // handoff gives the connection, with what was read of it, to the
@@ -522,24 +531,19 @@ func (c *loopClient) close() {
 func (c *loopClient) handoff(q *connQueue, idle bool) {
 	lp := c.lp
 	prefix := append([]byte(nil), c.in[c.r:c.w]...)
-	_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-	lp.socks[c.fd] = nil
-	f := os.NewFile(uintptr(c.fd), "client")
-	nc, err := net.FileConn(f)
+	fd := c.fd
+	_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	c.forget()
+	f := os.NewFile(uintptr(fd), "client")
+	nc, err := net.FileConn(f) // a duplicate, in the Go poller
 	_ = f.Close()
-	c.fd = -1
-	c.state = clientClosed
-	last := lp.clients[len(lp.clients)-1]
-	lp.clients[c.idx] = last
-	last.idx = c.idx
-	lp.clients = lp.clients[:len(lp.clients)-1]
 	if err != nil {
 		lp.p.log.Warn("handing a connection over failed", "err", err)
 		return
 	}
 	pc := &prefixConn{Conn: nc, prefix: prefix}
 	if idle {
-		pc.idle = int64(lp.l.idle)
+		pc.idle = int64(c.l.idle)
 	}
 	go q.push(pc)
 }

@@ -28,28 +28,33 @@ const (
 	maxIdleUpstreams = 1024
 )
 
-// eventLoop serves the HTTP/1.1 connections of one listener on one
-// goroutine: non-blocking sockets, edge-triggered epoll, no goroutine per
-// connection and no timer per request. A request's bytes go from the
-// client's buffer to the upstream socket with only the head rewritten, and
-// the response's bytes back the same way, so a small exchange costs two
-// reads and two writes. What the loop does not serve itself it hands over
-// to the fasthttp and net/http servers of the listener, with the bytes
-// read so far: connections opening with the HTTP/2 preface, protocol
-// upgrades, HTTP/1.0 clients, mirrored requests whose body is not all
-// there with the head (the copy needs the whole request), and routes with
-// endpoints named by a host name (resolving would block the loop).
+// eventLoop serves HTTP/1.1 connections on one goroutine: non-blocking
+// sockets, edge-triggered epoll, no goroutine per connection and no timer
+// per request. A Proxy runs Options.EventLoops of them, shared by all its
+// listeners: each listener's socket is watched by one loop, which accepts
+// and deals the connections out to all loops in turn, and a connection
+// stays with its loop. A request's bytes go from the client's buffer to
+// the upstream socket with only the head rewritten, and the response's
+// bytes back the same way, so a small exchange costs two reads and two
+// writes. What a loop does not serve itself it hands over to the fasthttp
+// and net/http servers of the listener, with the bytes read so far:
+// connections opening with the HTTP/2 preface, protocol upgrades, HTTP/1.0
+// clients, mirrored requests whose body is not all there with the head
+// (the copy needs the whole request), and routes with endpoints named by a
+// host name (resolving would block the loop).
 type eventLoop struct {
-	l      *listener
 	p      *Proxy
 	epfd   int
-	lfd    int // a duplicate of the listener's socket; -1 once closed
-	wakefd int // an eventfd that wakes the loop to stop
+	wakefd int // an eventfd that wakes the loop for its tasks
 
 	socks   []pollable // by file descriptor
 	clients []*loopClient
 	ups     []*loopUpstream
 	idle    map[*endpoint][]*loopUpstream
+	watched map[*listener]*loopListener
+	paused  []*loopListener // accepting paused after running out of descriptors
+	peers   []*eventLoop    // the proxy's loops, this one among them
+	next    int             // the peer the next accepted connection goes to
 
 	now      int64 // unix nanoseconds, read once per wake-up
 	nextScan int64
@@ -57,38 +62,40 @@ type eventLoop struct {
 	wbuf     []byte // assembles what one write sends
 	cookie   []byte // scratch for a sticky cookie
 
-	stopping  atomic.Bool
-	killing   atomic.Bool
-	acceptOff bool // accepting paused after running out of descriptors
-	done      chan struct{}
-
-	// The loop that accepts (the first of a listener's) deals the
-	// connections out to peers in turn, itself among them; the others
-	// find theirs in inbox.
-	peers   []*eventLoop
-	next    int
-	inboxMu sync.Mutex
-	inbox   []handed
-	exited  bool // set under inboxMu once the loop takes no more
-	adopted atomic.Int64
-}
-
-// handed is an accepted connection on its way to another loop.
-type handed struct {
-	fd int
-	ip []byte
+	// Other goroutines give the loop work as tasks: connections to adopt,
+	// listeners to watch, drain or drop, and the order to exit.
+	tasksMu sync.Mutex
+	tasks   []func()
+	exited  bool // set under tasksMu once the loop takes no more tasks
+	exit    bool
+	done    chan struct{}
+	adopted atomic.Int64 // connections served, for tests
 }
 
 // pollable is a socket registered with the loop's epoll.
 type pollable interface{ event(ev uint32) }
 
-// startLoops serves the listener with Options.EventLoops event loops;
-// false when it cannot (the listener is not a TCP socket, or the system
-// refused a resource), and the caller falls back to accepting with
-// goroutines.
+// loopListener is a listener's socket as its accepting loop watches it.
+type loopListener struct {
+	lp *eventLoop
+	l  *listener
+	fd int // a duplicate of the listener's socket; -1 once closed
+}
+
+func (s *loopListener) event(uint32) { s.lp.accept(s) }
+
+// startLoops has the proxy's event loops serve the listener; false when
+// they cannot (the listener is not a TCP socket, or the system refused a
+// resource), and the caller falls back to accepting with goroutines. The
+// caller holds p.mu.
 func (l *listener) startLoops() bool {
+	p := l.p
 	tl, ok := l.ln.(*net.TCPListener)
-	if !ok || l.p.eventLoops == 0 {
+	if !ok || p.eventLoops == 0 {
+		return false
+	}
+	if err := p.startEventLoops(); err != nil {
+		p.log.Warn("event loops unavailable, serving with goroutines", "listen", l.ln.Addr().String(), "err", err)
 		return false
 	}
 	rc, err := tl.SyscallConn()
@@ -100,37 +107,65 @@ func (l *listener) startLoops() bool {
 	if err := rc.Control(func(fd uintptr) { lfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || derr != nil {
 		return false
 	}
-	loops := make([]*eventLoop, l.p.eventLoops)
+	loops := p.loopsOf()
+	lp := loops[p.nextAcceptor%len(loops)]
+	p.nextAcceptor++
+	l.onLoops = true
+	l.drained = make(chan struct{})
+	ll := &loopListener{lp: lp, l: l, fd: lfd}
+	if !lp.post(func() { lp.watch(ll) }) {
+		_ = unix.Close(lfd)
+		return false
+	}
+	return true
+}
+
+// startEventLoops starts the proxy's loops unless they run. The caller
+// holds p.mu.
+func (p *Proxy) startEventLoops() error {
+	if len(p.loopsOf()) > 0 {
+		return nil
+	}
+	loops := make([]*eventLoop, p.eventLoops)
 	for i := range loops {
-		lp := &eventLoop{l: l, p: l.p, lfd: -1, epfd: -1, wakefd: -1,
-			idle:   map[*endpoint][]*loopUpstream{},
-			events: make([]unix.EpollEvent, 256),
-			done:   make(chan struct{}),
+		lp := &eventLoop{p: p, epfd: -1, wakefd: -1, peers: loops,
+			idle:    map[*endpoint][]*loopUpstream{},
+			watched: map[*listener]*loopListener{},
+			events:  make([]unix.EpollEvent, 256),
+			done:    make(chan struct{}),
 		}
-		if i == 0 {
-			lp.lfd, lp.peers = lfd, loops
-		}
-		loops[i] = lp
 		if err := lp.open(); err != nil {
-			l.p.log.Warn("event loop unavailable, serving with goroutines", "listen", l.ln.Addr().String(), "err", err)
-			for _, lp := range loops[:i+1] {
+			for _, lp := range append(loops[:i], lp) {
 				lp.closeFDs()
 				if lp.wakefd >= 0 {
 					_ = unix.Close(lp.wakefd)
 				}
 			}
-			return false
+			return err
 		}
+		loops[i] = lp
 	}
-	l.loops = loops
+	p.loopsMu.Lock()
+	p.loops = loops
+	p.loopsMu.Unlock()
 	for _, lp := range loops {
-		l.served.Add(1)
-		go func() {
-			defer l.served.Done()
-			lp.run()
-		}()
+		go lp.run()
 	}
-	return true
+	return nil
+}
+
+// stopEventLoops ends the proxy's loops once no listener uses them.
+func (p *Proxy) stopEventLoops() {
+	p.loopsMu.Lock()
+	loops := p.loops
+	p.loops = nil
+	p.loopsMu.Unlock()
+	for _, lp := range loops {
+		if lp.post(func() { lp.exit = true }) {
+			<-lp.done
+		}
+		_ = unix.Close(lp.wakefd)
+	}
 }
 
 func (lp *eventLoop) open() error {
@@ -141,116 +176,75 @@ func (lp *eventLoop) open() error {
 	if lp.wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
 		return err
 	}
-	if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, lp.wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lp.wakefd)}); err != nil {
-		return err
-	}
-	if lp.lfd < 0 {
-		return nil
-	}
-	return unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, lp.lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lp.lfd)})
+	return unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, lp.wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lp.wakefd)})
 }
 
-// give hands an accepted connection to the loop; false once the loop has
-// exited (the caller closes it).
-func (lp *eventLoop) give(h handed) bool {
-	lp.inboxMu.Lock()
-	defer lp.inboxMu.Unlock()
+// closeFDs closes the loop's descriptors but the eventfd, which post may
+// still write to; stopEventLoops closes it once the loop is done.
+func (lp *eventLoop) closeFDs() {
+	if lp.epfd >= 0 {
+		_ = unix.Close(lp.epfd)
+		lp.epfd = -1
+	}
+}
+
+// post gives the loop a task; false once the loop has exited.
+func (lp *eventLoop) post(task func()) bool {
+	lp.tasksMu.Lock()
+	defer lp.tasksMu.Unlock()
 	if lp.exited {
 		return false
 	}
-	lp.inbox = append(lp.inbox, h)
-	lp.wake()
+	lp.tasks = append(lp.tasks, task)
+	var one = [8]byte{1}
+	_, _ = unix.Write(lp.wakefd, one[:])
 	return true
 }
 
-// takeInbox adopts the connections other loops handed over.
-func (lp *eventLoop) takeInbox() {
-	lp.inboxMu.Lock()
-	in := lp.inbox
-	lp.inbox = nil
-	lp.inboxMu.Unlock()
-	for _, h := range in {
-		lp.adopt(h.fd, h.ip)
+func (lp *eventLoop) runTasks() {
+	var buf [8]byte
+	_, _ = unix.Read(lp.wakefd, buf[:])
+	lp.tasksMu.Lock()
+	tasks := lp.tasks
+	lp.tasks = nil
+	lp.tasksMu.Unlock()
+	for _, task := range tasks {
+		task()
 	}
-}
-
-// closeFDs closes the loop's own descriptors but the eventfd, which stop
-// may still write to; stop closes it once the loop is done.
-func (lp *eventLoop) closeFDs() {
-	for _, fd := range []*int{&lp.lfd, &lp.epfd} {
-		if *fd >= 0 {
-			_ = unix.Close(*fd)
-			*fd = -1
-		}
-	}
-}
-
-// stop makes the loop stop accepting, close idle connections and close
-// the others once their exchange is done; it returns when every client
-// connection is gone or, once ctx ends, after closing them.
-func (lp *eventLoop) stop(ctx context.Context) error {
-	defer unix.Close(lp.wakefd)
-	lp.stopping.Store(true)
-	lp.wake()
-	select {
-	case <-lp.done:
-		return nil
-	case <-ctx.Done():
-		lp.killing.Store(true)
-		lp.wake()
-		<-lp.done
-		return ctx.Err()
-	}
-}
-
-func (lp *eventLoop) wake() {
-	var one = [8]byte{1}
-	_, _ = unix.Write(lp.wakefd, one[:])
 }
 
 func (lp *eventLoop) run() {
 	defer close(lp.done)
 	defer lp.closeAll()
 	defer func() {
-		lp.inboxMu.Lock()
+		lp.exit = true
+		lp.tasksMu.Lock()
 		lp.exited = true
-		for _, h := range lp.inbox {
-			_ = unix.Close(h.fd)
+		tasks := lp.tasks
+		lp.tasks = nil
+		lp.tasksMu.Unlock()
+		for _, task := range tasks {
+			task() // adoptions close their connections: the loop is exiting
 		}
-		lp.inbox = nil
-		lp.inboxMu.Unlock()
 	}()
-	for {
+	for !lp.exit {
 		timeout := -1
-		if len(lp.clients) > 0 || len(lp.ups) > 0 || lp.acceptOff {
+		if len(lp.clients) > 0 || len(lp.ups) > 0 || len(lp.paused) > 0 {
 			timeout = int(loopTick / time.Millisecond)
 		}
 		n, err := unix.EpollWait(lp.epfd, lp.events, timeout)
 		if err != nil && !errors.Is(err, unix.EINTR) {
-			lp.p.log.Error("event loop failed", "listen", lp.l.ln.Addr().String(), "err", err)
+			lp.p.log.Error("event loop failed", "err", err)
 			return
 		}
 		lp.now = time.Now().UnixNano()
 		for i := range n {
 			fd := int(lp.events[i].Fd)
 			switch {
-			case fd == lp.lfd:
-				lp.accept()
 			case fd == lp.wakefd:
-				var buf [8]byte
-				_, _ = unix.Read(lp.wakefd, buf[:])
-				lp.takeInbox()
+				lp.runTasks()
 			case fd < len(lp.socks) && lp.socks[fd] != nil:
 				lp.socks[fd].event(lp.events[i].Events)
-			}
-		}
-		if lp.killing.Load() {
-			return
-		}
-		if lp.stopping.Load() {
-			lp.drain()
-			if len(lp.clients) == 0 {
-				return
 			}
 		}
 		if lp.now >= lp.nextScan {
@@ -260,17 +254,114 @@ func (lp *eventLoop) run() {
 	}
 }
 
-// drain stops accepting and closes the client connections that are
-// between requests.
-func (lp *eventLoop) drain() {
-	if lp.lfd >= 0 {
-		_ = unix.Close(lp.lfd)
-		lp.lfd = -1
+// watch starts accepting on a listener's socket.
+func (lp *eventLoop) watch(ll *loopListener) {
+	if lp.exit || ll.l.draining.Load() {
+		_ = unix.Close(ll.fd)
+		ll.l.acceptDone()
+		return
+	}
+	if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, ll.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ll.fd)}); err != nil {
+		lp.p.log.Error("listener not watched", "listen", ll.l.ln.Addr().String(), "err", err)
+		_ = unix.Close(ll.fd)
+		ll.l.acceptDone()
+		return
+	}
+	lp.setSock(ll.fd, ll)
+	lp.watched[ll.l] = ll
+}
+
+// drain stops accepting for l (on its accepting loop) and closes l's
+// client connections that are between requests; the others close after
+// their exchange.
+func (lp *eventLoop) drain(l *listener) {
+	if ll := lp.watched[l]; ll != nil {
+		lp.unwatch(ll)
+		l.acceptDone()
 	}
 	for i := len(lp.clients) - 1; i >= 0; i-- {
-		if c := lp.clients[i]; c.state == clientReadHead && c.r == c.w && len(c.out) == 0 {
+		if i >= len(lp.clients) {
+			continue
+		}
+		if c := lp.clients[i]; c.l == l && c.state == clientReadHead && c.r == c.w && len(c.out) == 0 {
 			c.close()
 		}
+	}
+}
+
+// kill closes l's client connections, exchanges and all.
+func (lp *eventLoop) kill(l *listener) {
+	for i := len(lp.clients) - 1; i >= 0; i-- {
+		if i >= len(lp.clients) {
+			continue
+		}
+		if c := lp.clients[i]; c.l == l {
+			c.abort()
+		}
+	}
+}
+
+func (lp *eventLoop) unwatch(ll *loopListener) {
+	if ll.fd < 0 {
+		return
+	}
+	delete(lp.watched, ll.l)
+	lp.socks[ll.fd] = nil
+	_ = unix.Close(ll.fd)
+	ll.fd = -1
+	for i, p := range lp.paused {
+		if p == ll {
+			lp.paused = append(lp.paused[:i], lp.paused[i+1:]...)
+			break
+		}
+	}
+}
+
+// stopLoops drains the listener from the proxy's loops: it returns when
+// none of them serves a connection of l any more or, once ctx ends, after
+// closing those that remain.
+func (l *listener) stopLoops(ctx context.Context) error {
+	l.draining.Store(true)
+	loops := l.p.loopsOf()
+	for _, lp := range loops {
+		// A loop that has exited closed its sockets and connections.
+		lp.post(func() { lp.drain(l) })
+	}
+	l.checkDrained() // in case all was done before draining was set
+	select {
+	case <-l.drained:
+		return nil
+	case <-ctx.Done():
+		for _, lp := range loops {
+			lp.post(func() { lp.kill(l) })
+		}
+		<-l.drained
+		return ctx.Err()
+	}
+}
+
+// loopsOf returns the running loops.
+func (p *Proxy) loopsOf() []*eventLoop {
+	p.loopsMu.Lock()
+	defer p.loopsMu.Unlock()
+	return p.loops
+}
+
+// acceptDone records that l's socket is closed; connDone that one of its
+// connections is gone. drained closes once both are so while draining.
+func (l *listener) acceptDone() {
+	l.acceptClosed.Store(true)
+	l.checkDrained()
+}
+
+func (l *listener) connDone() {
+	l.loopConns.Add(-1)
+	l.checkDrained()
+}
+
+func (l *listener) checkDrained() {
+	if l.draining.Load() && l.acceptClosed.Load() && l.loopConns.Load() == 0 {
+		l.drainOnce.Do(func() { close(l.drained) })
 	}
 }
 
@@ -281,6 +372,10 @@ func (lp *eventLoop) closeAll() {
 	for len(lp.ups) > 0 {
 		lp.ups[len(lp.ups)-1].close()
 	}
+	for _, ll := range lp.watched {
+		lp.unwatch(ll)
+		ll.l.acceptDone()
+	}
 	lp.closeFDs()
 }
 
@@ -288,9 +383,10 @@ func (lp *eventLoop) closeAll() {
 // response head by the route's timeout, connection attempts, idle
 // upstream connections.
 func (lp *eventLoop) scan() {
-	if lp.acceptOff && lp.lfd >= 0 && !lp.stopping.Load() {
-		if unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, lp.lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lp.lfd)}) == nil {
-			lp.acceptOff = false
+	for i := len(lp.paused) - 1; i >= 0; i-- {
+		ll := lp.paused[i]
+		if unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, ll.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ll.fd)}) == nil {
+			lp.paused = append(lp.paused[:i], lp.paused[i+1:]...)
 		}
 	}
 	for i := len(lp.clients) - 1; i >= 0; i-- {
@@ -314,22 +410,29 @@ func (lp *eventLoop) scan() {
 	}
 }
 
+func (lp *eventLoop) setSock(fd int, s pollable) {
+	for fd >= len(lp.socks) {
+		lp.socks = append(lp.socks, nil)
+	}
+	lp.socks[fd] = s
+}
+
 func (lp *eventLoop) register(fd int, s pollable) error {
 	if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{
 		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd),
 	}); err != nil {
 		return err
 	}
-	for fd >= len(lp.socks) {
-		lp.socks = append(lp.socks, nil)
-	}
-	lp.socks[fd] = s
+	lp.setSock(fd, s)
 	return nil
 }
 
-func (lp *eventLoop) accept() {
-	for lp.lfd >= 0 {
-		fd, sa, err := unix.Accept4(lp.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+// accept accepts what waits on a listener's socket and deals the
+// connections out to the proxy's loops in turn.
+func (lp *eventLoop) accept(ll *loopListener) {
+	loops := lp.peers
+	for ll.fd >= 0 {
+		fd, sa, err := unix.Accept4(ll.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		switch {
 		case err == nil:
 		case errors.Is(err, unix.EAGAIN):
@@ -339,31 +442,40 @@ func (lp *eventLoop) accept() {
 		default:
 			// Out of descriptors and the like: pause accepting until
 			// the next scan rather than spin.
-			lp.p.log.Warn("accept failed", "listen", lp.l.ln.Addr().String(), "err", err)
-			if unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, lp.lfd, nil) == nil {
-				lp.acceptOff = true
+			lp.p.log.Warn("accept failed", "listen", ll.l.ln.Addr().String(), "err", err)
+			if unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, ll.fd, nil) == nil {
+				lp.paused = append(lp.paused, ll)
 			}
 			return
 		}
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		ip := appendSockaddrIP(nil, sa)
-		to := lp.peers[lp.next%len(lp.peers)]
+		l := ll.l
+		l.loopConns.Add(1) // counted from here, so that draining waits for it
+		to := loops[lp.next%len(loops)]
 		lp.next++
 		if to == lp {
-			lp.adopt(fd, ip)
-		} else if !to.give(handed{fd: fd, ip: ip}) {
+			lp.adopt(l, fd, ip)
+		} else if !to.post(func() { to.adopt(l, fd, ip) }) {
 			_ = unix.Close(fd)
+			l.connDone()
 		}
 	}
 }
 
-// adopt serves an accepted connection.
-func (lp *eventLoop) adopt(fd int, ip []byte) {
+// adopt serves an accepted connection of l, counted in l.loopConns.
+func (lp *eventLoop) adopt(l *listener, fd int, ip []byte) {
+	if lp.exit || l.draining.Load() {
+		_ = unix.Close(fd)
+		l.connDone()
+		return
+	}
 	lp.adopted.Add(1)
-	c := &loopClient{lp: lp, fd: fd, ip: ip, in: make([]byte, clientBuffer), first: true}
-	c.deadline = lp.now + int64(lp.l.idle)
+	c := &loopClient{lp: lp, l: l, fd: fd, ip: ip, in: make([]byte, clientBuffer), first: true}
+	c.deadline = lp.now + int64(l.idle)
 	if err := lp.register(fd, c); err != nil {
 		_ = unix.Close(fd)
+		l.connDone()
 		return
 	}
 	c.idx = len(lp.clients)

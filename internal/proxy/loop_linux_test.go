@@ -74,37 +74,57 @@ func TestUnansweredConnectMovesToAnotherEndpoint(t *testing.T) {
 	}
 }
 
-// listenerOf returns the proxy's only listener.
-func listenerOf(p *Proxy) *listener {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, l := range p.listeners {
-		return l
-	}
-	return nil
-}
-
-// A listener runs GOMAXPROCS event loops by default, and the accepting
-// loop deals connections out to all of them in turn.
-func TestConnectionsAreDealtToEveryLoop(t *testing.T) {
+// The proxy runs GOMAXPROCS event loops by default, however many
+// listeners it has; each listener's accepting loop deals its connections
+// out to all loops in turn, and a listener removed from the config drains
+// off the loops while the others go on.
+func TestLoopsAreSharedByListeners(t *testing.T) {
 	b := namedBackend(t, "primary")
+	two := split(b, b, 1, 0)
+	other := two.Routes[0]
+	other.Name, other.Listen = "other", freeAddr(t)
+	two.Routes = append(two.Routes, other)
+
 	p, _ := startProxy(t, split(b, b, 1, 0))
-	if got, want := len(listenerOf(p).loops), runtime.GOMAXPROCS(0); got != want {
+	if got, want := len(p.loopsOf()), runtime.GOMAXPROCS(0); got != want {
 		t.Errorf("%d event loops by default, want GOMAXPROCS = %d", got, want)
 	}
 
-	p, _ = startProxyWith(t, split(b, b, 1, 0), Options{EventLoops: 3})
+	p, _ = startProxyWith(t, two, Options{EventLoops: 3})
+	addrs := p.Addrs()
 	const conns = 30
-	for i := range conns { // each on a connection of its own
-		resps, _, _, _ := rawExchange(t, p.Addrs()["podinfo"], "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
-		if resps[0].StatusCode != 200 {
-			t.Fatalf("connection %d: status %d", i, resps[0].StatusCode)
+	for _, route := range []string{"podinfo", "other"} {
+		for i := range conns { // each on a connection of its own, kept open
+			resps, _, _, _ := rawExchange(t, addrs[route], "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
+			if resps[0].StatusCode != 200 {
+				t.Fatalf("%s, connection %d: status %d", route, i, resps[0].StatusCode)
+			}
 		}
 	}
-	for i, lp := range listenerOf(p).loops {
-		if got := lp.adopted.Load(); got != conns/3 {
-			t.Errorf("loop %d took %d connections, want %d", i, got, conns/3)
+	loops := p.loopsOf()
+	if len(loops) != 3 {
+		t.Fatalf("%d event loops, want 3", len(loops))
+	}
+	for i, lp := range loops {
+		if got := lp.adopted.Load(); got != 2*conns/3 {
+			t.Errorf("loop %d took %d connections, want %d", i, got, 2*conns/3)
 		}
+	}
+
+	// Removing "other" closes its idle connections and its socket.
+	idle := dialProxy(t, addrs["other"])
+	if err := p.Apply(split(b, b, 1, 0)); err != nil { // keeps "podinfo" on its listener
+		t.Fatal(err)
+	}
+	if _, err := idle.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("an idle connection of the removed listener: read %v, want EOF", err)
+	}
+	resps, _, _, _ := rawExchange(t, addrs["podinfo"], "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
+	if resps[0].StatusCode != 200 {
+		t.Errorf("the remaining listener answered %d", resps[0].StatusCode)
+	}
+	if len(p.loopsOf()) != 3 {
+		t.Errorf("%d event loops after removing a listener, want 3", len(p.loopsOf()))
 	}
 }
 

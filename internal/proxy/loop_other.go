@@ -10,4 +10,6 @@ type eventLoop struct{}
 
 func (l *listener) startLoops() bool { return false }
 
-func (lp *eventLoop) stop(context.Context) error { return nil }
+func (l *listener) stopLoops(context.Context) error { return nil }
+
+func (p *Proxy) stopEventLoops() {}

@@ -265,7 +265,7 @@ func (u *loopUpstream) process() {
 			u.w += n
 			u.gotBytes = true
 			if u.state == upBody {
-				c.deadline = lp.now + int64(lp.l.idle)
+				c.deadline = lp.now + int64(c.l.idle)
 			}
 			continue
 		}
@@ -350,7 +350,7 @@ func (u *loopUpstream) readHead() int {
 	// The client connection cannot carry another request when the client
 	// asked so, when the body ends with the connection, or when the
 	// request body was not all read.
-	c.closeAfter = c.closeReq || u.respLeft == -2 || c.bodyLeft != 0 || lp.stopping.Load()
+	c.closeAfter = c.closeReq || u.respLeft == -2 || c.bodyLeft != 0 || c.l.draining.Load()
 	var cookie []byte
 	if c.setSticky {
 		lp.cookie = c.route.stickyCookie(lp.cookie[:0], c.backend)
@@ -358,7 +358,7 @@ func (u *loopUpstream) readHead() int {
 	}
 	lp.wbuf = appendResponseHead(lp.wbuf[:0], hb, h, c.closeAfter, cookie)
 	u.state = upBody
-	c.deadline = lp.now + int64(lp.l.idle)
+	c.deadline = lp.now + int64(c.l.idle)
 	lp.wbuf = u.takeBody(lp.wbuf)
 	if !c.send(lp.wbuf) {
 		return headStop
@@ -416,7 +416,7 @@ func (u *loopUpstream) finish() {
 	c.ep.succeeded()
 	c.ep = nil
 	u.unbind()
-	if u.head.close || c.bodyLeft != 0 || u.r != u.w || len(u.out) > 0 || lp.stopping.Load() || len(lp.idle[u.ep]) >= maxIdleUpstreams {
+	if u.head.close || c.bodyLeft != 0 || u.r != u.w || len(u.out) > 0 || len(lp.idle[u.ep]) >= maxIdleUpstreams {
 		u.close()
 	} else {
 		u.state = upIdle

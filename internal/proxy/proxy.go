@@ -37,8 +37,8 @@ type Options struct {
 	// DisableEventLoop serves HTTP/1.1 with goroutines and fasthttp only,
 	// as on systems other than Linux.
 	DisableEventLoop bool
-	// EventLoops is how many event loops serve each listener, each on a
-	// goroutine of its own (GOMAXPROCS when zero).
+	// EventLoops is how many event loops serve the proxy's listeners,
+	// each on a goroutine of its own (GOMAXPROCS when zero).
 	EventLoops int
 }
 
@@ -48,7 +48,14 @@ type Proxy struct {
 	store        *telemetry.Store
 	log          *slog.Logger
 	drainTimeout time.Duration
-	eventLoops   int // per listener; 0 without the event loop
+	eventLoops   int // 0 without the event loop
+
+	// The event loops, shared by the listeners: started with the first
+	// listener, stopped by Shutdown. nextAcceptor is the loop that
+	// watches the next listener's socket (under mu).
+	loopsMu      sync.Mutex
+	loops        []*eventLoop
+	nextAcceptor int
 
 	rmu sync.Mutex
 	src rand.Source
@@ -321,6 +328,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		all = append(all, ctx.Err())
 	}
+	p.stopEventLoops()
 	close(p.mirrors)
 	p.workers.Wait()
 	for _, e := range p.endpoints {
