@@ -31,11 +31,11 @@
 // rewritten (h1.go parses and rewrites heads without allocating), bodies
 // of any framing stream with back-pressure, and deadlines are checked a
 // few times a second rather than kept as timers. What the loop does not
-// serve itself it hands over, with the bytes read so far: HTTP/1.0
-// clients, protocol upgrades, mirrored requests whose body comes after
-// the head and routes that name endpoints by host name go to a fasthttp
-// server (elsewhere than Linux, or with
-// Options.DisableEventLoop, that server takes every HTTP/1.x connection),
+// serve itself it hands over, with the bytes read so far: protocol
+// upgrades, mirrored requests whose body comes after the head and routes
+// that name endpoints by host name go to a fasthttp server (elsewhere
+// than Linux, or with Options.DisableEventLoop, that server takes every
+// HTTP/1.x connection),
 // and connections opening with the HTTP/2 preface (h2c, prior knowledge;
 // gRPC) to net/http. Protocol upgrades (WebSocket) are piped through on a
 // connection of their own. X-Forwarded-For and X-Forwarded-Proto are set

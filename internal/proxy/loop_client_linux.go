@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"os"
@@ -51,6 +52,7 @@ type loopClient struct {
 	isHead     bool
 	idempotent bool
 	closeReq   bool // the client asked to close
+	http10     bool // the request is HTTP/1.0
 	closeAfter bool // close once the response is written
 	start      int64
 	bodyLeft   int64 // request body bytes still to forward; -1 chunked
@@ -205,7 +207,7 @@ func (c *loopClient) startRequest(n int) {
 	lp := c.lp
 	h := &c.head
 	rt := c.l.route.Load()
-	if h.upgrade || h.minor == 0 || !rt.loopable {
+	if h.upgrade || !rt.loopable {
 		c.handoff(c.l.h1, true)
 		return
 	}
@@ -223,6 +225,7 @@ func (c *loopClient) startRequest(n int) {
 	c.isHead = string(method) == "HEAD"
 	c.idempotent = isIdempotent(method)
 	c.closeReq = h.close
+	c.http10 = h.minor == 0
 	c.closeAfter = false
 	c.start = lp.now
 	c.deadline = lp.now + int64(rt.timeout)
@@ -238,6 +241,9 @@ func (c *loopClient) startRequest(n int) {
 		c.bodyLeft = h.contentLength
 	}
 	lp.wbuf = appendRequestHead(lp.wbuf[:0], c.hb, h, c.ip)
+	if c.http10 {
+		lp.wbuf = asHTTP10(lp.wbuf)
+	}
 	c.hb = nil
 	c.r += n
 	var err error
@@ -260,6 +266,18 @@ func (c *loopClient) startRequest(n int) {
 	if c.connect(nil, nil) {
 		c.up.send(lp.wbuf)
 	}
+}
+
+// asHTTP10 turns the head of a request to send upstream into HTTP/1.0
+// asking to keep the connection: the upstream then frames its response in
+// a way an HTTP/1.0 client reads (a length, or the end of the
+// connection), never chunked.
+func asHTTP10(head []byte) []byte {
+	if i := bytes.Index(head, []byte(" HTTP/1.1\r\n")); i >= 0 {
+		head[i+8] = '0'
+	}
+	head = head[:len(head)-2] // the blank line
+	return append(head, "Connection: keep-alive\r\n\r\n"...)
 }
 
 func isIdempotent(method []byte) bool {
@@ -379,7 +397,7 @@ func (c *loopClient) respond(status int) {
 	b = append(b, text...)
 	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(text)+1), 10)
-	if c.closeReq || c.l.draining.Load() {
+	if c.closeReq || c.http10 || c.l.draining.Load() {
 		b = append(b, "\r\nConnection: close"...)
 		c.closeAfter = true
 	}

@@ -38,10 +38,12 @@ const (
 // bytes back the same way, so a small exchange costs two reads and two
 // writes. What a loop does not serve itself it hands over to the fasthttp
 // and net/http servers of the listener, with the bytes read so far:
-// connections opening with the HTTP/2 preface, protocol upgrades, HTTP/1.0
-// clients, mirrored requests whose body is not all there with the head
-// (the copy needs the whole request), and routes with endpoints named by a
-// host name (resolving would block the loop).
+// connections opening with the HTTP/2 preface, protocol upgrades,
+// mirrored requests whose body is not all there with the head (the copy
+// needs the whole request), and routes with endpoints named by a host
+// name (resolving would block the loop). An HTTP/1.0 request goes
+// upstream as HTTP/1.0, so that its response comes framed for an
+// HTTP/1.0 client.
 type eventLoop struct {
 	p      *Proxy
 	epfd   int

@@ -276,20 +276,36 @@ func TestBadRequestHeads(t *testing.T) {
 	}
 }
 
-// An HTTP/1.0 client is served (by the goroutine path the loop hands it
-// to), with or without a Host field, and its connection closes after the
-// response.
+// An HTTP/1.0 client is served, with or without a Host field, and its
+// connection closes after the response unless it asked to keep it, in
+// which case it is told so and gets the next response on it too.
 func TestHTTP10Client(t *testing.T) {
-	b := namedBackend(t, "primary")
-	p, _ := startProxy(t, split(b, b, 1, 0))
-	for _, head := range []string{"GET / HTTP/1.0\r\nHost: x\r\n\r\n", "GET / HTTP/1.0\r\n\r\n"} {
-		resps, bodies, br, _ := rawExchange(t, p.Addrs()["podinfo"], head, "GET")
-		if resps[0].StatusCode != 200 || bodies[0] != "primary" {
-			t.Fatalf("%q: got %d %q", head, resps[0].StatusCode, bodies[0])
-		}
-		if _, err := br.ReadByte(); err != io.EOF {
-			t.Errorf("%q: after the response: %v, want EOF", head, err)
-		}
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			b := echoBackend(t)
+			p, _ := startProxyWith(t, split(b, b, 1, 0), e.opts)
+			addr := p.Addrs()["podinfo"]
+			for _, head := range []string{"GET /big?n=3 HTTP/1.0\r\nHost: x\r\n\r\n", "GET /big?n=3 HTTP/1.0\r\n\r\n"} {
+				resps, bodies, br, _ := rawExchange(t, addr, head, "GET")
+				if resps[0].StatusCode != 200 || bodies[0] != "xxx" {
+					t.Fatalf("%q: got %d %q", head, resps[0].StatusCode, bodies[0])
+				}
+				if _, err := br.ReadByte(); err != io.EOF {
+					t.Errorf("%q: after the response: %v, want EOF", head, err)
+				}
+			}
+			keep := "POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi" +
+				"GET /big?n=3 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+			resps, bodies, _, _ := rawExchange(t, addr, keep, "POST", "GET")
+			for i, want := range []string{"hi", "xxx"} {
+				if resps[i].StatusCode != 200 || bodies[i] != want {
+					t.Errorf("kept-alive response %d: %d %q, want 200 %q", i+1, resps[i].StatusCode, bodies[i], want)
+				}
+				if got := resps[i].Header.Get("Connection"); !strings.EqualFold(got, "keep-alive") {
+					t.Errorf("kept-alive response %d: Connection %q, want keep-alive", i+1, got)
+				}
+			}
+		})
 	}
 }
 

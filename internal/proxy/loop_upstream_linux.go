@@ -334,6 +334,12 @@ func (u *loopUpstream) readHead() int {
 		}
 		return headDone
 	}
+	if c.http10 && h.chunked {
+		u.unbind()
+		u.close()
+		c.fail(502, errors.New("chunked response to an HTTP/1.0 request"))
+		return headStop
+	}
 	u.status = h.status
 	u.latency = lp.now - c.start
 	switch {
@@ -357,6 +363,10 @@ func (u *loopUpstream) readHead() int {
 		cookie = lp.cookie
 	}
 	lp.wbuf = appendResponseHead(lp.wbuf[:0], hb, h, c.closeAfter, cookie)
+	if c.http10 && !c.closeAfter {
+		// An HTTP/1.0 client keeps the connection only when told so.
+		lp.wbuf = append(lp.wbuf[:len(lp.wbuf)-2], "Connection: keep-alive\r\n\r\n"...)
+	}
 	u.state = upBody
 	c.deadline = lp.now + int64(c.l.idle)
 	lp.wbuf = u.takeBody(lp.wbuf)
