@@ -281,24 +281,27 @@ func (lp *eventLoop) drain(l *listener) {
 		lp.unwatch(ll)
 		l.acceptDone()
 	}
-	for i := len(lp.clients) - 1; i >= 0; i-- {
-		if i >= len(lp.clients) {
-			continue
-		}
-		if c := lp.clients[i]; c.l == l && c.state == clientReadHead && c.r == c.w && len(c.out) == 0 {
+	lp.forClients(l, func(c *loopClient) {
+		if c.state == clientReadHead && c.r == c.w && len(c.out) == 0 {
 			c.close()
 		}
-	}
+	})
 }
 
 // kill closes l's client connections, exchanges and all.
 func (lp *eventLoop) kill(l *listener) {
+	lp.forClients(l, (*loopClient).abort)
+}
+
+// forClients calls f for each of l's client connections on the loop; f
+// may close them.
+func (lp *eventLoop) forClients(l *listener, f func(*loopClient)) {
 	for i := len(lp.clients) - 1; i >= 0; i-- {
 		if i >= len(lp.clients) {
-			continue
+			continue // f closed more than one
 		}
 		if c := lp.clients[i]; c.l == l {
-			c.abort()
+			f(c)
 		}
 	}
 }

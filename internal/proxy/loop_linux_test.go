@@ -60,14 +60,8 @@ func TestUnansweredConnectMovesToAnotherEndpoint(t *testing.T) {
 			p, _ := startProxyWith(t, cfg, e.opts)
 			client := &http.Client{Timeout: 3 * dialTimeout}
 			for i := range 2 { // the first meets the unanswering endpoint
-				resp, err := client.Get("http://" + p.Addrs()["podinfo"] + "/")
-				if err != nil {
-					t.Fatalf("request %d: %v", i, err)
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 || string(body) != "good" {
-					t.Fatalf("request %d: %d %q, want 200 from the answering endpoint", i, resp.StatusCode, body)
+				if status, body := get(t, client, "http://"+p.Addrs()["podinfo"]+"/"); status != 200 || body != "good" {
+					t.Fatalf("request %d: %d %q, want 200 from the answering endpoint", i, status, body)
 				}
 			}
 		})
@@ -156,14 +150,8 @@ func FuzzEventLoopClientBytes(f *testing.F) {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
 		_, _ = c.Read(make([]byte, 512))
 		c.Close()
-		resp, err := client.Get("http://" + addr + "/")
-		if err != nil {
-			t.Fatalf("after %q: %v", payload, err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("after %q: status %d", payload, resp.StatusCode)
+		if status, _ := get(t, client, "http://"+addr+"/"); status != 200 {
+			t.Fatalf("after %q: status %d", payload, status)
 		}
 	})
 }

@@ -155,6 +155,22 @@ func requestsOf(store *telemetry.Store, deployment string) int64 {
 	return store.Recorder(telemetry.BackendKey{Namespace: "test", Deployment: deployment}).Requests()
 }
 
+// get GETs url and returns the status and body; a failed request fails
+// the test.
+func get(t testing.TB, client *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading the body: %v", url, err)
+	}
+	return resp.StatusCode, string(body)
+}
+
 // dialProxy connects to addr for at most 20 seconds of the test.
 func dialProxy(t *testing.T, addr string) net.Conn {
 	t.Helper()
@@ -321,14 +337,8 @@ func TestUpstreamClosingPooledConnections(t *testing.T) {
 			p, _ := startProxyWith(t, cfg, e.opts)
 			client := &http.Client{Timeout: 10 * time.Second}
 			for i := range 100 {
-				resp, err := client.Get("http://" + p.Addrs()["podinfo"] + "/")
-				if err != nil {
-					t.Fatalf("request %d: %v", i, err)
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 || string(body) != "ok" {
-					t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+				if status, body := get(t, client, "http://"+p.Addrs()["podinfo"]+"/"); status != 200 || body != "ok" {
+					t.Fatalf("request %d: %d %q", i, status, body)
 				}
 			}
 		})
