@@ -463,7 +463,9 @@ func (c *loopClient) flush() bool {
 // endExchange readies the connection for the next request, or closes it.
 func (c *loopClient) endExchange() {
 	c.route, c.backend, c.up = nil, nil, nil
-	if c.closeAfter || c.closeReq {
+	// A listener that started draining during the exchange closes its
+	// connection now, though the response did not say so.
+	if c.closeAfter || c.closeReq || c.l.draining.Load() {
 		c.state = clientClosing
 		c.r, c.w = 0, 0
 		c.deadline = c.lp.now + int64(c.l.idle)

@@ -3,11 +3,15 @@
 package proxy
 
 import (
+	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -184,4 +188,65 @@ func FuzzEventLoopUpstreamBytes(f *testing.F) {
 		io.Copy(io.Discard, r.Body)
 		r.Body.Close()
 	})
+}
+
+// A connection whose response was under way when its listener began to
+// drain closes once the response is done, not at its idle timeout. (The
+// goroutine path is not tested here: it holds a streamed response's first
+// bytes until its write buffer fills, so the head would not come first.)
+func TestConnectionClosesAfterResponseWhenDrainStartsMidway(t *testing.T) {
+	first, last := strings.Repeat("f", 1000), strings.Repeat("l", 99000)
+	release := make(chan struct{})
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(first)+len(last)))
+		_, _ = io.WriteString(w, first)
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+			_, _ = io.WriteString(w, last)
+		case <-r.Context().Done():
+		}
+	}))
+	defer b.Close()
+	cfg := split(b, b, 1, 0)
+	cfg.Routes[0].Listen = freeAddr(t)
+	// One loop: once the listener's socket is closed, the drain has run on
+	// the loop that holds the connection too.
+	p, _ := startProxyWith(t, cfg, Options{EventLoops: 1})
+	p.mu.Lock()
+	old := p.listeners[cfg.Routes[0].Listen]
+	p.mu.Unlock()
+	c := dialProxy(t, p.Addrs()["podinfo"])
+	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		close(release)
+		t.Fatal(err)
+	}
+	if resp.Header.Get("Connection") == "close" {
+		t.Error("the response said close before the drain began")
+	}
+
+	// The head is here; now the route goes and its listener drains.
+	keep := split(b, b, 1, 0)
+	keep.Routes[0].Name = "other"
+	err = p.Apply(keep)
+	for deadline := time.Now().Add(5 * time.Second); err == nil && !old.acceptClosed.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			err = errors.New("the removed listener did not start draining")
+		}
+	}
+	close(release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || string(body) != first+last {
+		t.Fatalf("body of %d bytes, %v", len(body), err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after the response: %v, want EOF well before the idle timeout", err)
+	}
 }
