@@ -17,9 +17,9 @@ import (
 // h2Preface opens every HTTP/2 connection with prior knowledge.
 const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-// listener serves one address. On Linux an event loop accepts and serves
-// HTTP/1.1 itself (the fast path); it hands what it does not serve to a
-// fasthttp server, and connections opening with the HTTP/2 preface to a
+// listener serves one address. On Linux the proxy's event loops accept
+// and serve its HTTP/1.1 themselves (the fast path); they hand what they
+// do not serve to the listener's fasthttp server, and connections opening with the HTTP/2 preface to a
 // net/http server speaking HTTP/2 cleartext. Elsewhere, or with
 // Options.DisableEventLoop, goroutines accept and every HTTP/1.x
 // connection goes to the fasthttp server.
