@@ -516,9 +516,12 @@ func write(fd int, b []byte) (int, error) {
 	}
 }
 
-// read reads into b; n == 0 with a nil error means EAGAIN, io.EOF the
+// read reads into b; n == 0 with a nil error means EAGAIN, errEOF the
 // peer's end of stream.
 func read(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, errNoRoom // a read of nothing would look like the end
+	}
 	for {
 		n, err := unix.Read(fd, b)
 		switch {
@@ -535,4 +538,7 @@ func read(fd int, b []byte) (int, error) {
 	}
 }
 
-var errEOF = errors.New("connection closed by peer")
+var (
+	errEOF    = errors.New("connection closed by peer")
+	errNoRoom = errors.New("read buffer full")
+)
