@@ -447,30 +447,38 @@ func TestStickyAndMatchEndToEnd(t *testing.T) {
 }
 
 func TestStreamingResponse(t *testing.T) {
-	release := make(chan struct{})
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, "first\n")
-		w.(http.Flusher).Flush()
-		<-release
-		fmt.Fprint(w, "second\n")
-	}))
-	defer s.Close()
-	p, _ := startProxy(t, split(s, s, 1, 0))
-	resp, err := http.Get("http://" + p.Addrs()["podinfo"] + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	// The first chunk arrives while the backend is still holding the rest.
-	line, err := br.ReadString('\n')
-	if err != nil || line != "first\n" {
-		t.Fatalf("first chunk %q, %v", line, err)
-	}
-	close(release)
-	line, err = br.ReadString('\n')
-	if err != nil || line != "second\n" {
-		t.Fatalf("second chunk %q, %v", line, err)
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			release := make(chan struct{})
+			s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprint(w, "first\n")
+				w.(http.Flusher).Flush()
+				select {
+				case <-release:
+					fmt.Fprint(w, "second\n")
+				case <-r.Context().Done():
+				}
+			}))
+			defer s.Close()
+			p, _ := startProxyWith(t, split(s, s, 1, 0), e.opts)
+			resp, err := http.Get("http://" + p.Addrs()["podinfo"] + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			br := bufio.NewReader(resp.Body)
+			// The first chunk arrives while the backend is still holding the rest.
+			line, err := br.ReadString('\n')
+			if err != nil || line != "first\n" {
+				close(release)
+				t.Fatalf("first chunk %q, %v", line, err)
+			}
+			close(release)
+			line, err = br.ReadString('\n')
+			if err != nil || line != "second\n" {
+				t.Fatalf("second chunk %q, %v", line, err)
+			}
+		})
 	}
 }
 
