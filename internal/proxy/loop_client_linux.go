@@ -513,7 +513,7 @@ func (c *loopClient) abort() {
 				status = 0
 			}
 		}
-		c.backend.rec.Record(status, time.Duration(c.lp.now-c.start), c.reqBytes, u.respBytes)
+		u.record(status)
 		u.unbind()
 		u.close()
 	}

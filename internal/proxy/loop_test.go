@@ -587,3 +587,24 @@ func TestMirrorGetsTheBody(t *testing.T) {
 		})
 	}
 }
+
+// A response is in the metrics by the time its client has it, so that
+// whoever reads the metrics right after a request sees it.
+func TestResponseIsRecordedBeforeTheClientHasIt(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			b := echoBackend(t)
+			p, store := startProxyWith(t, split(b, b, 1, 0), e.opts)
+			client := &http.Client{Timeout: 10 * time.Second}
+			rec := store.Recorder(telemetry.BackendKey{Namespace: "test", Deployment: "podinfo-primary"})
+			for i := range 500 {
+				if status, _ := get(t, client, "http://"+p.Addrs()["podinfo"]+"/big?n=10"); status != 200 {
+					t.Fatalf("request %d: status %d", i, status)
+				}
+				if got := rec.Requests(); got != int64(i+1) {
+					t.Fatalf("after %d responses the metrics count %d", i+1, got)
+				}
+			}
+		})
+	}
+}

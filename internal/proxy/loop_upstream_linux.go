@@ -35,6 +35,7 @@ type loopUpstream struct {
 	// request, which is worth one retry.
 	reused   bool
 	gotBytes bool
+	recorded bool // the exchange's response is in the metrics
 	// since is when the connection attempt started or, when idle, when
 	// it was pooled.
 	since int64
@@ -101,6 +102,7 @@ func (u *loopUpstream) bind(c *loopClient) {
 		u.state = upHead
 	}
 	u.gotBytes = false
+	u.recorded = false
 	u.respBytes = 0
 	u.r, u.w = 0, 0
 }
@@ -240,6 +242,9 @@ func (u *loopUpstream) process() {
 				}
 			case upBody:
 				lp.wbuf = u.takeBody(lp.wbuf[:0])
+				if u.respLeft == 0 {
+					u.record(u.status) // before the client can see the end
+				}
 				if !c.send(lp.wbuf) {
 					return
 				}
@@ -370,6 +375,9 @@ func (u *loopUpstream) readHead() int {
 	u.state = upBody
 	c.deadline = lp.now + int64(c.l.idle)
 	lp.wbuf = u.takeBody(lp.wbuf)
+	if u.respLeft == 0 {
+		u.record(u.status) // before the client can see the end
+	}
 	if !c.send(lp.wbuf) {
 		return headStop
 	}
@@ -416,12 +424,28 @@ func (u *loopUpstream) takeBody(dst []byte) []byte {
 	return append(dst, avail[:n]...)
 }
 
+// record counts the exchange's response in the backend's metrics, once:
+// with the status given, its latency up to the response head (or until
+// now, without one), and the bytes so far.
+func (u *loopUpstream) record(status int) {
+	if u.recorded {
+		return
+	}
+	u.recorded = true
+	c := u.c
+	latency := u.latency
+	if u.state != upBody {
+		latency = u.lp.now - c.start
+	}
+	c.backend.rec.Record(status, time.Duration(latency), c.reqBytes, u.respBytes)
+}
+
 // finish ends a completed exchange: the response is recorded, the
 // connection pooled when it can carry another request, and the client
 // connection goes on.
 func (u *loopUpstream) finish() {
 	lp, c := u.lp, u.c
-	c.backend.rec.Record(u.status, time.Duration(u.latency), c.reqBytes, u.respBytes)
+	u.record(u.status)
 	c.ep.inflight.Add(-1)
 	c.ep.succeeded()
 	c.ep = nil
