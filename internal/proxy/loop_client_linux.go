@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"time"
@@ -390,7 +391,7 @@ func (c *loopClient) reject(err error) {
 // respond writes a response of the proxy's own and ends the exchange.
 func (c *loopClient) respond(status int) {
 	lp := c.lp
-	text := statusText(status)
+	text := http.StatusText(status)
 	b := append(lp.wbuf[:0], "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, ' ')
@@ -409,24 +410,6 @@ func (c *loopClient) respond(status int) {
 		return
 	}
 	c.endExchange()
-}
-
-func statusText(status int) string {
-	switch status {
-	case 400:
-		return "Bad Request"
-	case 431:
-		return "Request Header Fields Too Large"
-	case 501:
-		return "Not Implemented"
-	case 502:
-		return "Bad Gateway"
-	case 504:
-		return "Gateway Timeout"
-	case 505:
-		return "HTTP Version Not Supported"
-	}
-	return "Error"
 }
 
 // send writes b to the client; false when the connection is gone.

@@ -539,7 +539,7 @@ func TestAbruptClientsLeaveTheProxyServing(t *testing.T) {
 			t.Fatalf("request %d after the abrupt clients: %d, %d bytes", i, resp.StatusCode, len(got))
 		}
 	}
-	if store.Recorder(telemetry.BackendKey{Namespace: "test", Deployment: "podinfo-primary"}).Requests() < 20 {
+	if requestsOf(store, "podinfo-primary") < 20 {
 		t.Error("the requests after the abrupt clients were not recorded")
 	}
 }
@@ -596,12 +596,11 @@ func TestResponseIsRecordedBeforeTheClientHasIt(t *testing.T) {
 			b := echoBackend(t)
 			p, store := startProxyWith(t, split(b, b, 1, 0), e.opts)
 			client := &http.Client{Timeout: 10 * time.Second}
-			rec := store.Recorder(telemetry.BackendKey{Namespace: "test", Deployment: "podinfo-primary"})
 			for i := range 500 {
 				if status, _ := get(t, client, "http://"+p.Addrs()["podinfo"]+"/big?n=10"); status != 200 {
 					t.Fatalf("request %d: status %d", i, status)
 				}
-				if got := rec.Requests(); got != int64(i+1) {
+				if got := requestsOf(store, "podinfo-primary"); got != int64(i+1) {
 					t.Fatalf("after %d responses the metrics count %d", i+1, got)
 				}
 			}
