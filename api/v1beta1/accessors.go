@@ -112,12 +112,21 @@ func (a *CanaryAnalysis) IntervalDuration() time.Duration {
 	return parseDurationOr(a.Interval, DefaultAnalysisInterval)
 }
 
+// DefaultSequentialEvaluationInterval is how often the sequential judge
+// looks at the metrics when its evaluationInterval is not set, so that a
+// broken canary is rolled back within seconds rather than at the next step.
+const DefaultSequentialEvaluationInterval = 2 * time.Second
+
 // EvaluationInterval is how often metrics are judged: the judge's
-// evaluationInterval, or the analysis interval.
+// evaluationInterval; else, for the sequential judge, every 2s (never less
+// often than the steps); else the analysis interval.
 func (a *CanaryAnalysis) EvaluationInterval() time.Duration {
 	if a != nil && a.Judge != nil {
 		if d, err := time.ParseDuration(a.Judge.EvaluationInterval); err == nil && d > 0 {
 			return d
+		}
+		if a.Judge.EffectiveType() == JudgeSequential {
+			return min(DefaultSequentialEvaluationInterval, a.IntervalDuration())
 		}
 	}
 	return a.IntervalDuration()

@@ -174,3 +174,29 @@ func TestDefaultedLeavesTheAnalysisAlone(t *testing.T) {
 		t.Errorf("nil.Defaulted() = %+v, want an analysis of defaults", d)
 	}
 }
+
+// TestEvaluationIntervalDefaults: the sequential judge looks every 2s
+// unless told otherwise (never less often than the steps); the threshold
+// judge at the steps.
+func TestEvaluationIntervalDefaults(t *testing.T) {
+	tests := []struct {
+		name     string
+		interval string
+		judge    *JudgeSpec
+		want     time.Duration
+	}{
+		{"threshold judge", "10s", nil, 10 * time.Second},
+		{"sequential judge without evaluationInterval", "10s", &JudgeSpec{Type: JudgeSequential}, 2 * time.Second},
+		{"sequential judge with steps under 2s", "1s", &JudgeSpec{Type: JudgeSequential}, time.Second},
+		{"sequential judge with evaluationInterval", "10s", &JudgeSpec{Type: JudgeSequential, EvaluationInterval: "5s"}, 5 * time.Second},
+		{"threshold judge with evaluationInterval", "10s", &JudgeSpec{EvaluationInterval: "3s"}, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &CanaryAnalysis{Interval: tt.interval, Judge: tt.judge}
+			if got := a.EvaluationInterval(); got != tt.want {
+				t.Errorf("EvaluationInterval() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -317,7 +317,9 @@ type JudgeSpec struct {
 	Tolerance *float64 `json:"tolerance,omitempty"`
 	// EvaluationInterval is how often metrics are evaluated between steps,
 	// e.g. "2s", so that a broken canary is rolled back before the next
-	// step. Defaults to the analysis interval.
+	// step. Defaults to 2s for the sequential judge (or the analysis
+	// interval when that is shorter) and to the analysis interval for the
+	// threshold judge.
 	// +optional
 	EvaluationInterval string `json:"evaluationInterval,omitempty"`
 }

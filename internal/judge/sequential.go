@@ -66,13 +66,20 @@ func (s *Sequential) Judge(m v1beta1.CanaryMetric, o Observation) Result {
 		}
 		return s.Fallback.Judge(m, o)
 	}
+	res, suspect := s.compare(m, o)
+	return s.withWindowCheck(m, o, res, suspect)
+}
+
+// compare runs the statistical tests on the cumulative counts; suspect
+// says a regression looks likely but is not shown yet.
+func (s *Sequential) compare(m v1beta1.CanaryMetric, o Observation) (_ Result, suspect bool) {
 	if o.Canary.Requests <= 0 {
 		return Result{Metric: m.Name, Verdict: Wait,
-			Reason: fmt.Sprintf("%s: waiting for traffic to the canary", m.Name)}
+			Reason: fmt.Sprintf("%s: waiting for traffic to the canary", m.Name)}, false
 	}
 	if o.Primary.Requests <= 0 {
 		return Result{Metric: m.Name, Verdict: Wait, Samples: o.Canary.Requests,
-			Reason: fmt.Sprintf("%s: waiting for traffic to the primary to compare against", m.Name)}
+			Reason: fmt.Sprintf("%s: waiting for traffic to the primary to compare against", m.Name)}, false
 	}
 	if isDuration(m, o) {
 		return s.judgeDuration(m, o)
@@ -106,7 +113,7 @@ func (s *Sequential) tolerance() float64 {
 	return s.Tolerance
 }
 
-func (s *Sequential) judgeErrors(m v1beta1.CanaryMetric, o Observation) Result {
+func (s *Sequential) judgeErrors(m v1beta1.CanaryMetric, o Observation) (Result, bool) {
 	c, p := o.Canary, o.Primary
 	cRate := float64(c.Failures) / float64(c.Requests)
 	pRate := float64(p.Failures) / float64(p.Requests)
@@ -126,12 +133,12 @@ func (s *Sequential) judgeErrors(m v1beta1.CanaryMetric, o Observation) Result {
 	return s.decide(res, t)
 }
 
-func (s *Sequential) judgeDuration(m v1beta1.CanaryMetric, o Observation) Result {
+func (s *Sequential) judgeDuration(m v1beta1.CanaryMetric, o Observation) (Result, bool) {
 	ch, ph := o.Canary.Latency, o.Primary.Latency
 	cn, pn := histTotal(ch, o.Canary.Requests), histTotal(ph, o.Primary.Requests)
 	if cn <= 0 || pn <= 0 || len(ch.Bounds) == 0 || len(ph.Bounds) == 0 {
 		return Result{Metric: m.Name, Verdict: Wait, Samples: o.Canary.Requests,
-			Reason: fmt.Sprintf("%s: waiting for latency histograms of both versions", m.Name)}
+			Reason: fmt.Sprintf("%s: waiting for latency histograms of both versions", m.Name)}, false
 	}
 	cQ, pQ := histQuantile(durationQuantile, ch, cn), histQuantile(durationQuantile, ph, pn)
 	res := Result{Metric: m.Name, Value: &cQ, Primary: &pQ, Samples: cn}
@@ -179,7 +186,10 @@ type test struct {
 // of two test supermartingales is one too when the canary is no worse than
 // the primary and within its limits, so together they keep the false
 // rollbacks under alpha without splitting it.
-func (s *Sequential) decide(res Result, t test) Result {
+//
+// suspect says the comparison leans towards a regression without having
+// shown it yet.
+func (s *Sequential) decide(res Result, t test) (_ Result, suspect bool) {
 	logBound, bound := s.bound()
 	logBF, power := t.cmp.logBF, t.cmp.powerLogBF
 	head, failWord := t.cmpHead, "regression"
@@ -192,10 +202,10 @@ func (s *Sequential) decide(res Result, t test) Result {
 	}
 	switch {
 	case logBF >= logBound:
-		res.Verdict = Fail
+		res.Verdict, res.Conclusive = Fail, true
 		res.Reason = fmt.Sprintf("%s, Bayes factor %s >= %s: %s", head, bf(logBF), fnum(bound), failWord)
 	case logBF >= logBound/2:
-		res.Verdict = Wait
+		res.Verdict, suspect = Wait, true
 		res.Reason = fmt.Sprintf("%s, Bayes factor %s >= %s: holding until it is clear", head, bf(logBF), fnum(math.Sqrt(bound)))
 	case power < logBound:
 		res.Verdict = Wait
@@ -204,7 +214,7 @@ func (s *Sequential) decide(res Result, t test) Result {
 		res.Verdict = Pass
 		res.Reason = fmt.Sprintf("%s, Bayes factor %s < %s: no regression", t.cmpHead, bf(logBF), fnum(bound))
 	}
-	return res
+	return res, suspect
 }
 
 // pct formats a share as a percentage with one decimal, or more for small

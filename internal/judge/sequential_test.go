@@ -34,6 +34,12 @@ func errObs(cn, cf, pn, pf int64) Observation {
 	}
 }
 
+// withBaseline adds the primary's history before the analysis.
+func withBaseline(o Observation, n, failures int64) Observation {
+	o.Baseline = Counts{Requests: n, Failures: failures}
+	return o
+}
+
 func latObs(c, p map[float64]int64) Observation {
 	ch, ph := hist(c), hist(p)
 	cn, pn := ch.Counts[len(ch.Counts)-1], ph.Counts[len(ph.Counts)-1]
@@ -105,11 +111,39 @@ func TestSequentialJudge(t *testing.T) {
 			},
 		},
 		{
-			name:    "one error in the first ten requests is not enough",
+			name:    "one error in the first ten requests fails the check the threshold judge makes",
 			metric:  success,
+			obs:     errObs(10, 1, 90, 0),
+			want:    Fail,
+			reasons: []string{"request-success-rate 90% < 99% (n=10), primary 0.0% errors (n=90)"},
+		},
+		{
+			name:    "one error in the first ten requests is no regression without a limit",
+			metric:  successNoLimit,
 			obs:     errObs(10, 1, 90, 0),
 			want:    Pass,
 			reasons: []string{"canary 10.0% errors vs primary 0.0% (n=10 vs 90)", "< 100: no regression"},
+		},
+		{
+			name:    "a window under the floor is judged against a primary that sits at it",
+			metric:  success,
+			obs:     withBaseline(errObs(100, 2, 900, 9), 6000, 60),
+			want:    Pass,
+			reasons: []string{"98% < 99% (n=100), but primary 1.0% errors (n=6900): judged against the primary", "no regression"},
+		},
+		{
+			name:    "a primary at the floor excuses no canary that looks worse",
+			metric:  success,
+			obs:     withBaseline(errObs(100, 6, 900, 9), 6000, 60),
+			want:    Fail,
+			reasons: []string{"94% < 99% (n=100), primary 1.0% errors (n=6900)"},
+		},
+		{
+			name:    "a short history of the primary at the floor excuses nothing",
+			metric:  success,
+			obs:     errObs(100, 2, 200, 2),
+			want:    Fail,
+			reasons: []string{"98% < 99% (n=100), primary 1.0% errors (n=200)"},
 		},
 		{
 			name:    "too few canary requests to have caught a crash",
@@ -174,6 +208,11 @@ func TestSequentialJudge(t *testing.T) {
 			got := j.Judge(tt.metric, tt.obs)
 			if got.Verdict != tt.want {
 				t.Fatalf("verdict %q, want %q (%s)", got.Verdict, tt.want, got.Reason)
+			}
+			// A Fail is conclusive when a test settled it, and only then:
+			// a failed window check is counted as Flagger counts it.
+			if settled := strings.Contains(got.Reason, "Bayes factor"); got.Verdict == Fail && got.Conclusive != settled {
+				t.Errorf("conclusive %v, want %v (%s)", got.Conclusive, settled, got.Reason)
 			}
 			if got.Metric != tt.metric.Name {
 				t.Errorf("metric %q, want %q", got.Metric, tt.metric.Name)
@@ -268,8 +307,10 @@ func TestSequentialFalseRollbacks(t *testing.T) {
 			c.Latency = Histogram{Bounds: linkerdBounds, Counts: cl}
 			p.Latency = Histogram{Bounds: linkerdBounds, Counts: pl}
 			for _, m := range metrics {
-				o := Observation{Metric: m.Name, HasValue: true, Samples: c.Requests, HasCounts: true, Canary: c, Primary: p}
-				if j.Judge(m, o).Verdict == Fail {
+				o := Observation{Metric: m.Name, HasCounts: true, Canary: c, Primary: p}
+				// Only a Fail a test settles rolls back; a window that
+				// breaks the limit is a failed check (TestSequentialWindowCheck).
+				if r := j.Judge(m, o); r.Verdict == Fail && r.Conclusive {
 					failed = true
 				}
 			}

@@ -1,5 +1,7 @@
 package judge
 
+import "time"
+
 // Counts are the raw counts behind a rate or a latency, cumulative over the
 // span being judged (since the analysis of the current revision began).
 type Counts struct {
@@ -34,6 +36,10 @@ type Observation struct {
 	HasCounts bool
 	Canary    Counts
 	Primary   Counts
+	// Baseline is what the primary served over BaselineSpan before the
+	// analysis began (its history), when the source keeps it; zero
+	// Requests when it does not.
+	Baseline Counts
 	// Err is a failure to query (template error, provider unreachable),
 	// which is neither a value nor "no data".
 	Err string
@@ -66,4 +72,11 @@ type Result struct {
 	Samples int64
 	// Reason in words, e.g. "request-success-rate 97.2% < 99% (n=412)".
 	Reason string
+	// Conclusive marks a Fail that a statistical test settled: the release
+	// rolls back at once instead of counting a failed check.
+	Conclusive bool
 }
+
+// BaselineSpan is how much of the primary's history before the analysis
+// sources return as Observation.Baseline.
+const BaselineSpan = 10 * time.Minute

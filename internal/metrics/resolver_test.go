@@ -134,8 +134,8 @@ func TestBuiltinRouting(t *testing.T) {
 		if err != nil || obs.Value != 120 || !obs.HasCounts || obs.Canary.Requests != 120 {
 			t.Fatalf("obs = %+v, err = %v", obs, err)
 		}
-		if q := prom.asked(); len(q) != 6 {
-			t.Errorf("queries = %q, want the value, the samples and four counts", q)
+		if q := prom.asked(); len(q) != 8 {
+			t.Errorf("queries = %q, want the value, the samples, four counts and the primary's history", q)
 		}
 	})
 	t.Run("no source", func(t *testing.T) {

@@ -288,7 +288,7 @@ func (m *machine) check() {
 	if g := m.hooks(v1beta1.RolloutHook); !g.ok {
 		fails = append(fails, g.why)
 	}
-	if m.s.failFast && hasFail(results) {
+	if conclusive(results) {
 		m.rollback(strings.Join(fails, ", "))
 		return
 	}
@@ -311,9 +311,12 @@ func (m *machine) check() {
 	m.advance(passes)
 }
 
-func hasFail(rs []judge.Result) bool {
+// conclusive says whether a statistical test showed a regression or a
+// broken limit: such a Fail rolls back at once, without counting failed
+// checks.
+func conclusive(rs []judge.Result) bool {
 	for _, r := range rs {
-		if r.Verdict == judge.Fail {
+		if r.Verdict == judge.Fail && r.Conclusive {
 			return true
 		}
 	}
@@ -376,7 +379,7 @@ func (m *machine) between() {
 	if len(fails) == 0 {
 		return
 	}
-	if m.s.failFast {
+	if conclusive(results) {
 		m.rollback(strings.Join(fails, ", "))
 		return
 	}

@@ -143,7 +143,7 @@ func (s *scenario) do(t *testing.T, tc *testCase) string {
 		return "ok"
 	case "metric":
 		if len(tc.Args) < 2 {
-			return fail("metric NAME value=V n=N | none | err=E")
+			return fail("metric NAME value=V n=N [canary=R/F primary=R/F baseline=R/F] | none | err=E")
 		}
 		name := tc.Args[0].Key
 		o := judge.Observation{Metric: name}
@@ -164,6 +164,21 @@ func (s *scenario) do(t *testing.T, tc *testCase) string {
 				o.Samples = n
 			case "err":
 				o.Err = a.Val
+			case "canary", "primary", "baseline":
+				// Cumulative counts as REQUESTS/FAILURES.
+				var c judge.Counts
+				if _, err := fmt.Sscanf(a.Val, "%d/%d", &c.Requests, &c.Failures); err != nil {
+					return fail("%s: want REQUESTS/FAILURES, got %q", a.Key, a.Val)
+				}
+				o.HasCounts = true
+				switch a.Key {
+				case "canary":
+					o.Canary = c
+				case "primary":
+					o.Primary = c
+				default:
+					o.Baseline = c
+				}
 			default:
 				return fail("metric: unknown key %q", a.Key)
 			}

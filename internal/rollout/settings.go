@@ -39,7 +39,6 @@ type settings struct {
 	metrics             []v1beta1.CanaryMetric
 	hooks               map[v1beta1.HookType][]string
 	judge               judge.Judge
-	failFast            bool // a Fail verdict rolls back at once
 	skipAnalysis        bool
 	suspend             bool
 	revertOnDeletion    bool
@@ -70,7 +69,6 @@ func settingsOf(c *v1beta1.Canary) settings {
 		metrics:             a.Metrics,
 		hooks:               map[v1beta1.HookType][]string{},
 		judge:               judge.For(a),
-		failFast:            a.Judge.EffectiveType() == v1beta1.JudgeSequential,
 		skipAnalysis:        c.Spec.SkipAnalysis,
 		suspend:             c.Spec.Suspend,
 		revertOnDeletion:    c.Spec.RevertOnDeletion,

@@ -44,12 +44,18 @@ type Config struct {
 	// Limit is how much simulated time after the release a run may take;
 	// 0 means DefaultLimit.
 	Limit time.Duration
+	// PrimaryHistory is how long the primary serves all the traffic before
+	// the Canary is initialized, the history a metrics source keeps of it
+	// (the judges see up to judge.BaselineSpan of it); 0 means
+	// DefaultPrimaryHistory and a negative duration none.
+	PrimaryHistory time.Duration
 }
 
 // Defaults of a Config.
 const (
 	DefaultEvaluationInterval = 2 * time.Second
 	DefaultLimit              = 2 * time.Hour
+	DefaultPrimaryHistory     = judge.BaselineSpan
 )
 
 // origin is the simulated wall-clock time of time zero; any fixed time
@@ -136,6 +142,14 @@ func Run(cfg Config, seed uint64) (Result, error) {
 			TargetFound: true, TargetRevision: "rev-1",
 			Target: readiness(1),
 		},
+	}
+	// The primary's history: it has served all the traffic for a while.
+	history := cfg.PrimaryHistory
+	if history == 0 {
+		history = DefaultPrimaryHistory
+	}
+	if history > 0 {
+		r.traffic.Advance(history, 0)
 	}
 	// Initialize: the primary takes over from the target.
 	for c.Status.Phase != v1beta1.PhaseInitialized {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -26,6 +27,27 @@ func simulate(t *testing.T, s Scenario, judgeType string, runs int) Summary {
 	}
 	t.Logf("%+v", sum)
 	return sum
+}
+
+// TestNeverLessSafe: wherever the canary is worse than the primary, the
+// sequential judge promotes no more often than the threshold judge.
+func TestNeverLessSafe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 2000 simulated releases")
+	}
+	const runs = 200
+	for _, canaryErr := range []float64{0.008, 0.015, 0.03, 0.05, 1} {
+		t.Run(fmt.Sprintf("%g%% against 0.1%%", 100*canaryErr), func(t *testing.T) {
+			th := simulate(t, scenario(0.001, canaryErr), judge.TypeThreshold, runs)
+			sq := simulate(t, scenario(0.001, canaryErr), judge.TypeSequential, runs)
+			// Both judges see the same requests until their decisions
+			// part, so their shares differ by little more than the runs
+			// where they do.
+			if sq.Promoted > th.Promoted+0.03 {
+				t.Errorf("sequential promoted %.1f%%, threshold %.1f%%", 100*sq.Promoted, 100*th.Promoted)
+			}
+		})
+	}
 }
 
 // TestTargets runs the scenarios of the release targets with the
@@ -69,8 +91,11 @@ func TestTargets(t *testing.T) {
 	})
 	t.Run("healthy", func(t *testing.T) {
 		th, sq := simulate(t, scenario(0.001, 0.001), judge.TypeThreshold, runs), simulate(t, scenario(0.001, 0.001), judge.TypeSequential, runs)
-		if sq.Promoted != 1 {
-			t.Errorf("sequential promoted %.1f%% of healthy canaries, want 100%%", 100*sq.Promoted)
+		// The window check is Flagger's, so a healthy canary whose first
+		// minute holds a failure can fail it as with the threshold judge;
+		// the statistics must add no false rollbacks of their own.
+		if sq.Promoted < th.Promoted {
+			t.Errorf("sequential promoted %.1f%% of healthy canaries, want at least the threshold judge's %.1f%%", 100*sq.Promoted, 100*th.Promoted)
 		}
 		if sq.TimeToDecisionP50 > th.TimeToDecisionP50 || sq.TimeToDecisionP95 > th.TimeToDecisionP95 {
 			t.Errorf("sequential promotion p50/p95 %v/%vs, want no later than threshold's %v/%vs",

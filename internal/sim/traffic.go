@@ -169,13 +169,14 @@ type Traffic struct {
 	bounds   []float64
 	// release is when the canary's behaviour starts (set image); Changes
 	// count from it.
-	release time.Duration
-	now     time.Duration
-	spans   []span
-	primary []float64 // bucket mass
-	canary  []float64
-	change  int // next change to apply
-	current Version
+	release  time.Duration
+	released bool
+	now      time.Duration
+	spans    []span
+	primary  []float64 // bucket mass
+	canary   []float64
+	change   int // next change to apply
+	current  Version
 }
 
 // NewTraffic returns a traffic model at time zero.
@@ -194,7 +195,7 @@ func (t *Traffic) Now() time.Duration { return t.now }
 
 // Release marks the start of the release: the canary's Changes count from
 // the current time.
-func (t *Traffic) Release() { t.release = t.now }
+func (t *Traffic) Release() { t.release, t.released = t.now, true }
 
 // Promote makes the primary behave as the canary from now on.
 func (t *Traffic) Promote() {
@@ -209,7 +210,7 @@ func (t *Traffic) Advance(d time.Duration, weight int) {
 	for t.now < end {
 		next := min(t.now.Truncate(time.Second)+time.Second, end)
 		t.applyChanges()
-		if t.change < len(t.scenario.Changes) {
+		if t.released && t.change < len(t.scenario.Changes) {
 			next = min(next, t.release+t.scenario.Changes[t.change].At)
 		}
 		dt := (next - t.now).Seconds()
@@ -227,7 +228,7 @@ func (t *Traffic) Advance(d time.Duration, weight int) {
 }
 
 func (t *Traffic) applyChanges() {
-	for t.change < len(t.scenario.Changes) && t.release+t.scenario.Changes[t.change].At <= t.now {
+	for t.released && t.change < len(t.scenario.Changes) && t.release+t.scenario.Changes[t.change].At <= t.now {
 		t.current = t.scenario.Changes[t.change].Canary
 		t.canary = bucketMass(t.current.Latency, t.bounds)
 		t.change++
@@ -269,6 +270,30 @@ func (t *Traffic) since(from time.Duration) (primary, canary tally) {
 	return last.primary.minus(t.spans[i-1].primary), last.canary.minus(t.spans[i-1].canary)
 }
 
+// upTo is what each version served from the origin to the end of the last
+// span that ends at or before d.
+func (t *Traffic) upTo(d time.Duration) (primary, canary tally) {
+	i, _ := slices.BinarySearchFunc(t.spans, d, func(sp span, d time.Duration) int {
+		if sp.end <= d {
+			return -1
+		}
+		return 1
+	})
+	if i == 0 {
+		return tally{buckets: make([]int64, len(t.bounds))}, tally{buckets: make([]int64, len(t.bounds))}
+	}
+	return t.spans[i-1].primary, t.spans[i-1].canary
+}
+
+// baseline is what the primary served in the judge.BaselineSpan before
+// since: its history before the analysis.
+func (t *Traffic) baseline(since time.Duration) judge.Counts {
+	end, _ := t.upTo(since)
+	start, _ := t.upTo(max(since-judge.BaselineSpan, 0))
+	d := end.minus(start)
+	return judge.Counts{Requests: d.requests, Failures: d.failures, Latency: cumulative(t.bounds, d.buckets)}
+}
+
 // counts is since as judge.Counts with cumulative histograms.
 func (t *Traffic) counts(from time.Duration) (primary, canary judge.Counts) {
 	p, c := t.since(from)
@@ -291,8 +316,9 @@ func cumulative(bounds []float64, per []int64) judge.Histogram {
 }
 
 // Observe returns the observation a metrics source would return now for a
-// built-in metric: the canary's value over the metric's interval, and the
-// cumulative counts of both versions since since.
+// built-in metric: the canary's value over the metric's interval, the
+// cumulative counts of both versions since since, and the primary's
+// history before it.
 func (t *Traffic) Observe(m v1beta1.CanaryMetric, since time.Duration) (judge.Observation, error) {
 	interval := time.Minute
 	if m.Interval != "" {
@@ -306,7 +332,7 @@ func (t *Traffic) Observe(m v1beta1.CanaryMetric, since time.Duration) (judge.Ob
 	primary, canary := t.counts(since)
 	o := judge.Observation{
 		Metric: m.Name, Samples: window.Requests,
-		HasCounts: true, Canary: canary, Primary: primary,
+		HasCounts: true, Canary: canary, Primary: primary, Baseline: t.baseline(since),
 	}
 	if window.Requests == 0 {
 		return o, nil

@@ -78,6 +78,7 @@ func (s *Source) Query(_ context.Context, c *v1beta1.Canary, m v1beta1.CanaryMet
 	obs.HasCounts = true
 	obs.Canary = counts(s.stats.Stats(c.Namespace, canary, since, now))
 	obs.Primary = counts(s.stats.Stats(c.Namespace, primary, since, now))
+	obs.Baseline = counts(s.stats.Stats(c.Namespace, primary, since.Add(-judge.BaselineSpan), since))
 	return obs, nil
 }
 

@@ -141,6 +141,10 @@ func TestQuerySinceCountsOnlyTheSpan(t *testing.T) {
 		t.Errorf("counts since t0+8s = canary %d/%d primary %d, want 30/2 and 20",
 			obs.Canary.Requests, obs.Canary.Failures, obs.Primary.Requests)
 	}
+	// The primary's history is what it served before the analysis began.
+	if b := obs.Baseline; b.Requests != 80 || b.Failures != 0 || b.Latency.Counts[len(b.Latency.Counts)-1] != 80 {
+		t.Errorf("baseline = %d/%d %v, want the 80 good requests before t0+8s", b.Requests, b.Failures, b.Latency.Counts)
+	}
 }
 
 // TestQueryWindowStartsWithTheAnalysis checks that the value is over the

@@ -20,6 +20,7 @@ type replay struct {
 	replies  map[string]reply
 	fallback *reply
 	asked    []string
+	times    []string // the time parameter of each query
 	headers  []http.Header
 }
 
@@ -54,6 +55,7 @@ func (r *replay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	q := req.Form.Get("query")
 	r.mu.Lock()
 	r.asked = append(r.asked, q)
+	r.times = append(r.times, req.Form.Get("time"))
 	r.headers = append(r.headers, req.Header.Clone())
 	rep, ok := r.replies[q]
 	if !ok && r.fallback != nil {

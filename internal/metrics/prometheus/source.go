@@ -111,6 +111,15 @@ func (s *Source) Query(ctx context.Context, c *v1beta1.Canary, m v1beta1.CanaryM
 	if obs.Primary, err = s.counts(ctx, m.Name, primary, latency, now); err != nil {
 		return judge.Observation{}, err
 	}
+	// The primary's history: what it served in the span before the
+	// analysis began, evaluated at that moment. It only ever lets the judge
+	// excuse a canary, so without it (a failed query, or data that has aged
+	// out) the judge does without.
+	history := primary
+	history.Interval = strconv.FormatInt(int64(judge.BaselineSpan/time.Second), 10) + "s"
+	if b, err := s.counts(ctx, m.Name, history, latency, since); err == nil {
+		obs.Baseline = b
+	}
 	obs.HasCounts = true
 	return obs, nil
 }

@@ -75,6 +75,50 @@ func TestSourceSuccessRate(t *testing.T) {
 	}
 }
 
+// TestSourceReadsThePrimarysHistory: the primary's counts over the
+// judge.BaselineSpan before the analysis began, evaluated at its start; a
+// failed history query leaves the baseline empty and the rest intact.
+func TestSourceReadsThePrimarysHistory(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	since := now.Add(-89500 * time.Millisecond)
+	const (
+		wantHistoryRequests = `sum(increase(response_total{namespace="test",deployment=~"podinfo-primary",direction="inbound"}[600s]))`
+		wantHistoryFailures = `sum(increase(response_total{namespace="test",deployment=~"podinfo-primary",classification="failure",direction="inbound"}[600s]))`
+	)
+	rep, src := newSource(t, now)
+	rep.set(wantSuccessRate, 200, one("99.5"))
+	rep.set(wantSamples, 200, one("400"))
+	rep.set(wantCanaryRequests, 200, one("600"))
+	rep.set(wantCanaryFailures, 200, one("3"))
+	rep.set(wantPrimaryRequests, 200, one("5400"))
+	rep.set(wantPrimaryFailures, 200, one("54"))
+	m := v1beta1.CanaryMetric{Name: RequestSuccessRate, Interval: "1m"}
+
+	obs, err := src.Query(context.Background(), testCanary(), m, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obs.Baseline.Requests != 0 || obs.Baseline.Failures != 0 || obs.Primary.Requests != 5400 {
+		t.Errorf("without history: baseline %+v primary %+v, want an empty baseline and the primary's counts", obs.Baseline, obs.Primary)
+	}
+
+	rep.set(wantHistoryRequests, 200, one("6000"))
+	rep.set(wantHistoryFailures, 200, one("61"))
+	if obs, err = src.Query(context.Background(), testCanary(), m, since); err != nil {
+		t.Fatal(err)
+	}
+	if obs.Baseline.Requests != 6000 || obs.Baseline.Failures != 61 {
+		t.Errorf("baseline %+v, want 6000 requests and 61 failures", obs.Baseline)
+	}
+	rep.mu.Lock()
+	defer rep.mu.Unlock()
+	for i, q := range rep.asked {
+		if q == wantHistoryRequests && rep.times[i] != "1799999910.5" {
+			t.Errorf("history evaluated at %q, want the analysis start 1799999910.5", rep.times[i])
+		}
+	}
+}
+
 func TestSourceDuration(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	rep, src := newSource(t, now)

@@ -107,6 +107,33 @@ func TestKubernetes(t *testing.T) {
 		_ = ctx
 	})
 
+	t.Run("sequential judge with its defaults stops a crash within seconds", func(t *testing.T) {
+		// The walkthrough's Canary unchanged (10s steps, metrics over 1m)
+		// but for judge: {type: sequential}: it judges every 2s.
+		e := setup(t, cluster, "crash", false)
+		c := loadCanary(t, e.ns)
+		c.Spec.Analysis.Judge = &v1beta1.JudgeSpec{Type: v1beta1.JudgeSequential}
+		e.initialize(t, c)
+
+		e.mesh.setCanary(behaviour{ErrorRate: 1, LatencyMS: 4})
+		sent0, failed0 := e.mesh.counts("podinfo")
+		start := time.Now()
+		stopTimeline := logTimeline(t, e, start)
+		setImage(t, e.cl, e.ns, "podinfo", "podinfod", image171)
+		waitRelease(t, e)
+		c = waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseFailed, 2*time.Minute, v1beta1.PhaseSucceeded)
+		stopTimeline()
+		sent, failed := e.mesh.counts("podinfo")
+		t.Logf("rolled back %s after set image; canary served %d requests, %d failed; %s",
+			time.Since(start).Round(time.Second), sent-sent0, failed-failed0, c.Status.Message)
+		// At 10 RPS the canary's first step gets about one request a
+		// second: six failed requests is six seconds of it.
+		if n := failed - failed0; n > 6 {
+			t.Errorf("%d requests failed on the canary before the rollback, want at most 6", n)
+		}
+		checkRolledBack(t, e, image170)
+	})
+
 	t.Run("Gateway API HTTPRoute", func(t *testing.T) {
 		e := setup(t, cluster, "gateway", true)
 		e.initialize(t, release(t, e.ns, "gatewayapi:v1"))
