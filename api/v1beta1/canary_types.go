@@ -344,8 +344,9 @@ type CanaryMetric struct {
 	// Interval the metric is computed over, e.g. "1m". Defaults to 1m.
 	// +optional
 	Interval string `json:"interval,omitempty"`
-	// Threshold is the deprecated form of ThresholdRange.Min (or Max for
-	// request-duration).
+	// Threshold is the deprecated form of ThresholdRange, as in Flagger:
+	// the minimum of request-success-rate and the maximum of every other
+	// metric. Ignored when thresholdRange is set.
 	// +optional
 	Threshold float64 `json:"threshold,omitempty"`
 	// ThresholdRange is the range the metric must stay within.

@@ -32,6 +32,7 @@ type simulateOptions struct {
 	alpha              float64
 	evaluationInterval time.Duration
 	limit              time.Duration
+	primaryHistory     time.Duration
 	output             string
 }
 
@@ -53,7 +54,10 @@ both (p50=50ms,p99=400ms); equal p50 and p99 make every request take that long.
 after the release, and --canary-error from then on.
 
 The threshold judge evaluates at the analysis interval, as Flagger does; the
-sequential judge at --evaluation-interval.`,
+sequential judge at --evaluation-interval. Before the release the primary
+serves all the traffic for --primary-history: the history a metrics source
+keeps, which the sequential judge reads to tell a primary that sits at a
+limit itself from a healthy one.`,
 		Example: `  # What would the walkthrough's Canary do with a 2% regression at 50 rps?
   serin simulate -f examples/podinfo/canary.yaml --rps 50 --canary-error 2% --runs 1000`,
 		Args: cobra.NoArgs,
@@ -75,6 +79,7 @@ sequential judge at --evaluation-interval.`,
 	f.Float64Var(&o.alpha, "alpha", 0, "false-rollback rate of the sequential judge (default: the Canary's, or 0.01)")
 	f.DurationVar(&o.evaluationInterval, "evaluation-interval", 0, "how often the sequential judge evaluates (default: the Canary's, or 2s)")
 	f.DurationVar(&o.limit, "limit", sim.DefaultLimit, "simulated time a release may take before it counts as undecided")
+	f.DurationVar(&o.primaryHistory, "primary-history", sim.DefaultPrimaryHistory, "how long the primary serves all the traffic before the release, the history the judges may read (0: none)")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json (one object per line and judge)")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
@@ -105,6 +110,10 @@ func runSimulate(cmd *cobra.Command, o *simulateOptions) error {
 		cfg := sim.Config{
 			Canary: canaries[0], Scenario: scenario, Judge: j,
 			Alpha: o.alpha, EvaluationInterval: o.evaluationInterval, Limit: o.limit,
+			PrimaryHistory: o.primaryHistory,
+		}
+		if o.primaryHistory == 0 {
+			cfg.PrimaryHistory = -1 // none
 		}
 		s, _, err := sim.RunMany(cmd.Context(), cfg, o.runs, o.seed, 0)
 		if err != nil {
@@ -149,6 +158,9 @@ func (o *simulateOptions) scenario() (sim.Scenario, error) {
 		if canaryLat, err = parseLatency(o.canaryLatency); err != nil {
 			errs = append(errs, fmt.Errorf("--canary-latency: %w", err))
 		}
+	}
+	if o.primaryHistory < 0 {
+		errs = append(errs, fmt.Errorf("--primary-history: must not be negative, got %v", o.primaryHistory))
 	}
 	if o.canaryErrorAfter < 0 {
 		errs = append(errs, fmt.Errorf("--canary-error-after: must not be negative, got %v", o.canaryErrorAfter))

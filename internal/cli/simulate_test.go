@@ -43,6 +43,7 @@ func TestSimulateFlagErrors(t *testing.T) {
 		{"--primary-latency", "p50=20ms"},
 		{"--judge", "fancy"},
 		{"-o", "yaml"},
+		{"--primary-history", "-1m"},
 	} {
 		root := NewRootCommand()
 		root.SetOut(&bytes.Buffer{})
@@ -50,5 +51,33 @@ func TestSimulateFlagErrors(t *testing.T) {
 		if err := root.Execute(); err == nil {
 			t.Errorf("%v: accepted, want an error", args)
 		}
+	}
+}
+
+// TestSimulatePrimaryHistory: with the primary's history the sequential
+// judge tells a primary at the limit from a healthy one; without it, it
+// judges a canary identical to a primary at 1% errors as Flagger would.
+func TestSimulatePrimaryHistory(t *testing.T) {
+	run := func(history string) map[string]any {
+		root := NewRootCommand()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetArgs([]string{"simulate", "-f", "../../examples/podinfo/canary.yaml", "--judge", "sequential",
+			"--primary-error", "1%", "--runs", "100", "-o", "json", "--primary-history", history})
+		if err := root.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(out.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	with, without := run("10m"), run("0")
+	if with["rolled_back"].(float64) > 0.05 {
+		t.Errorf("with 10m of history: %v rolled back, want (almost) none", with["rolled_back"])
+	}
+	if without["rolled_back"].(float64) < 0.2 {
+		t.Errorf("without history: %v rolled back, want as many as the threshold judge's", without["rolled_back"])
 	}
 }

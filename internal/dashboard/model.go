@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/judge"
 	"github.com/serinhq/serin/internal/local"
 	"github.com/serinhq/serin/internal/rollout"
 	wlocal "github.com/serinhq/serin/internal/workload/local"
@@ -252,18 +253,14 @@ func thresholdOf(a *v1beta1.CanaryAnalysis, name string) string {
 			unit = " ms"
 		}
 		num := func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) + unit }
-		r := m.ThresholdRange
+		lo, hi := judge.Bounds(m)
 		switch {
-		case r != nil && r.Min != nil && r.Max != nil:
-			return fmt.Sprintf("%s – %s", num(*r.Min), num(*r.Max))
-		case r != nil && r.Min != nil:
-			return "≥ " + num(*r.Min)
-		case r != nil && r.Max != nil:
-			return "≤ " + num(*r.Max)
-		case m.Threshold != 0 && name == v1beta1.MetricRequestDuration:
-			return "≤ " + num(m.Threshold)
-		case m.Threshold != 0:
-			return "≥ " + num(m.Threshold)
+		case lo != nil && hi != nil:
+			return fmt.Sprintf("%s – %s", num(*lo), num(*hi))
+		case lo != nil:
+			return "≥ " + num(*lo)
+		case hi != nil:
+			return "≤ " + num(*hi)
 		}
 		return "none"
 	}

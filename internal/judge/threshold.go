@@ -23,20 +23,19 @@ type Threshold struct{}
 var _ Judge = Threshold{}
 
 // Bounds returns the limits a metric must stay within. The deprecated
-// threshold field is the minimum of a metric, or the maximum of
-// request-duration; thresholdRange wins where both are set.
+// threshold field means what it means in Flagger: the minimum of
+// request-success-rate and the maximum of every other metric;
+// thresholdRange wins where both are set.
 func Bounds(m v1beta1.CanaryMetric) (lo, hi *float64) {
 	if m.ThresholdRange != nil {
 		lo, hi = m.ThresholdRange.Min, m.ThresholdRange.Max
 	}
-	if m.Threshold != 0 {
+	if m.Threshold != 0 && lo == nil && hi == nil {
 		t := m.Threshold
-		if m.Name == RequestDuration {
-			if hi == nil {
-				hi = &t
-			}
-		} else if lo == nil {
+		if m.Name == RequestSuccessRate {
 			lo = &t
+		} else {
+			hi = &t
 		}
 	}
 	return lo, hi

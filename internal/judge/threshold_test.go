@@ -96,6 +96,21 @@ func TestThreshold(t *testing.T) {
 			reason:  "request-duration 400ms <= 500ms (n=50)",
 		},
 		{
+			// Flagger's own latency template carries threshold: 500.
+			name:    "deprecated threshold is the maximum of any other metric",
+			metric:  v1beta1.CanaryMetric{Name: "latency", TemplateRef: &v1beta1.CrossNamespaceObjectReference{Name: "latency"}, Threshold: 500},
+			obs:     Observation{HasValue: true, Value: 100, Samples: 50},
+			verdict: Pass,
+			reason:  "latency 100 <= 500 (n=50)",
+		},
+		{
+			name:    "deprecated threshold fails a custom metric above it",
+			metric:  v1beta1.CanaryMetric{Name: "error-rate", Threshold: 1},
+			obs:     Observation{HasValue: true, Value: 2.5, Samples: 50},
+			verdict: Fail,
+			reason:  "error-rate 2.5 > 1 (n=50)",
+		},
+		{
 			name:    "thresholdRange wins over the deprecated threshold",
 			metric:  v1beta1.CanaryMetric{Name: RequestSuccessRate, Threshold: 50, ThresholdRange: &v1beta1.CanaryThresholdRange{Min: ptr(90)}},
 			obs:     Observation{HasValue: true, Value: 80, Samples: 5},
