@@ -345,6 +345,29 @@ func waitHTTP(ctx context.Context, procs []*process, timeout time.Duration, what
 	})
 }
 
+// RestartAPIServer kills kube-apiserver (SIGKILL, by its PID: a crash; a
+// graceful stop waits out its watches for a minute), starts it again with
+// the same flags and waits until it is ready.
+func (c *Cluster) RestartAPIServer(t testing.TB) {
+	t.Helper()
+	for i, p := range c.procs {
+		if p.name != "kube-apiserver" {
+			continue
+		}
+		p.kill()
+		np, err := p.start()
+		if err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		c.procs[i] = np
+		if err := c.waitHTTP(t.Context(), "kube-apiserver", c.config.Host+"/readyz", c.config.BearerToken); err != nil {
+			t.Fatalf("testenv: restart: %v", err)
+		}
+		return
+	}
+	t.Fatal("testenv: no kube-apiserver to restart")
+}
+
 // stop stops the components in reverse order of their start.
 func (c *Cluster) stop(t testing.TB) {
 	if t.Failed() && len(c.procs) > 0 {

@@ -22,16 +22,20 @@ const stopGrace = 10 * time.Second
 // output in a log file.
 type process struct {
 	name    string
+	dir     string
+	bin     string
+	args    []string
 	cmd     *exec.Cmd
 	logPath string
 	done    chan struct{} // closed when the process has exited
 	err     error         // the exit status, valid once done is closed
 }
 
-// startProcess starts bin with args, its output going to dir/name.log.
+// startProcess starts bin with args, its output going to dir/name.log
+// (appended, so that a restarted process keeps its earlier output).
 func startProcess(dir, name, bin string, args ...string) (*process, error) {
 	logPath := filepath.Join(dir, name+".log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -44,7 +48,7 @@ func startProcess(dir, name, bin string, args ...string) (*process, error) {
 		_ = logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	p := &process{name: name, dir: dir, bin: bin, args: args, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		_ = logFile.Close()
@@ -89,6 +93,19 @@ func (p *process) stop() error {
 	}
 	<-p.done
 	return fmt.Errorf("%s (pid %d) did not exit within %s of SIGTERM and was killed", p.name, pgid, stopGrace)
+}
+
+// kill sends SIGKILL to the process group and waits for the process to
+// exit: a crash.
+func (p *process) kill() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// start starts the process again, after it has stopped, with the same
+// binary, arguments and directory.
+func (p *process) start() (*process, error) {
+	return startProcess(p.dir, p.name, p.bin, p.args...)
 }
 
 // tail returns the last n lines of the process's log.

@@ -22,9 +22,10 @@ type Prometheus struct {
 	// URL is the server's base address, e.g. "http://127.0.0.1:40123".
 	URL string
 
-	t    testing.TB
-	proc *process
-	once sync.Once
+	t       testing.TB
+	mu      sync.Mutex
+	proc    *process
+	stopped bool
 }
 
 // StartPrometheus starts a Prometheus server on a free loopback port that
@@ -69,23 +70,51 @@ func StartPrometheus(t testing.TB, targets []string, interval time.Duration) *Pr
 		}
 		p.Stop()
 	})
-	if err := waitHTTP(t.Context(), []*process{proc}, 2*time.Minute, "prometheus", p.URL+"/-/ready", ""); err != nil {
-		t.Fatalf("testenv: %v\n%s", err, proc.tail(30))
-	}
+	p.waitReady()
 	return p
+}
+
+func (p *Prometheus) waitReady() {
+	if err := waitHTTP(p.t.Context(), []*process{p.proc}, 2*time.Minute, "prometheus", p.URL+"/-/ready", ""); err != nil {
+		p.t.Fatalf("testenv: %v\n%s", err, p.proc.tail(30))
+	}
 }
 
 // Stop stops the server. It may be called more than once.
 func (p *Prometheus) Stop() {
-	p.once.Do(func() {
-		if err := p.proc.stop(); err != nil {
-			p.t.Errorf("testenv: %v", err)
-		}
-	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	p.stopped = true
+	if err := p.proc.stop(); err != nil {
+		p.t.Errorf("testenv: %v", err)
+	}
+}
+
+// Start starts a stopped server again, on the same address and with the
+// data it had stored, and waits until it is ready.
+func (p *Prometheus) Start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.stopped {
+		return
+	}
+	proc, err := p.proc.start()
+	if err != nil {
+		p.t.Fatalf("testenv: %v", err)
+	}
+	p.proc, p.stopped = proc, false
+	p.waitReady()
 }
 
 // Stopped reports whether the server has exited.
-func (p *Prometheus) Stopped() bool { return p.proc.exited() != nil }
+func (p *Prometheus) Stopped() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.proc.exited() != nil
+}
 
 // prometheusConfig returns a configuration (JSON, which Prometheus reads as
 // YAML) with one scrape job per scheme and path of the targets.

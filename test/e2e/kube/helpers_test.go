@@ -273,16 +273,17 @@ func image(ctx context.Context, cl client.Client, ns, name, container string) (s
 	return "", replicas, fmt.Errorf("deployment %s has no container %s", name, container)
 }
 
-// weightRecorder samples the canary's weight in a route while the test
-// runs and keeps the distinct values in order.
-type weightRecorder struct {
+// recorder samples a value while the test runs and keeps the distinct
+// values in the order they were seen.
+type recorder[T comparable] struct {
 	mu     sync.Mutex
-	values []int
+	values []T
 	errs   int
 }
 
-func recordWeights(t *testing.T, route func(ctx context.Context) (int, int, error)) *weightRecorder {
-	r := &weightRecorder{}
+// record polls sample every 50ms until the test ends.
+func record[T comparable](t *testing.T, sample func(ctx context.Context) (T, error)) *recorder[T] {
+	r := &recorder[T]{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -295,12 +296,12 @@ func recordWeights(t *testing.T, route func(ctx context.Context) (int, int, erro
 				return
 			case <-tick.C:
 			}
-			_, c, err := route(ctx)
+			v, err := sample(ctx)
 			r.mu.Lock()
 			if err != nil {
 				r.errs++
-			} else if n := len(r.values); n == 0 || r.values[n-1] != c {
-				r.values = append(r.values, c)
+			} else if n := len(r.values); n == 0 || r.values[n-1] != v {
+				r.values = append(r.values, v)
 			}
 			r.mu.Unlock()
 		}
@@ -309,8 +310,16 @@ func recordWeights(t *testing.T, route func(ctx context.Context) (int, int, erro
 	return r
 }
 
-func (r *weightRecorder) seen() []int {
+func (r *recorder[T]) seen() []T {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]int(nil), r.values...)
+	return append([]T(nil), r.values...)
+}
+
+// recordWeights records the canary's weight in a route.
+func recordWeights(t *testing.T, route func(ctx context.Context) (int, int, error)) *recorder[int] {
+	return record(t, func(ctx context.Context) (int, error) {
+		_, c, err := route(ctx)
+		return c, err
+	})
 }
