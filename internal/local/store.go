@@ -80,10 +80,13 @@ var ErrLocked = errors.New("state directory in use")
 
 // OpenStore creates dir if needed and locks it.
 func OpenStore(dir string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Join(dir, logDir), 0o755); err != nil {
+	if err := privateDir(filepath.Join(dir, logDir)); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err == nil {
+		err = f.Chmod(0o600) // a lock an older serin made
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
@@ -171,7 +174,18 @@ func (s *Store) Reset() error {
 	if err := os.RemoveAll(filepath.Join(s.dir, logDir)); err != nil {
 		return fmt.Errorf("reset state: %w", err)
 	}
-	return os.MkdirAll(filepath.Join(s.dir, logDir), 0o755)
+	return privateDir(filepath.Join(s.dir, logDir))
+}
+
+// privateDir creates logs, and the state directory above it, for their
+// user alone (0700); a logs directory an older serin made is made so.
+// A state directory that already existed keeps its mode, since it may be
+// one the user chose for more than serin, but its files are 0600.
+func privateDir(logs string) error {
+	if err := os.MkdirAll(logs, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(logs, 0o700)
 }
 
 // Close releases the lock.
