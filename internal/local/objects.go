@@ -47,6 +47,22 @@ func newObjects(st *State) *objects {
 	return o
 }
 
+// clone copies the index; the objects themselves are shared, since
+// applying replaces an object rather than changing it.
+func (o *objects) clone() *objects {
+	return &objects{
+		deployments: maps.Clone(o.deployments),
+		services:    maps.Clone(o.services),
+		canaries:    maps.Clone(o.canaries),
+		templates:   maps.Clone(o.templates),
+		providers:   maps.Clone(o.providers),
+		routes:      maps.Clone(o.routes),
+	}
+}
+
+// objectKey names an object by kind/namespace/name.
+func objectKey(kind, ns, name string) string { return kind + "/" + key(ns, name) }
+
 // byKey indexes items by namespace/name, pointing into the slice.
 func byKey[T any, P interface {
 	*T
@@ -142,9 +158,6 @@ func (o *objects) applyObject(obj any) (kind, name string, changed bool, err err
 	case *corev1.Service:
 		s := v.DeepCopy()
 		defaultMeta(&s.ObjectMeta)
-		if len(s.Spec.Ports) == 0 {
-			return "", "", false, fmt.Errorf("service %s/%s: spec.ports: must name at least one port", s.Namespace, s.Name)
-		}
 		k := key(s.Namespace, s.Name)
 		if old := o.services[k]; old != nil && equality.Semantic.DeepEqual(old.Spec, s.Spec) {
 			return "service", s.Name, false, nil
@@ -154,9 +167,6 @@ func (o *objects) applyObject(obj any) (kind, name string, changed bool, err err
 	case *v1beta1.Canary:
 		c := v.DeepCopy()
 		defaultMeta(&c.ObjectMeta)
-		if errs := v1beta1.ValidateCanary(c, v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal}); len(errs) > 0 {
-			return "", "", false, fmt.Errorf("canary %s/%s: %w", c.Namespace, c.Name, errs.ToAggregate())
-		}
 		k := key(c.Namespace, c.Name)
 		if old := o.canaries[k]; old != nil {
 			c.Status = old.Status
@@ -188,10 +198,16 @@ func (o *objects) applyObject(obj any) (kind, name string, changed bool, err err
 }
 
 // ensureApex creates the apex Service of a Canary when no Service has its
-// name, as Flagger does.
+// name, as Flagger does, and keeps the port of one it made at the
+// Canary's spec.service.port.
 func (o *objects) ensureApex(c *v1beta1.Canary) {
 	k := key(c.Namespace, c.ServiceName())
-	if _, ok := o.services[k]; ok {
+	if old, ok := o.services[k]; ok {
+		if old.Annotations[canaryAnnotation] == c.Name && (len(old.Spec.Ports) != 1 || old.Spec.Ports[0].Port != c.Spec.Service.Port) {
+			s := old.DeepCopy()
+			s.Spec.Ports = []corev1.ServicePort{{Name: "http", Port: c.Spec.Service.Port}}
+			o.services[k] = s
+		}
 		return
 	}
 	s := &corev1.Service{
