@@ -85,3 +85,56 @@ func TestRefusedApplyLeavesStateUntouched(t *testing.T) {
 		return err == nil && v == "1.7.0"
 	})
 }
+
+// TestApplySameContentKeepsLiveState: applying again the content an
+// object was last applied with, as serin run -f does on a restart, keeps
+// what changed it since (here serin set image, which starts a release);
+// content that changed is a new apply and wins.
+func TestApplySameContentKeepsLiveState(t *testing.T) {
+	dir := t.TempDir()
+	port := int32(freePortT(t))
+	image := func(rt *Runtime) string {
+		t.Helper()
+		d, ok := deployment(rt, "podinfo")
+		if !ok {
+			t.Fatal("deployment podinfo is gone")
+		}
+		return d.Deployment.Spec.Template.Spec.Containers[0].Image
+	}
+	rt := openTest(t, dir)
+	if _, err := rt.Apply(testObjects(port)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.SetImage("test", "podinfo", "app", "podinfo:1.7.1"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := rt.Apply(testObjects(port)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := image(rt); got != "podinfo:1.7.1" || !strings.Contains(strings.Join(out, "\n"), "deployment/podinfo unchanged") {
+		t.Fatalf("after applying the same content: image %s, output %q; want podinfo:1.7.1 (set image) and unchanged", got, out)
+	}
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	rt = openTest(t, dir) // a restart
+	defer rt.Close()
+	if _, err := rt.Apply(testObjects(port)...); err != nil {
+		t.Fatal(err)
+	}
+	if got := image(rt); got != "podinfo:1.7.1" {
+		t.Fatalf("after a restart with the same content: image %s, want podinfo:1.7.1 (set image)", got)
+	}
+
+	changed := testObjects(port)
+	changed[0].(*appsv1.Deployment).Spec.Template.Spec.Containers[0].Image = "podinfo:1.7.2"
+	out, err = rt.Apply(changed...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := image(rt); got != "podinfo:1.7.2" || !strings.Contains(strings.Join(out, "\n"), "deployment/podinfo configured") {
+		t.Fatalf("after applying changed content: image %s, output %q; want podinfo:1.7.2 and configured", got, out)
+	}
+}

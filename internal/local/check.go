@@ -65,11 +65,19 @@ func (o *objects) plan(objs []any, where locate) (*objects, []string, []refusal)
 			rs = append(rs, ps...)
 			continue
 		}
+		sum := appliedSum(obj)
+		if next.applied[k] == sum && next.exists(kind, ns, name) {
+			// The content last applied, again: the live object, and a
+			// release under way, stay as they are.
+			out = append(out, fmt.Sprintf("%s/%s unchanged", kind, name))
+			continue
+		}
 		_, _, changed, err := next.applyObject(obj)
 		if err != nil {
 			rs = append(rs, refusal{i, "", err.Error()})
 			continue
 		}
+		next.applied[k] = sum
 		verb := "unchanged"
 		if changed {
 			verb = "configured"

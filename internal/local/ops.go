@@ -25,7 +25,9 @@ var ErrNotFound = errors.New("not found")
 // object, as kubectl apply prints them. It applies all of them or none:
 // the whole set, with what the runtime already holds, is checked first
 // (see Check), and a refused apply changes nothing, in memory or in the
-// state directory.
+// state directory. An object whose content is the one it was last
+// applied with is left as it is, with whatever changed it since (serin
+// set image, a release under way).
 func (r *Runtime) Apply(objs ...any) ([]string, error) {
 	var rs []refusal
 	for i, o := range objs {

@@ -42,6 +42,10 @@ type State struct {
 	Processes []ProcessRecord `json:"processes,omitempty"`
 	// Routes are the traffic splits the Canaries set, by namespace/name.
 	Routes map[string]rollout.Routes `json:"routes,omitempty"`
+	// Applied is the sum of each object's content as last applied, by
+	// kind/namespace/name: an object applied again with the same content
+	// keeps its live state (an image set since, a release under way).
+	Applied map[string]string `json:"applied,omitempty"`
 }
 
 // ProcessRecord identifies a process across runs.
