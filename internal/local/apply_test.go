@@ -2,7 +2,6 @@ package local
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -71,15 +70,7 @@ func TestRefusedApplyLeavesStateUntouched(t *testing.T) {
 	}
 
 	rt = openTest(t, dir)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx, nil) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	runTest(t, rt)
 	eventually(t, 20*time.Second, "podinfo to serve after the refused apply", func() bool {
 		v, err := getVersion(fmt.Sprintf("http://127.0.0.1:%d/", port))
 		return err == nil && v == "1.7.0"
