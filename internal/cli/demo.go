@@ -153,6 +153,10 @@ func runDemo(ctx context.Context, out, errw io.Writer, o demoOptions) error {
 	}
 	if _, err := rt.Apply(objs...); err != nil {
 		_ = rt.Close()
+		var pe *local.PortInUseError
+		if errors.As(err, &pe) {
+			return demoPortError(pe)
+		}
 		return err
 	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))

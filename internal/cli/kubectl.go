@@ -51,10 +51,11 @@ func newApplyCommand(del bool) *cobra.Command {
 			if len(files) == 0 {
 				return errors.New("no manifests given: use -f FILE|DIR")
 			}
-			objs, err := loadManifests(cmd.InOrStdin(), files...)
+			set, err := loadManifests(cmd.InOrStdin(), del, files...)
 			if err != nil {
 				return err
 			}
+			objs := objectsOf(set)
 			c := lf.client()
 			var lines []string
 			if del {

@@ -54,25 +54,37 @@ func newLocalEngine(a local.Adapters) local.Engine {
 	return engine.New(a.Workload, a.Router, src, webhooks, notify.Multi{webhooks, alerts})
 }
 
-// loadManifests reads and validates manifests for the local runtime.
-func loadManifests(stdin io.Reader, paths ...string) ([]any, error) {
+// loadManifests reads manifests for the local runtime and validates them
+// as serin validate --local does; with forDelete, only their fields, since
+// what is deleted need not be runnable.
+func loadManifests(stdin io.Reader, forDelete bool, paths ...string) (*manifest.Set, error) {
 	loader := manifest.Loader{Stdin: stdin}
 	set, err := loader.Load(paths...)
 	if err == nil {
-		err = set.Validate(v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal})
+		if forDelete {
+			err = set.Validate(v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal})
+		} else {
+			err = local.Validate(set)
+		}
 	}
 	if err != nil {
-		var ps manifest.Problems
-		if errors.As(err, &ps) {
-			lines := make([]string, len(ps))
-			for i, p := range ps {
-				lines[i] = "  " + p.Error()
-			}
-			return nil, fmt.Errorf("invalid manifests:\n%s", strings.Join(lines, "\n"))
-		}
-		return nil, err
+		return nil, invalidManifests(err)
 	}
-	return objectsOf(set), nil
+	return set, nil
+}
+
+// invalidManifests prints manifest.Problems one a line under a heading;
+// other errors are returned as they are.
+func invalidManifests(err error) error {
+	var ps manifest.Problems
+	if !errors.As(err, &ps) {
+		return err
+	}
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = "  " + p.Error()
+	}
+	return fmt.Errorf("invalid manifests:\n%s", strings.Join(lines, "\n"))
 }
 
 func objectsOf(set *manifest.Set) []any {
@@ -108,10 +120,10 @@ instance with serin get, describe, events, set, apply, promote, logs and stat.`,
 		Example: `  serin run -f examples/podinfo/local -f examples/podinfo/canary.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			paths := append(append([]string(nil), args...), files...)
-			var objs []any
+			var set *manifest.Set
 			if len(paths) > 0 {
 				var err error
-				if objs, err = loadManifests(cmd.InOrStdin(), paths...); err != nil {
+				if set, err = loadManifests(cmd.InOrStdin(), false, paths...); err != nil {
 					return err
 				}
 			}
@@ -138,14 +150,16 @@ instance with serin get, describe, events, set, apply, promote, logs and stat.`,
 			if err != nil {
 				return err
 			}
-			if len(objs) > 0 {
-				lines, err := rt.Apply(objs...)
+			if set != nil {
+				// Nothing is saved unless the whole set, with the state
+				// it joins, is accepted.
+				lines, err := rt.ApplyManifests(set)
 				for _, l := range lines {
 					fmt.Fprintln(out, l)
 				}
 				if err != nil {
 					_ = rt.Close()
-					return err
+					return invalidManifests(err)
 				}
 			}
 			fmt.Fprintf(out, "serin is running; state in %s. Ctrl-C stops it.\n", lf.stateDir)

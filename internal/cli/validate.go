@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/serinhq/serin/api/v1beta1"
+	localrt "github.com/serinhq/serin/internal/local"
 	"github.com/serinhq/serin/internal/manifest"
 )
 
@@ -33,12 +34,14 @@ nothing to report, and exits 1 otherwise.`,
 				return errors.New("no manifests given: use -f FILE|DIR")
 			}
 			opts := v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalKubernetes}
-			if local {
-				opts.MinInterval = v1beta1.MinIntervalLocal
-			}
 			loader := manifest.Loader{Stdin: cmd.InOrStdin()}
 			set, loadErr := loader.Load(files...)
-			validateErr := set.Validate(opts)
+			var validateErr error
+			if local {
+				validateErr = localrt.Validate(set) // what serin run refuses, too
+			} else {
+				validateErr = set.Validate(opts)
+			}
 
 			var problems manifest.Problems
 			for _, err := range []error{loadErr, validateErr} {
@@ -67,7 +70,7 @@ nothing to report, and exits 1 otherwise.`,
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file or directory, or - for standard input (repeatable)")
-	cmd.Flags().BoolVar(&local, "local", false, "validate for the local runtime (analysis interval down to 1s instead of 10s)")
+	cmd.Flags().BoolVar(&local, "local", false, "validate for the local runtime: analysis interval down to 1s instead of 10s, and everything serin run refuses (kinds it does not run, port clashes, duplicates)")
 	return cmd
 }
 

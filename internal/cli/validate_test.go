@@ -76,3 +76,86 @@ func TestValidateNeedsFiles(t *testing.T) {
 		t.Errorf("got %v, want an error asking for -f", err)
 	}
 }
+
+// TestValidateLocalReportsWhatRunRefuses: serin validate --local reports,
+// with file and line, what serin run would refuse, and serin run refuses
+// the same lines without starting anything.
+func TestValidateLocalReportsWhatRunRefuses(t *testing.T) {
+	dir := t.TempDir()
+	app := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: podinfo, namespace: test}
+spec:
+  selector: {matchLabels: {app: podinfo}}
+  template:
+    metadata: {labels: {app: podinfo}}
+    spec:
+      containers:
+        - {name: podinfod, command: [serin, podinfo]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: podinfo, namespace: test}
+spec:
+  selector: {app: podinfo}
+  ports: [{port: 19898}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: frontend, namespace: test}
+spec:
+  selector: {app: frontend}
+  ports: [{port: 19898}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: test}
+data: {COLOR: blue}
+`
+	canary := `apiVersion: serin.dev/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service: {port: 19898}
+  analysis: {interval: 1s, threshold: 5, stepWeight: 10}
+`
+	appFile := filepath.Join(dir, "app.yaml")
+	canaryFile := filepath.Join(dir, "canary.yaml")
+	if err := os.WriteFile(appFile, []byte(app), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := strings.Replace(strings.Replace(canary, "name: podinfo, namespace", "name: podinfo-b, namespace", 1),
+		"service: {port: 19898}", "service: {port: 19898, name: podinfo}", 1)
+	if err := os.WriteFile(canaryFile, []byte(canary+"---\n"+canary+"---\n"+other), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		appFile + ":24: spec.ports[0].port: port 19898 is also the port of service test/podinfo (at " + appFile + ":12)",
+		appFile + ":27: kind: ConfigMap is not supported by the local runtime",
+		canaryFile + ":11: metadata.name: canary test/podinfo is written twice (also at " + canaryFile + ":1)",
+		canaryFile + ":21: spec.targetRef.name: deployment test/podinfo is also the target of canary test/podinfo (at " + canaryFile + ":1)",
+	}
+	out, _, err := runCLI(t, "", "validate", "--local", "-f", appFile, "-f", canaryFile)
+	if err == nil || !strings.Contains(err.Error(), "4 problems in 2 files") {
+		t.Errorf("validate --local: err %v, want 4 problems in 2 files", err)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("validate --local: want %q in:\n%s", w, out)
+		}
+	}
+	state := t.TempDir()
+	_, _, err = runCLI(t, "", "run", "--state-dir", state, "-f", appFile, "-f", canaryFile)
+	if err == nil {
+		t.Fatal("serin run accepted what validate --local refuses")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("serin run: want %q in:\n%v", w, err)
+		}
+	}
+	if entries, _ := os.ReadDir(state); len(entries) > 0 {
+		t.Errorf("serin run refused the manifests but wrote %d entries in the state directory", len(entries))
+	}
+}

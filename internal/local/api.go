@@ -35,7 +35,7 @@ func EncodeObject(obj any) (TypedObject, error) {
 		kind = "namespace"
 	}
 	if kind == "" {
-		return TypedObject{}, fmt.Errorf("kind %T: not supported by the local runtime", obj)
+		return TypedObject{}, errors.New(unsupportedKind(obj))
 	}
 	b, err := json.Marshal(obj)
 	if err != nil {

@@ -78,6 +78,7 @@ func (o *objects) handOver(c *v1beta1.Canary) {
 func (o *objects) dropCanary(c *v1beta1.Canary) {
 	ns := c.Namespace
 	delete(o.canaries, key(ns, c.Name))
+	delete(o.applied, objectKey("canary", ns, c.Name))
 	delete(o.routes, key(ns, c.Name))
 	for dk, d := range o.deployments {
 		if d.Namespace == ns && d.Annotations[canaryAnnotation] == c.Name {

@@ -19,6 +19,13 @@
 //     runtime that stops, or is killed, resumes its releases where they
 //     were; the local API (ServeAPI, Client) serves the CLI on a unix
 //     socket there.
+//   - An apply is all or nothing: the objects, with those the runtime
+//     already holds, are checked as a whole (plan) before anything is
+//     saved; Check runs the same check over an empty runtime for serin
+//     validate --local, so what validate accepts is what run runs. An
+//     object applied again with the content it was last applied with is
+//     left as it is, so re-reading the manifests a release started from
+//     does not cancel it.
 //
 // Open a Runtime, Apply objects to it, then Run it:
 //

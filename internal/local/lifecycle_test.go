@@ -32,15 +32,7 @@ func startRuntime(t *testing.T, newEngine func(Adapters) Engine, objs ...any) *R
 		_ = rt.Close()
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	runTest(t, rt)
 	return rt
 }
 
@@ -441,15 +433,7 @@ func TestTerminationSurvivesRestart(t *testing.T) {
 		_ = rt.Close()
 		t.Fatalf("after a restart: canary %v (found %v), want it still being deleted", c, ok)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx, nil) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	runTest(t, rt)
 	eventually(t, 20*time.Second, "the canary to go", func() bool {
 		_, ok := rt.Canary("test", "podinfo")
 		return !ok

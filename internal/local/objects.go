@@ -1,6 +1,9 @@
 package local
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -28,6 +31,9 @@ type objects struct {
 	templates   map[string]*v1beta1.MetricTemplate
 	providers   map[string]*v1beta1.AlertProvider
 	routes      map[string]rollout.Routes
+	// applied is the sum of each object's content as last applied, by
+	// kind/namespace/name (see appliedSum).
+	applied map[string]string
 }
 
 func key(namespace, name string) string { return namespace + "/" + name }
@@ -40,11 +46,60 @@ func newObjects(st *State) *objects {
 		templates:   byKey(st.MetricTemplates),
 		providers:   byKey(st.AlertProviders),
 		routes:      maps.Clone(st.Routes),
+		applied:     maps.Clone(st.Applied),
 	}
 	if o.routes == nil {
 		o.routes = map[string]rollout.Routes{}
 	}
+	if o.applied == nil {
+		o.applied = map[string]string{}
+	}
 	return o
+}
+
+// clone copies the index; the objects themselves are shared, since
+// applying replaces an object rather than changing it.
+func (o *objects) clone() *objects {
+	return &objects{
+		deployments: maps.Clone(o.deployments),
+		services:    maps.Clone(o.services),
+		canaries:    maps.Clone(o.canaries),
+		templates:   maps.Clone(o.templates),
+		providers:   maps.Clone(o.providers),
+		routes:      maps.Clone(o.routes),
+		applied:     maps.Clone(o.applied),
+	}
+}
+
+// exists reports whether the object kind ns/name is held.
+func (o *objects) exists(kind, ns, name string) bool {
+	k := key(ns, name)
+	var ok bool
+	switch kind {
+	case "deployment":
+		_, ok = o.deployments[k]
+	case "service":
+		_, ok = o.services[k]
+	case "canary":
+		_, ok = o.canaries[k]
+	case "metrictemplate":
+		_, ok = o.templates[k]
+	case "alertprovider":
+		_, ok = o.providers[k]
+	}
+	return ok
+}
+
+// objectKey names an object by kind/namespace/name.
+func objectKey(kind, ns, name string) string { return kind + "/" + key(ns, name) }
+
+// appliedSum is the sum of an object's content as it was applied (before
+// defaults), which tells a file applied again unchanged from one that
+// changed.
+func appliedSum(obj any) string {
+	b, _ := json.Marshal(obj) // the typed objects applied always marshal
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // byKey indexes items by namespace/name, pointing into the slice.
@@ -69,6 +124,7 @@ func (o *objects) fill(st *State) {
 	st.MetricTemplates = sortedValues(o.templates, func(t *v1beta1.MetricTemplate) v1beta1.MetricTemplate { return *t })
 	st.AlertProviders = sortedValues(o.providers, func(p *v1beta1.AlertProvider) v1beta1.AlertProvider { return *p })
 	st.Routes = maps.Clone(o.routes)
+	st.Applied = maps.Clone(o.applied)
 }
 
 func sortedValues[P any, V any](m map[string]P, f func(P) V) []V {
@@ -142,9 +198,6 @@ func (o *objects) applyObject(obj any) (kind, name string, changed bool, err err
 	case *corev1.Service:
 		s := v.DeepCopy()
 		defaultMeta(&s.ObjectMeta)
-		if len(s.Spec.Ports) == 0 {
-			return "", "", false, fmt.Errorf("service %s/%s: spec.ports: must name at least one port", s.Namespace, s.Name)
-		}
 		k := key(s.Namespace, s.Name)
 		if old := o.services[k]; old != nil && equality.Semantic.DeepEqual(old.Spec, s.Spec) {
 			return "service", s.Name, false, nil
@@ -154,9 +207,6 @@ func (o *objects) applyObject(obj any) (kind, name string, changed bool, err err
 	case *v1beta1.Canary:
 		c := v.DeepCopy()
 		defaultMeta(&c.ObjectMeta)
-		if errs := v1beta1.ValidateCanary(c, v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal}); len(errs) > 0 {
-			return "", "", false, fmt.Errorf("canary %s/%s: %w", c.Namespace, c.Name, errs.ToAggregate())
-		}
 		k := key(c.Namespace, c.Name)
 		if old := o.canaries[k]; old != nil {
 			c.Status = old.Status
@@ -188,10 +238,16 @@ func (o *objects) applyObject(obj any) (kind, name string, changed bool, err err
 }
 
 // ensureApex creates the apex Service of a Canary when no Service has its
-// name, as Flagger does.
+// name, as Flagger does, and keeps the port of one it made at the
+// Canary's spec.service.port.
 func (o *objects) ensureApex(c *v1beta1.Canary) {
 	k := key(c.Namespace, c.ServiceName())
-	if _, ok := o.services[k]; ok {
+	if old, ok := o.services[k]; ok {
+		if old.Annotations[canaryAnnotation] == c.Name && (len(old.Spec.Ports) != 1 || old.Spec.Ports[0].Port != c.Spec.Service.Port) {
+			s := old.DeepCopy()
+			s.Spec.Ports = []corev1.ServicePort{{Name: "http", Port: c.Spec.Service.Port}}
+			o.services[k] = s
+		}
 		return
 	}
 	s := &corev1.Service{
@@ -215,7 +271,9 @@ func defaultMeta(m *metav1.ObjectMeta) {
 // Runtime.deleteCanaryLocked).
 func (o *objects) deleteObject(kind, ns, name string) bool {
 	k := key(ns, name)
-	switch strings.ToLower(kind) {
+	kind = strings.ToLower(kind)
+	delete(o.applied, objectKey(kind, ns, name))
+	switch kind {
 	case "deployment":
 		_, ok := o.deployments[k]
 		delete(o.deployments, k)

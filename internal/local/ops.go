@@ -3,6 +3,8 @@ package local
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -20,33 +22,74 @@ var ErrNotFound = errors.New("not found")
 // Apply creates or updates objects (*appsv1.Deployment, *corev1.Service,
 // *v1beta1.Canary, *v1beta1.MetricTemplate, *v1beta1.AlertProvider;
 // *corev1.Namespace is accepted and ignored) and returns one line per
-// object, as kubectl apply prints them.
+// object, as kubectl apply prints them. It applies all of them or none:
+// the whole set, with what the runtime already holds, is checked first
+// (see Check), and a refused apply changes nothing, in memory or in the
+// state directory. An object whose content is the one it was last
+// applied with is left as it is, with whatever changed it since (serin
+// set image, a release under way).
 func (r *Runtime) Apply(objs ...any) ([]string, error) {
+	var rs []refusal
+	for i, o := range objs {
+		if c, ok := o.(*v1beta1.Canary); ok {
+			for _, e := range v1beta1.ValidateCanary(c, v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal}) {
+				rs = append(rs, refusal{i, e.Field, v1beta1.ErrorMessage(e)})
+			}
+		}
+	}
+	if len(rs) > 0 {
+		return nil, refusedError(objs, rs)
+	}
+	out, rs, err := r.apply(objs, nil)
+	if len(rs) > 0 {
+		return nil, refusedError(objs, rs)
+	}
+	return out, err
+}
+
+// apply is Apply, with where naming where each object was written.
+func (r *Runtime) apply(objs []any, where locate) ([]string, []refusal, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []string
-	var errs []error
-	for _, o := range objs {
-		if ns, ok := o.(*corev1.Namespace); ok {
-			out = append(out, "namespace/"+ns.Name+" unchanged")
-			continue
-		}
-		kind, name, changed, err := r.obj.applyObject(o)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		verb := "unchanged"
-		if changed {
-			verb = "configured"
-		}
-		out = append(out, fmt.Sprintf("%s/%s %s", kind, name, verb))
+	next, out, rs := r.obj.plan(objs, where)
+	if len(rs) > 0 {
+		return nil, rs, nil
 	}
+	if err := r.portsFreeLocked(next); err != nil {
+		return nil, nil, err
+	}
+	r.obj = next
 	r.saveLocked()
 	r.kickSync()
 	r.due = map[string]time.Time{}
 	r.wakeCanaries()
-	return out, errors.Join(errs...)
+	return out, nil, nil
+}
+
+// portsFreeLocked checks that the ports next listens on that the proxy
+// does not listen on yet are free, so that an apply a listener could not
+// take is refused before it is saved.
+func (r *Runtime) portsFreeLocked(next *objects) error {
+	open := map[int32]bool{}
+	if r.plane != nil {
+		for _, rt := range r.routesLocked() {
+			open[rt.Port] = true
+		}
+	}
+	for _, sk := range slices.Sorted(maps.Keys(next.services)) {
+		s := next.services[sk]
+		for _, p := range s.Spec.Ports {
+			if open[p.Port] {
+				continue
+			}
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p.Port))
+			if err != nil {
+				return &PortInUseError{Namespace: s.Namespace, Service: s.Name, Port: p.Port, Err: err}
+			}
+			_ = l.Close()
+		}
+	}
+	return nil
 }
 
 // Delete removes objects. A Canary takes what serin made for it along (see

@@ -1,13 +1,29 @@
 package local
 
 import (
+	"errors"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 func setDeathSignal(a *syscall.SysProcAttr) { a.Pdeathsig = syscall.SIGKILL }
+
+// awaitExit returns once the child pid has exited, without reaping it:
+// until it is reaped its PID, and so its process group's ID, cannot be
+// taken by another process, so the group can still be signalled safely.
+func awaitExit(pid int) {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, unix.EINTR) {
+			return
+		}
+	}
+}
 
 // processStart returns the start time of a process in clock ticks since
 // boot, which tells a process from a later one that reuses its PID.

@@ -42,6 +42,10 @@ type State struct {
 	Processes []ProcessRecord `json:"processes,omitempty"`
 	// Routes are the traffic splits the Canaries set, by namespace/name.
 	Routes map[string]rollout.Routes `json:"routes,omitempty"`
+	// Applied is the sum of each object's content as last applied, by
+	// kind/namespace/name: an object applied again with the same content
+	// keeps its live state (an image set since, a release under way).
+	Applied map[string]string `json:"applied,omitempty"`
 }
 
 // ProcessRecord identifies a process across runs.
@@ -80,10 +84,13 @@ var ErrLocked = errors.New("state directory in use")
 
 // OpenStore creates dir if needed and locks it.
 func OpenStore(dir string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Join(dir, logDir), 0o755); err != nil {
+	if err := privateDir(filepath.Join(dir, logDir)); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err == nil {
+		err = f.Chmod(0o600) // a lock an older serin made
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
@@ -171,7 +178,18 @@ func (s *Store) Reset() error {
 	if err := os.RemoveAll(filepath.Join(s.dir, logDir)); err != nil {
 		return fmt.Errorf("reset state: %w", err)
 	}
-	return os.MkdirAll(filepath.Join(s.dir, logDir), 0o755)
+	return privateDir(filepath.Join(s.dir, logDir))
+}
+
+// privateDir creates logs, and the state directory above it, for their
+// user alone (0700); a logs directory an older serin made is made so.
+// A state directory that already existed keeps its mode, since it may be
+// one the user chose for more than serin, but its files are 0600.
+func privateDir(logs string) error {
+	if err := os.MkdirAll(logs, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(logs, 0o700)
 }
 
 // Close releases the lock.

@@ -217,7 +217,7 @@ func (p *Pod) run(ctx context.Context, c *containerState) {
 		<-ctx.Done()
 		return
 	}
-	logFile, err := os.OpenFile(LogPath(opts.LogDir, p.spec.Namespace, p.spec.Name, c.spec.Name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := openLog(LogPath(opts.LogDir, p.spec.Namespace, p.spec.Name, c.spec.Name))
 	if err != nil {
 		p.update(c, func() { c.reason = err.Error() })
 		p.event(true, "Failed", "Error: open log: %v", err)
@@ -253,7 +253,12 @@ func (p *Pod) run(ctx context.Context, c *containerState) {
 		p.event(false, "Started", "Started container %s (pid %d, port %d)", c.spec.Name, cmd.Process.Pid, p.spec.Port)
 
 		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
+		go func() {
+			pid := cmd.Process.Pid
+			awaitExit(pid)
+			signalGroup(pid, true) // what it left behind (a child holding its port) goes with it
+			exited <- cmd.Wait()
+		}()
 		pctx, stopProbes := context.WithCancel(ctx)
 		var probes sync.WaitGroup
 		probes.Go(func() { p.readiness(pctx, c, env) })
@@ -289,6 +294,20 @@ func (p *Pod) run(ctx context.Context, c *containerState) {
 			return
 		}
 	}
+}
+
+// openLog opens a container's log for appending, readable by its user
+// alone (a log may hold what the process prints of its secrets).
+func openLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o600); err != nil { // a log an older serin made
+		_ = f.Close()
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // terminate sends SIGTERM to the process group, then SIGKILL after grace.

@@ -8,8 +8,9 @@
 // It knows serin's kinds (Canary, MetricTemplate, AlertProvider of
 // serin.dev/v1beta1), Flagger's versions of them (flagger.app/v1beta1,
 // converted to serin.dev/v1beta1 with their content unchanged), and the
-// Kubernetes kinds the local runtime runs: apps/v1 Deployment and v1
-// Service, ConfigMap, Secret and Namespace. A v1 List is read item by item.
+// Kubernetes kinds that go with them: apps/v1 Deployment and v1 Service,
+// ConfigMap, Secret and Namespace (what the local runtime runs of these is
+// its own check, local.Check). A v1 List is read item by item.
 // Other kinds are an error, or, with Loader.KeepUnknown, kept as
 // *unstructured.Unstructured.
 //

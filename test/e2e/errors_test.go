@@ -190,3 +190,54 @@ func TestDeleteRevertOnDeletion(t *testing.T) {
 	}
 	assertGone(t, ps)
 }
+
+// TestRefusedRunKeepsState: serin run with manifests it refuses (here a
+// Service on a port another Service of the state directory already
+// takes) saves nothing, says which file and line, and the next serin run
+// on the directory runs what it had.
+func TestRefusedRunKeepsState(t *testing.T) {
+	bin := serin(t)
+	dir, state := t.TempDir(), t.TempDir()
+	port := freePort(t)
+	app := writeFile(t, dir, "app.yaml", appManifests(port))
+	first := start(t, bin, "run", "-f", app, "--state-dir", state)
+	waitFor(t, 30*time.Second, "podinfo to serve", func() bool { return version(fmt.Sprintf("http://127.0.0.1:%d/", port)) == "1.7.0" })
+	if err := first.interrupt(t); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	saved, err := os.ReadFile(filepath.Join(state, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	clash := writeFile(t, dir, "clash.yaml", fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata:
+  name: other
+  namespace: test
+spec:
+  selector:
+    app: podinfo
+  ports:
+    - port: %d
+`, port))
+	out, err := exec.Command(bin, "run", "-f", clash, "--state-dir", state).CombinedOutput()
+	if err == nil {
+		t.Fatalf("serin run with a Service on a port taken succeeded:\n%s", out)
+	}
+	want := fmt.Sprintf("clash.yaml:10: spec.ports[0].port: port %d is also the port of service test/podinfo (applied earlier)", port)
+	if !strings.Contains(string(out), want) {
+		t.Fatalf("want %q in:\n%s", want, out)
+	}
+	if now, err := os.ReadFile(filepath.Join(state, "state.json")); err != nil || string(now) != string(saved) {
+		t.Fatalf("the refused run changed state.json (err %v)", err)
+	}
+
+	again := start(t, bin, "run", "--state-dir", state)
+	waitFor(t, 30*time.Second, "podinfo to serve again", func() bool { return version(fmt.Sprintf("http://127.0.0.1:%d/", port)) == "1.7.0" })
+	ps := pids(t, bin, state)
+	if err := again.interrupt(t); err != nil {
+		t.Fatalf("the run after the refused one: %v", err)
+	}
+	assertGone(t, ps)
+}

@@ -102,8 +102,16 @@ func readState(t *testing.T, dir string) persisted {
 
 // TestKillAndRestart kills `serin run` with SIGKILL in the middle of a
 // release, starts it again and checks that the release resumes at the
-// weight it had reached and finishes.
+// weight it had reached and finishes with the image that was set: started
+// again without files, and with the files it started from, which must
+// not cancel the release (their image is the one before `serin set
+// image`).
 func TestKillAndRestart(t *testing.T) {
+	t.Run("without files", func(t *testing.T) { killAndRestart(t, false) })
+	t.Run("with the same files", func(t *testing.T) { killAndRestart(t, true) })
+}
+
+func killAndRestart(t *testing.T, sameFiles bool) {
 	bin := serin(t)
 	state := t.TempDir()
 	file := filepath.Join(t.TempDir(), "release.yaml")
@@ -147,7 +155,11 @@ func TestKillAndRestart(t *testing.T) {
 	}
 	assertGone(t, orphans) // killed with serin, or by the next run
 
-	second := start(t, bin, "run", "--state-dir", state)
+	args := []string{"run", "--state-dir", state}
+	if sameFiles {
+		args = append(args, "-f", file)
+	}
+	second := start(t, bin, args...)
 	var resumed int
 	waitFor(t, 30*time.Second, "the API after the restart", func() bool {
 		phase, w, _, ok := canary(t, bin, state)
@@ -164,9 +176,43 @@ func TestKillAndRestart(t *testing.T) {
 	if !strings.Contains(second.out.String(), "Promotion completed") {
 		t.Errorf("no promotion event in the second run's output:\n%s", second.out.String())
 	}
+	if sameFiles && !strings.Contains(second.out.String(), "deployment/podinfo unchanged") {
+		t.Errorf("the second run did not keep deployment/podinfo as it was:\n%s", second.out.String())
+	}
+	if img := image(t, bin, state, "podinfo-primary"); img != "quay.io/stefanprodan/podinfo:1.7.1" {
+		t.Errorf("the primary runs %q after the promotion, want the image set before the kill (1.7.1)", img)
+	}
 	running := pids(t, bin, state)
 	if err := second.interrupt(t); err != nil {
 		t.Fatalf("serin run after Ctrl-C: %v", err)
 	}
 	assertGone(t, running)
+}
+
+// image returns the image of a Deployment's first container.
+func image(t *testing.T, bin, stateDir, name string) string {
+	t.Helper()
+	out, err := cli(t, bin, stateDir, "get", "deployments", name, "-n", "test", "-o", "json")
+	if err != nil {
+		t.Fatalf("get deployment %s: %v\n%s", name, err, out)
+	}
+	var l struct {
+		Items []struct {
+			Deployment struct {
+				Spec struct {
+					Template struct {
+						Spec struct {
+							Containers []struct {
+								Image string `json:"image"`
+							} `json:"containers"`
+						} `json:"spec"`
+					} `json:"template"`
+				} `json:"spec"`
+			} `json:"deployment"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Items) != 1 || len(l.Items[0].Deployment.Spec.Template.Spec.Containers) == 0 {
+		t.Fatalf("get deployment %s: %v\n%s", name, err, out)
+	}
+	return l.Items[0].Deployment.Spec.Template.Spec.Containers[0].Image
 }
