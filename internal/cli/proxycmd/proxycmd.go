@@ -35,7 +35,7 @@ const defaultProxyAdmin = "127.0.0.1:9990"
 func New() *cobra.Command {
 	var (
 		config, admin string
-		drain         time.Duration
+		drain, header time.Duration
 		seed          uint64
 		eventLoop     bool
 	)
@@ -69,13 +69,14 @@ GET /healthz and GET /readyz. SIGINT or SIGTERM drains and stops.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			opts := proxy.Options{Seed: seed, DrainTimeout: drain, DisableEventLoop: !eventLoop}
+			opts := proxy.Options{Seed: seed, DrainTimeout: drain, HeaderTimeout: header, DisableEventLoop: !eventLoop}
 			return runProxy(ctx, f, opts, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))
 		},
 	}
 	cmd.Flags().StringVarP(&config, "config", "c", "", "proxy configuration file (YAML or JSON)")
 	cmd.Flags().StringVar(&admin, "admin", "", "admin API address (overrides the file's; default "+defaultProxyAdmin+")")
 	cmd.Flags().DurationVar(&drain, "drain-timeout", 30*time.Second, "how long to let in-flight requests finish on shutdown")
+	cmd.Flags().DurationVar(&header, "header-timeout", proxy.DefaultHeaderTimeout, "how long a client may take to send a request head, from its first byte (routes' headerTimeout overrides it)")
 	cmd.Flags().Uint64Var(&seed, "seed", 0, "seed of the backend choice (0: random)")
 	cmd.Flags().BoolVar(&eventLoop, "event-loop", true, "serve HTTP/1.1 with an epoll event loop per listener (Linux); false serves it with goroutines")
 	_ = cmd.MarkFlagRequired("config")
