@@ -24,7 +24,11 @@
 // On Linux HTTP/1.1 is served by the proxy's event loops (eventLoop,
 // GOMAXPROCS of them by default, shared by all listeners): each one
 // goroutine with non-blocking sockets, edge-triggered epoll and its own
-// pools of keep-alive connections to the endpoints. Each listener's socket
+// pools of keep-alive connections to the endpoints. Each registration
+// tags its events with a generation, so that an event of a batch for a
+// socket closed earlier in the batch never reaches a new socket that got
+// its descriptor; a connection attempt counts as connected once it has a
+// peer, not on any EPOLLOUT. Each listener's socket
 // is watched by one loop, which deals its connections out to all loops in
 // turn.
 // Bytes pass from one socket's buffer to the other with only the head

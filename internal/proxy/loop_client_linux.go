@@ -531,7 +531,7 @@ func (c *loopClient) close() {
 func (c *loopClient) forget() {
 	c.state = clientClosed
 	lp := c.lp
-	lp.socks[c.fd] = nil
+	lp.socks[c.fd] = sock{}
 	c.fd = -1
 	last := lp.clients[len(lp.clients)-1]
 	lp.clients[c.idx] = last
