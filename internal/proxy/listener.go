@@ -47,6 +47,8 @@ type listener struct {
 	h2srv  *http.Server
 	served sync.WaitGroup
 
+	acceptErrs rareLog // accept failures, logged once a second at most
+
 	hijacked sync.WaitGroup // upgraded connections being piped
 	closing  chan struct{}  // closed when the listener starts shutting down
 	kill     chan struct{}  // closed when the drain time is over
@@ -119,9 +121,10 @@ func (l *listener) acceptLoop() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Out of file descriptors and the like: wait and retry.
+			// Out of file descriptors and the like: wait and retry,
+			// serving the connections there are.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			l.p.log.Warn("accept failed", "listen", l.ln.Addr().String(), "err", err)
+			l.acceptFailed(time.Now().UnixNano(), err)
 			select {
 			case <-time.After(backoff):
 				continue
@@ -132,6 +135,31 @@ func (l *listener) acceptLoop() {
 		backoff = 0
 		go l.sniff(c)
 	}
+}
+
+// acceptFailed logs a failure to accept, once a second at most.
+func (l *listener) acceptFailed(now int64, err error) {
+	if n, ok := l.acceptErrs.due(now); ok {
+		l.p.log.Warn("accept failed, backing off", "listen", l.ln.Addr().String(), "err", err, "alsoFailedSinceLastLog", n)
+	}
+}
+
+// rareLog lets a recurring message through once a second at most and
+// counts those it held back.
+type rareLog struct {
+	next atomic.Int64 // unix nanoseconds from which the next one goes
+	held atomic.Int64
+}
+
+// due reports whether a message goes now and how many were held back
+// since the last one that went.
+func (r *rareLog) due(now int64) (int64, bool) {
+	next := r.next.Load()
+	if now < next || !r.next.CompareAndSwap(next, now+int64(time.Second)) {
+		r.held.Add(1)
+		return 0, false
+	}
+	return r.held.Swap(0), true
 }
 
 // sniff reads the first bytes of a connection and hands it to the HTTP/1.1

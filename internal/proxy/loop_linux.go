@@ -94,6 +94,9 @@ type loopListener struct {
 	lp *eventLoop
 	l  *listener
 	fd int // a duplicate of the listener's socket; -1 once closed
+
+	backoff time.Duration // how long accepting pauses after a failure
+	resume  int64         // when a paused listener accepts again (unix ns)
 }
 
 func (s *loopListener) event(uint32) { s.lp.accept(s) }
@@ -406,7 +409,7 @@ func (lp *eventLoop) closeAll() {
 func (lp *eventLoop) scan() {
 	for i := len(lp.paused) - 1; i >= 0; i-- {
 		ll := lp.paused[i]
-		if unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, ll.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ll.fd), Pad: lp.socks[ll.fd].gen}) == nil {
+		if lp.now >= ll.resume && unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, ll.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ll.fd), Pad: lp.socks[ll.fd].gen}) == nil {
 			lp.paused = append(lp.paused[:i], lp.paused[i+1:]...)
 		}
 	}
@@ -461,14 +464,18 @@ func (lp *eventLoop) accept(ll *loopListener) {
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
 			continue
 		default:
-			// Out of descriptors and the like: pause accepting until
-			// the next scan rather than spin.
-			lp.p.log.Warn("accept failed", "listen", ll.l.ln.Addr().String(), "err", err)
+			// Out of descriptors and the like: pause accepting, for
+			// longer each time in a row (up to a second), rather than
+			// spin; the connections there are go on being served.
+			ll.l.acceptFailed(lp.now, err)
+			ll.backoff = min(max(2*ll.backoff, loopTick), time.Second)
+			ll.resume = lp.now + int64(ll.backoff)
 			if unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, ll.fd, nil) == nil {
 				lp.paused = append(lp.paused, ll)
 			}
 			return
 		}
+		ll.backoff = 0
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		ip := appendSockaddrIP(nil, sa)
 		l := ll.l
