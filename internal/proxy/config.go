@@ -157,12 +157,13 @@ const (
 	defaultNamespace         = "default"
 )
 
-// ParseConfig reads a Config from YAML or JSON, rejecting unknown fields,
-// then defaults and validates it.
+// ParseConfig reads a Config from YAML or JSON, then defaults and
+// validates it; as ParseFile, it reports unknown fields and values of the
+// wrong type with their field paths.
 func ParseConfig(data []byte) (Config, error) {
 	var c Config
-	if err := UnmarshalStrict(data, &c); err != nil {
-		return Config{}, fmt.Errorf("parse proxy config: %w", err)
+	if err := decodeStrict(data, &c); err != nil {
+		return Config{}, err
 	}
 	c.Default()
 	if err := c.Validate(); err != nil {
