@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -160,6 +161,20 @@ func requireToken(token string, next http.Handler) http.Handler {
 
 func writeErrors(w http.ResponseWriter, status int, problems ...string) {
 	writeJSON(w, status, map[string][]string{"errors": problems})
+}
+
+// IsLoopback reports whether addr (host:port) only accepts connections
+// from this machine.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func finite(v float64) *float64 {

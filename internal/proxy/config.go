@@ -162,11 +162,7 @@ const (
 // wrong type with their field paths.
 func ParseConfig(data []byte) (Config, error) {
 	var c Config
-	if err := decodeStrict(data, &c); err != nil {
-		return Config{}, err
-	}
-	c.Default()
-	if err := c.Validate(); err != nil {
+	if err := parseInto(data, &c, &c); err != nil {
 		return Config{}, err
 	}
 	return c, nil

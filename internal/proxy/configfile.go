@@ -32,14 +32,20 @@ type File struct {
 // and what Validate finds.
 func ParseFile(data []byte) (File, error) {
 	var f File
-	if err := decodeStrict(data, &f); err != nil {
-		return File{}, err
-	}
-	f.Default()
-	if err := f.Validate(); err != nil {
+	if err := parseInto(data, &f, &f.Config); err != nil {
 		return File{}, err
 	}
 	return f, nil
+}
+
+// parseInto decodes data into v, then defaults and validates c, the
+// Config in v.
+func parseInto(data []byte, v any, c *Config) error {
+	if err := decodeStrict(data, v); err != nil {
+		return err
+	}
+	c.Default()
+	return c.Validate()
 }
 
 // decodeStrict decodes YAML or JSON into v, a pointer to a struct, and

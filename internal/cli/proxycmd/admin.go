@@ -8,10 +8,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/serinhq/serin/internal/proxy"
 )
 
 // adminToken returns the token the admin API's writes need: token, or
@@ -116,22 +117,9 @@ func listenAdmin(addr string, log *slog.Logger) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
-	if !isLoopback(addr) {
+	if !proxy.IsLoopback(addr) {
 		log.Warn("THE ADMIN API IS NOT ON LOOPBACK: whoever reaches this address reads the routes and metrics, and with the token changes the routes; listen on 127.0.0.1 or unix:PATH unless that is meant",
 			"admin", ln.Addr().String())
 	}
 	return ln, nil
-}
-
-// isLoopback reports whether a host:port address is on loopback only.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
