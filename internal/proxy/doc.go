@@ -46,6 +46,16 @@
 // and hop-by-hop headers removed. Transport errors answer 502 and
 // timeouts 504, and count as failures in the metrics, as in Linkerd.
 //
+// A client must send a request head within the route's HeaderTimeout of
+// its first byte, on both engines, and an upgraded connection quiet both
+// ways for its TunnelIdleTimeout is closed; half-closes pass through a
+// tunnel both ways. At the descriptor limit the proxy pauses accepting,
+// for longer each time up to a second, and logs so once a second.
+//
+// AdminHandler serves the admin API of the standalone proxy; every write
+// needs its bearer token. ParseFile reads the file `serin proxy --config`
+// and PUT /routes take, with every problem's field path.
+//
 // Apply swaps the configuration atomically: a request reads its route once,
 // so it finishes on the backend it chose while later requests see the new
 // weights; listeners start and stop as routes come and go, and an invalid
