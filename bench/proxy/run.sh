@@ -64,18 +64,18 @@ wait_port 18081
 wait_port 18082
 
 # serin: the shipped example config.
-GOMAXPROCS=1 start "$WORK/serin" proxy --config "$ROOT/examples/proxy/split-90-10.yaml"
+GOMAXPROCS=1 start "$WORK/serin" proxy --config "$ROOT/examples/proxy/split-90-10.yaml" --admin-token-file "$WORK/admin-serin.token"
 SERIN_PID=$LAST
 
 # serin-proxy: the same config on ports of its own.
 sed 's/18080/18085/; s/18090/18091/' "$ROOT/examples/proxy/split-90-10.yaml" >"$WORK/split-90-10.yaml"
-GOMAXPROCS=1 start "$WORK/serin-proxy" --config "$WORK/split-90-10.yaml"
+GOMAXPROCS=1 start "$WORK/serin-proxy" --config "$WORK/split-90-10.yaml" --admin-token-file "$WORK/admin-slim.token"
 SLIM_PID=$LAST
 
 # serin-proxy without its event loop (goroutines and fasthttp), for
 # comparison, on ports of its own.
 sed 's/18080/18086/; s/18090/18092/' "$ROOT/examples/proxy/split-90-10.yaml" >"$WORK/split-90-10-goroutines.yaml"
-GOMAXPROCS=1 start "$WORK/serin-proxy" --event-loop=false --config "$WORK/split-90-10-goroutines.yaml"
+GOMAXPROCS=1 start "$WORK/serin-proxy" --event-loop=false --config "$WORK/split-90-10-goroutines.yaml" --admin-token-file "$WORK/admin-goroutines.token"
 GOR_PID=$LAST
 
 # nginx: one worker, weighted upstream with keep-alive.

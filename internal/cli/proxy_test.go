@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -51,36 +52,14 @@ func TestProxyCommandAdminAndStat(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		root := NewRootCommand()
-		root.SetOut(io.Discard)
-		root.SetErr(io.Discard)
-		root.SetArgs([]string{"proxy", "--config", file, "--drain-timeout", "5s"})
-		done <- root.ExecuteContext(ctx)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serin proxy: %v", err)
-		}
-	}()
+	tokenFile := filepath.Join(t.TempDir(), "admin.token") // created by the command
+	startProxyCommand(t, "proxy", "--config", file, "--drain-timeout", "5s", "--admin-token-file", tokenFile)
 	base := "http://" + admin
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("proxy not ready: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	waitReady(t, http.DefaultClient, base)
+	if fi, err := os.Stat(tokenFile); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() < 32 {
+		t.Fatalf("generated token file: %v, %v", fi, err)
 	}
+	token, _ := os.ReadFile(tokenFile)
 
 	get := func(url string) (int, string) {
 		t.Helper()
@@ -92,9 +71,12 @@ func TestProxyCommandAdminAndStat(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	put := func(body string) (int, string) {
+	putAs := func(auth, query, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPut, base+"/routes", strings.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPut, base+"/routes"+query, strings.NewReader(body))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -102,6 +84,29 @@ func TestProxyCommandAdminAndStat(t *testing.T) {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
+	}
+	put := func(body string) (int, string) {
+		t.Helper()
+		return putAs("Bearer "+strings.TrimSpace(string(token)), "", body)
+	}
+
+	// Writes need the token; the routes stay as they are without it.
+	for _, auth := range []string{"", "Bearer wrong", strings.TrimSpace(string(token))} {
+		if code, body := putAs(auth, "", routes(0, 100)); code != http.StatusUnauthorized {
+			t.Fatalf("PUT /routes with Authorization %q: %d %s, want 401", auth, code, body)
+		}
+	}
+	// An empty route table only when forced.
+	if code, body := put("routes: []\n"); code != http.StatusBadRequest || !strings.Contains(body, "force=true") {
+		t.Fatalf("PUT of no routes: %d %s, want 400 naming force", code, body)
+	}
+	// Field paths in errors of the file's shape.
+	if code, body := put(strings.Replace(routes(1, 0), "weight: 0", `weight: "ten"`, 1)); code != http.StatusBadRequest ||
+		!strings.Contains(body, `routes[0].backends[1].weight: must be an integer, got the string \"ten\"`) {
+		t.Fatalf("PUT of a weight that is not a number: %d %s", code, body)
+	}
+	if code, _ := get(base + "/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ without --pprof: %d, want 404", code)
 	}
 	for range 10 {
 		if code, body := get("http://" + listen + "/"); code != 200 || body != "primary" {
@@ -118,8 +123,9 @@ func TestProxyCommandAdminAndStat(t *testing.T) {
 	if code, body := get("http://" + listen + "/"); code != 200 || body != "primary" {
 		t.Fatalf("after a bad config: %d %q", code, body)
 	}
-	// A good one takes effect: everything to the failing canary.
-	if code, body := put(routes(0, 100)); code != 200 {
+	// A good one takes effect: everything to the failing canary. It
+	// may be the whole file --config reads.
+	if code, body := put("admin: " + admin + "\n" + routes(0, 100)); code != 200 {
 		t.Fatalf("PUT /routes: %d %s", code, body)
 	}
 	for range 5 {
@@ -177,5 +183,123 @@ func TestProxyCommandAdminAndStat(t *testing.T) {
 	}
 	if _, _, err := runCLI(t, "", "stat", "--proxy", admin, "-o", "yaml"); err == nil {
 		t.Error("-o yaml accepted")
+	}
+}
+
+// startProxyCommand runs `serin ARGS` until the test ends and returns its
+// stderr so far, on each call.
+func startProxyCommand(t *testing.T, args ...string) func() string {
+	t.Helper()
+	var (
+		mu     sync.Mutex
+		stderr bytes.Buffer
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		root := NewRootCommand()
+		root.SetOut(io.Discard)
+		root.SetErr(writerFunc(func(b []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return stderr.Write(b)
+		}))
+		root.SetArgs(args)
+		done <- root.ExecuteContext(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serin %s: %v", strings.Join(args, " "), err)
+		}
+	})
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return stderr.String()
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// waitReady polls the admin API at base until it is ready.
+func waitReady(t *testing.T, client *http.Client, base string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := client.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy not ready: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The admin API listens on a unix socket only the user can use, writes
+// its generated token to a private file in the runtime directory, serves
+// pprof when asked, removes every route only when forced, and warns when
+// it listens off loopback.
+func TestProxyCommandAdminSocketTokenAndWarning(t *testing.T) {
+	runtimeDir := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", runtimeDir)
+	config := func() string { // a route of its own for each command
+		file := filepath.Join(t.TempDir(), "proxy.yaml")
+		route := fmt.Sprintf("routes:\n- {name: a, listen: %q, backends: [{name: b, weight: 1, endpoints: [127.0.0.1:1]}]}\n", freeLoopbackAddr(t))
+		if err := os.WriteFile(file, []byte(route), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	stderr := startProxyCommand(t, "proxy", "--config", config(), "--admin", "unix:"+sock, "--pprof", "--drain-timeout", "2s")
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	waitReady(t, client, "http://admin")
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin socket: %v, %v, want mode 0600", fi, err)
+	}
+	tokenFile := filepath.Join(runtimeDir, "serin", "proxy-admin-unix_"+strings.Map(func(r rune) rune {
+		if r == '/' || r == '_' {
+			return '_'
+		}
+		return r
+	}, sock)+".token")
+	if !strings.Contains(stderr(), tokenFile) {
+		t.Errorf("the token file's path is not logged:\n%s", stderr())
+	}
+	token, err := os.ReadFile(tokenFile)
+	if fi, serr := os.Stat(tokenFile); err != nil || serr != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("generated token file: %v, %v", fi, err)
+	}
+	resp, err := client.Get("http://admin/debug/pprof/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("GET /debug/pprof/ with --pprof: %v, %v", resp, err)
+	}
+	req, _ := http.NewRequest(http.MethodPut, "http://admin/routes?force=true", strings.NewReader("routes: []\n"))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	if resp, err := client.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("forced PUT of no routes: %v, %v", resp, err)
+	}
+	if resp, err := client.Get("http://admin/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("readyz with no routes: %v, %v", resp, err)
+	}
+
+	// Off loopback: a warning, loud.
+	open := startProxyCommand(t, "proxy", "--config", config(), "--admin", "0.0.0.0:0", "--admin-token", "secret", "--drain-timeout", "2s")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(open(), "proxy started") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(open(), "level=WARN msg=\"THE ADMIN API IS NOT ON LOOPBACK") {
+		t.Errorf("no warning for an admin API on 0.0.0.0:\n%s", open())
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"syscall"
 	"time"
+
+	"github.com/serinhq/serin/internal/proxy"
 )
 
 // AddrInUseError says the dashboard's address is taken.
@@ -34,17 +36,7 @@ func Listen(addr string) (net.Listener, error) {
 
 // IsLoopback reports whether addr (host:port) only accepts connections
 // from this machine.
-func IsLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+func IsLoopback(addr string) bool { return proxy.IsLoopback(addr) }
 
 // Serve serves h on ln until ctx ends, then shuts the server down; it
 // closes ln.

@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -37,42 +39,64 @@ type StatsResponse struct {
 	Backend []BackendStats `json:"backends"`
 }
 
-// AdminHandler serves the proxy's admin API, meant for loopback only:
+// AdminOptions secure the admin API.
+type AdminOptions struct {
+	// Token is the bearer token every request but GET and HEAD must
+	// carry (`Authorization: Bearer TOKEN`); with none, such requests are
+	// refused.
+	Token string
+	// Pprof serves Go's profiles under /debug/pprof/.
+	Pprof bool
+}
+
+// AdminHandler serves the proxy's admin API, meant for loopback or a unix
+// socket:
 //
 //	GET /routes          the configuration in effect (JSON)
-//	PUT /routes          apply a configuration (YAML or JSON); 400 with
-//	                     {"errors": [...]} when invalid, the old one stays
+//	PUT /routes          apply a configuration: the proxy's config file
+//	                     (YAML or JSON; its admin field is ignored); 400
+//	                     with {"errors": [...]}, each with its field path,
+//	                     when invalid, and the old one stays; a file
+//	                     without routes only with ?force=true
 //	GET /stats?window=1m golden metrics per backend (StatsResponse)
 //	GET /metrics         Prometheus metrics, Linkerd's names, from reg
 //	GET /healthz         200 while the process serves
 //	GET /readyz          200 once a configuration is applied
-//	GET /debug/pprof/    Go's profiles
+//	GET /debug/pprof/    Go's profiles, with opts.Pprof only
 //
-// reg is the registry /metrics serves; the caller registers the Store's
-// Collector (and anything else) on it. now gives the end of /stats windows.
-func AdminHandler(p *Proxy, reg prometheus.Gatherer, now func() time.Time) http.Handler {
+// Every request but GET and HEAD needs opts.Token as a bearer token (401
+// without). reg is the registry /metrics serves; the caller registers the
+// Store's Collector (and anything else) on it. now gives the end of
+// /stats windows.
+func AdminHandler(p *Proxy, reg prometheus.Gatherer, now func() time.Time, opts AdminOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, p.Config())
 	})
 	mux.HandleFunc("PUT /routes", func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody))
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody+1))
+		if err == nil && len(body) > maxAdminBody {
+			err = fmt.Errorf("body larger than %d bytes", maxAdminBody)
+		}
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string][]string{"errors": {err.Error()}})
+			writeErrors(w, http.StatusBadRequest, "read body: "+err.Error())
 			return
 		}
-		var cfg Config
-		if err := UnmarshalStrict(body, &cfg); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string][]string{"errors": {"parse: " + err.Error()}})
+		f, err := ParseFile(body)
+		if err == nil && len(f.Routes) == 0 && r.URL.Query().Get("force") != "true" {
+			writeErrors(w, http.StatusBadRequest, "routes: must not be empty; PUT /routes?force=true removes every route")
 			return
 		}
-		if err := p.Apply(cfg); err != nil {
+		if err == nil {
+			err = p.Apply(f.Config)
+		}
+		if err != nil {
 			var ce *ConfigError
 			if errors.As(err, &ce) {
-				writeJSON(w, http.StatusBadRequest, map[string][]string{"errors": ce.Problems})
+				writeErrors(w, http.StatusBadRequest, ce.Problems...)
 				return
 			}
-			writeJSON(w, http.StatusInternalServerError, map[string][]string{"errors": {err.Error()}})
+			writeErrors(w, http.StatusInternalServerError, err.Error())
 			return
 		}
 		writeJSON(w, http.StatusOK, p.Config())
@@ -82,7 +106,7 @@ func AdminHandler(p *Proxy, reg prometheus.Gatherer, now func() time.Time) http.
 		if s := r.URL.Query().Get("window"); s != "" {
 			d, err := time.ParseDuration(s)
 			if err != nil || d <= 0 {
-				writeJSON(w, http.StatusBadRequest, map[string][]string{"errors": {fmt.Sprintf("window: must be a positive duration, got %q", s)}})
+				writeErrors(w, http.StatusBadRequest, fmt.Sprintf("window: must be a positive duration, got %q", s))
 				return
 			}
 			window = d
@@ -110,10 +134,47 @@ func AdminHandler(p *Proxy, reg prometheus.Gatherer, now func() time.Time) http.
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	return mux
+	if opts.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return requireToken(opts.Token, mux)
+}
+
+// requireToken lets GET and HEAD requests through to next, and the
+// others only with token as their bearer token.
+func requireToken(token string, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			got := []byte(r.Header.Get("Authorization"))
+			if token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="serin proxy admin"`)
+				writeErrors(w, http.StatusUnauthorized, "a write needs the admin token: Authorization: Bearer TOKEN")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeErrors(w http.ResponseWriter, status int, problems ...string) {
+	writeJSON(w, status, map[string][]string{"errors": problems})
+}
+
+// IsLoopback reports whether addr (host:port) only accepts connections
+// from this machine.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func finite(v float64) *float64 {

@@ -44,6 +44,16 @@ type Route struct {
 	// zero). It is read when the route's listener starts: changing it on a
 	// route that keeps its address takes effect on the next restart.
 	IdleTimeout Duration `json:"idleTimeout,omitempty"`
+	// HeaderTimeout bounds how long a client may take to send a request
+	// head, from its first byte to its blank line (Options.HeaderTimeout,
+	// 10s by default, when zero); a connection that has not sent a whole
+	// head by then is closed. Read when the listener starts, as
+	// IdleTimeout.
+	HeaderTimeout Duration `json:"headerTimeout,omitempty"`
+	// TunnelIdleTimeout closes an upgraded connection (WebSocket and the
+	// like) on which no byte has gone either way for that long (1h when
+	// zero).
+	TunnelIdleTimeout Duration `json:"tunnelIdleTimeout,omitempty"`
 	// LoadBalancer spreads a backend's requests over its endpoints:
 	// "least-request" (the less busy of two random endpoints, the default)
 	// or "round-robin".
@@ -140,18 +150,19 @@ const (
 const (
 	defaultTimeout     = 30 * time.Second
 	defaultIdleTimeout = 90 * time.Second
-	defaultNamespace   = "default"
+	// DefaultHeaderTimeout is the request-head deadline of routes and
+	// Options that set none.
+	DefaultHeaderTimeout     = 10 * time.Second
+	defaultTunnelIdleTimeout = time.Hour
+	defaultNamespace         = "default"
 )
 
-// ParseConfig reads a Config from YAML or JSON, rejecting unknown fields,
-// then defaults and validates it.
+// ParseConfig reads a Config from YAML or JSON, then defaults and
+// validates it; as ParseFile, it reports unknown fields and values of the
+// wrong type with their field paths.
 func ParseConfig(data []byte) (Config, error) {
 	var c Config
-	if err := UnmarshalStrict(data, &c); err != nil {
-		return Config{}, fmt.Errorf("parse proxy config: %w", err)
-	}
-	c.Default()
-	if err := c.Validate(); err != nil {
+	if err := parseInto(data, &c, &c); err != nil {
 		return Config{}, err
 	}
 	return c, nil
@@ -304,6 +315,12 @@ func (c *Config) Validate() error {
 		}
 		if r.IdleTimeout < 0 {
 			add(rp+".idleTimeout", "must not be negative, got %s", time.Duration(r.IdleTimeout))
+		}
+		if r.HeaderTimeout < 0 {
+			add(rp+".headerTimeout", "must not be negative, got %s", time.Duration(r.HeaderTimeout))
+		}
+		if r.TunnelIdleTimeout < 0 {
+			add(rp+".tunnelIdleTimeout", "must not be negative, got %s", time.Duration(r.TunnelIdleTimeout))
 		}
 		if r.LoadBalancer != LeastRequest && r.LoadBalancer != RoundRobin {
 			add(rp+".loadBalancer", "must be %q or %q, got %q", LeastRequest, RoundRobin, r.LoadBalancer)

@@ -136,3 +136,36 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// What does not fit the file's shape is reported with its field path,
+// every problem at once, as Validate's problems are.
+func TestParseFileNamesFieldPaths(t *testing.T) {
+	_, err := ParseFile([]byte(`admin: 127.0.0.1:1
+routes:
+- name: a
+  listne: 127.0.0.1:2
+  timeout: soon
+  backends:
+  - {name: b, weight: 1, endpoints: [127.0.0.1:3]}
+  - {name: c, weight: "ten", endpoints: 127.0.0.1:4}
+  match: [{headers: {x-a: {exact: 1}}, backend: b}]
+`))
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want a *ConfigError", err)
+	}
+	want := []string{
+		`routes[0].backends[1].endpoints: must be a list, got the string "127.0.0.1:4"`,
+		`routes[0].backends[1].weight: must be an integer, got the string "ten"`,
+		`routes[0].listne: unknown field`,
+		`routes[0].match[0].headers[x-a].exact: must be a string, got the number 1`,
+		`routes[0].timeout: must be a duration such as "30s", got "soon"`,
+	}
+	if !slices.Equal(ce.Problems, want) {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(ce.Problems, "\n"), strings.Join(want, "\n"))
+	}
+	f, err := ParseFile([]byte("admin: unix:/run/a.sock\n" + splitYAML))
+	if err != nil || f.Admin != "unix:/run/a.sock" || len(f.Routes) != 1 || f.Routes[0].LoadBalancer != LeastRequest {
+		t.Errorf("a whole file: %+v, %v", f, err)
+	}
+}

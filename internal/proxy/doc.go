@@ -24,7 +24,11 @@
 // On Linux HTTP/1.1 is served by the proxy's event loops (eventLoop,
 // GOMAXPROCS of them by default, shared by all listeners): each one
 // goroutine with non-blocking sockets, edge-triggered epoll and its own
-// pools of keep-alive connections to the endpoints. Each listener's socket
+// pools of keep-alive connections to the endpoints. Each registration
+// tags its events with a generation, so that an event of a batch for a
+// socket closed earlier in the batch never reaches a new socket that got
+// its descriptor; a connection attempt counts as connected once it has a
+// peer, not on any EPOLLOUT. Each listener's socket
 // is watched by one loop, which deals its connections out to all loops in
 // turn.
 // Bytes pass from one socket's buffer to the other with only the head
@@ -41,6 +45,16 @@
 // connection of their own. X-Forwarded-For and X-Forwarded-Proto are set
 // and hop-by-hop headers removed. Transport errors answer 502 and
 // timeouts 504, and count as failures in the metrics, as in Linkerd.
+//
+// A client must send a request head within the route's HeaderTimeout of
+// its first byte, on both engines, and an upgraded connection quiet both
+// ways for its TunnelIdleTimeout is closed; half-closes pass through a
+// tunnel both ways. At the descriptor limit the proxy pauses accepting,
+// for longer each time up to a second, and logs so once a second.
+//
+// AdminHandler serves the admin API of the standalone proxy; every write
+// needs its bearer token. ParseFile reads the file `serin proxy --config`
+// and PUT /routes take, with every problem's field path.
 //
 // Apply swaps the configuration atomically: a request reads its route once,
 // so it finishes on the backend it chose while later requests see the new

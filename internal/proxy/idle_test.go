@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -63,34 +62,15 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// An upgraded connection is not closed by the idle timeout of HTTP
+// connections, only by its own (tunnelIdleTimeout, 1h by default).
 func TestUpgradedConnectionHasNoIdleTimeout(t *testing.T) {
 	const idle = 200 * time.Millisecond
-	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-		brw.Flush()
-		_, _ = io.Copy(c, brw)
-	}))
-	defer echo.Close()
+	echo := upgradingBackend(t, func(c net.Conn, br *bufio.Reader) { _, _ = io.Copy(c, br) })
 	cfg := split(echo, echo, 1, 0)
 	cfg.Routes[0].IdleTimeout = Duration(idle)
 	p, _ := startProxy(t, cfg)
-	c, err := net.Dial("tcp", p.Addrs()["podinfo"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprint(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != 101 {
-		t.Fatalf("upgrade: %v, %v", resp, err)
-	}
+	c, br := openTunnel(t, p.Addrs()["podinfo"])
 	// Quiet for more than the idle timeout: an upgraded connection is
 	// the protocol's to time out.
 	time.Sleep(3 * idle)

@@ -41,9 +41,13 @@ type listener struct {
 
 	h1, h2 *connQueue
 	idle   time.Duration // how long a client connection may send nothing
+	header time.Duration // how long a request head may take
+	tunnel time.Duration // how long an upgraded connection may be quiet
 	srv    *fasthttp.Server
 	h2srv  *http.Server
 	served sync.WaitGroup
+
+	acceptErrs rareLog // accept failures, logged once a second at most
 
 	hijacked sync.WaitGroup // upgraded connections being piped
 	closing  chan struct{}  // closed when the listener starts shutting down
@@ -55,10 +59,20 @@ func (p *Proxy) newListener(ln net.Listener, r Route) *listener {
 	if idle == 0 {
 		idle = defaultIdleTimeout
 	}
+	header := time.Duration(r.HeaderTimeout)
+	if header == 0 {
+		header = p.headTimeout
+	}
+	tunnel := time.Duration(r.TunnelIdleTimeout)
+	if tunnel == 0 {
+		tunnel = defaultTunnelIdleTimeout
+	}
 	l := &listener{
 		p:       p,
 		ln:      ln,
 		idle:    idle,
+		header:  header,
+		tunnel:  tunnel,
 		h1:      newConnQueue(ln.Addr()),
 		h2:      newConnQueue(ln.Addr()),
 		closing: make(chan struct{}),
@@ -80,7 +94,7 @@ func (p *Proxy) newListener(ln net.Listener, r Route) *listener {
 	l.h2srv = &http.Server{
 		Handler:           h2Handler{l},
 		IdleTimeout:       idle,
-		ReadHeaderTimeout: idle,
+		ReadHeaderTimeout: header,
 		Protocols:         new(http.Protocols),
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}
@@ -107,9 +121,10 @@ func (l *listener) acceptLoop() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Out of file descriptors and the like: wait and retry.
+			// Out of file descriptors and the like: wait and retry,
+			// serving the connections there are.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			l.p.log.Warn("accept failed", "listen", l.ln.Addr().String(), "err", err)
+			l.acceptFailed(time.Now().UnixNano(), err)
 			select {
 			case <-time.After(backoff):
 				continue
@@ -122,6 +137,31 @@ func (l *listener) acceptLoop() {
 	}
 }
 
+// acceptFailed logs a failure to accept, once a second at most.
+func (l *listener) acceptFailed(now int64, err error) {
+	if n, ok := l.acceptErrs.due(now); ok {
+		l.p.log.Warn("accept failed, backing off", "listen", l.ln.Addr().String(), "err", err, "alsoFailedSinceLastLog", n)
+	}
+}
+
+// rareLog lets a recurring message through once a second at most and
+// counts those it held back.
+type rareLog struct {
+	next atomic.Int64 // unix nanoseconds from which the next one goes
+	held atomic.Int64
+}
+
+// due reports whether a message goes now and how many were held back
+// since the last one that went.
+func (r *rareLog) due(now int64) (int64, bool) {
+	next := r.next.Load()
+	if now < next || !r.next.CompareAndSwap(next, now+int64(time.Second)) {
+		r.held.Add(1)
+		return 0, false
+	}
+	return r.held.Swap(0), true
+}
+
 // sniff reads the first bytes of a connection and hands it to the HTTP/1.1
 // or the HTTP/2 server.
 func (l *listener) sniff(c net.Conn) {
@@ -130,6 +170,14 @@ func (l *listener) sniff(c net.Conn) {
 	_ = c.SetReadDeadline(first)
 	for {
 		n, err := c.Read(buf[len(buf):cap(buf)])
+		if n > 0 && len(buf) == 0 {
+			// The first bytes of a request: its head has the header
+			// timeout from now.
+			if by := time.Now().Add(l.header); by.Before(first) {
+				first = by
+				_ = c.SetReadDeadline(first)
+			}
+		}
 		buf = buf[:len(buf)+n]
 		if !bytes.HasPrefix([]byte(h2Preface), buf) || len(buf) == len(h2Preface) {
 			break
@@ -146,7 +194,15 @@ func (l *listener) sniff(c net.Conn) {
 	}
 	// The deadline set above stays until the first Read after it is due
 	// to be moved.
-	l.h1.push(&prefixConn{Conn: c, prefix: buf, idle: int64(l.idle), deadline: first.UnixNano()})
+	l.h1.push(l.newPrefixConn(c, buf, first.UnixNano()))
+}
+
+// newPrefixConn wraps an HTTP/1.x client connection for the fasthttp
+// server, with the listener's idle and header timeouts; deadline is the
+// read deadline set on c, 0 for none.
+func (l *listener) newPrefixConn(c net.Conn, prefix []byte, deadline int64) *prefixConn {
+	return &prefixConn{Conn: c, prefix: prefix, idle: int64(l.idle), header: int64(l.header),
+		body: int64(l.route.Load().timeout), deadline: deadline}
 }
 
 // shutdown stops accepting, lets in-flight requests finish until ctx ends
@@ -183,30 +239,95 @@ func (l *listener) shutdown(ctx context.Context) error {
 // With idle set (HTTP/1.1 connections), a read fails once the client has
 // sent nothing for between idle and idle+idle/8: rather than two deadline
 // changes per request, the read deadline moves only when a read starts
-// less than idle before it.
+// less than idle before it. A request head must also come whole within
+// header of its first byte: prefixConn follows the bytes read to tell
+// where a head ends (its blank line) and the response written to tell
+// where the next one may begin, so a client trickling a head is cut off
+// however often it sends a byte; its body must then come within body.
 type prefixConn struct {
 	net.Conn
 	prefix []byte
 
 	idle     int64 // nanoseconds; 0 when the deadline is someone else's
+	header   int64 // nanoseconds a request head may take
+	body     int64 // nanoseconds its body may take after it (the route's timeout)
 	deadline int64 // unix nanoseconds of the read deadline set
+
+	phase  int   // where the client is in its request: awaitHead, inHead, inBody
+	headBy int64 // unix nanoseconds by which the head must be in, inHead
+	bodyBy int64 // and the body, inBody
+	nl     bool  // the head read so far ends in a line feed (and maybe a CR)
 }
+
+// The phases of a prefixConn's client.
+const (
+	awaitHead = iota // between requests
+	inHead           // sending a request head
+	inBody           // the head is in: its body, then the response
+)
 
 func (c *prefixConn) Read(b []byte) (int, error) {
 	if len(c.prefix) > 0 {
 		n := copy(b, c.prefix)
 		c.prefix = c.prefix[n:]
+		if c.idle > 0 {
+			c.follow(b[:n], time.Now().UnixNano())
+		}
 		return n, nil
 	}
-	if c.idle > 0 {
-		if now := time.Now().UnixNano(); c.deadline < now+c.idle {
-			c.deadline = now + c.idle + c.idle/8
-			if err := c.Conn.SetReadDeadline(time.Unix(0, c.deadline)); err != nil {
-				return 0, err
-			}
+	if c.idle == 0 {
+		return c.Conn.Read(b)
+	}
+	now := time.Now().UnixNano()
+	want := c.deadline
+	if want < now+c.idle {
+		want = now + c.idle + c.idle/8
+	}
+	switch c.phase {
+	case inHead:
+		want = min(want, c.headBy)
+	case inBody:
+		want = min(want, c.bodyBy)
+	}
+	if want != c.deadline {
+		c.deadline = want
+		if err := c.Conn.SetReadDeadline(time.Unix(0, want)); err != nil {
+			return 0, err
 		}
 	}
-	return c.Conn.Read(b)
+	n, err := c.Conn.Read(b)
+	c.follow(b[:n], now)
+	return n, err
+}
+
+// follow notes where the bytes read leave the client's request: a head
+// starts with the first byte after a response and ends with a blank line.
+func (c *prefixConn) follow(p []byte, now int64) {
+	for len(p) > 0 && c.phase != inBody {
+		if c.phase == awaitHead {
+			c.phase, c.headBy, c.nl = inHead, now+c.header, false
+		}
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			c.nl = c.nl && len(bytes.Trim(p, "\r")) == 0
+			return
+		}
+		if c.nl && len(bytes.Trim(p[:i], "\r")) == 0 {
+			c.phase, c.bodyBy = inBody, now+c.body
+			return
+		}
+		c.nl = true
+		p = p[i+1:]
+	}
+}
+
+// Write sends a response; once it is not an interim one (100 Continue),
+// the next byte read starts a new request head.
+func (c *prefixConn) Write(b []byte) (int, error) {
+	if c.phase == inBody && !bytes.HasPrefix(b, []byte("HTTP/1.1 1")) {
+		c.phase = awaitHead
+	}
+	return c.Conn.Write(b)
 }
 
 // stopIdleDeadline drops the idle deadline, for a connection handed over to a

@@ -40,6 +40,9 @@ type loopClient struct {
 	inProcess bool
 	// deadline is when the connection times out in its state (unix ns).
 	deadline int64
+	// headBy is when the request head being read must be in (unix ns):
+	// the header timeout from its first byte, however the bytes trickle.
+	headBy int64
 
 	head h1Head
 	hb   []byte // the bytes head was parsed from, while choosing
@@ -137,11 +140,15 @@ func (c *loopClient) run() {
 			c.w = copy(c.in, c.in[c.r:c.w])
 			c.r = 0
 		}
+		started := c.r < c.w // a head had begun before this read
 		n, err := read(c.fd, c.in[c.w:])
 		if n > 0 {
 			c.w += n
 			if c.state == clientReadHead {
-				c.deadline = lp.now + int64(c.l.idle)
+				if !started {
+					c.headBy = lp.now + int64(c.l.header)
+				}
+				c.deadline = min(lp.now+int64(c.l.idle), c.headBy)
 			}
 			continue
 		}
@@ -459,6 +466,10 @@ func (c *loopClient) endExchange() {
 	}
 	c.state = clientReadHead
 	c.deadline = c.lp.now + int64(c.l.idle)
+	if c.r < c.w { // the next head came with this exchange's bytes
+		c.headBy = c.lp.now + int64(c.l.header)
+		c.deadline = min(c.deadline, c.headBy)
+	}
 	c.process()
 }
 
@@ -520,7 +531,7 @@ func (c *loopClient) close() {
 func (c *loopClient) forget() {
 	c.state = clientClosed
 	lp := c.lp
-	lp.socks[c.fd] = nil
+	lp.socks[c.fd] = sock{}
 	c.fd = -1
 	last := lp.clients[len(lp.clients)-1]
 	lp.clients[c.idx] = last
@@ -544,9 +555,9 @@ func (c *loopClient) handoff(q *connQueue, idle bool) {
 		lp.p.log.Warn("handing a connection over failed", "err", err)
 		return
 	}
-	pc := &prefixConn{Conn: nc, prefix: prefix}
+	var pc net.Conn = &prefixConn{Conn: nc, prefix: prefix}
 	if idle {
-		pc.idle = int64(c.l.idle)
+		pc = c.l.newPrefixConn(nc, prefix, 0)
 	}
 	go q.push(pc)
 }

@@ -49,7 +49,8 @@ type eventLoop struct {
 	epfd   int
 	wakefd int // an eventfd that wakes the loop for its tasks
 
-	socks   []pollable // by file descriptor
+	socks   []sock // by file descriptor
+	gen     int32  // the last generation given to a registered socket
 	clients []*loopClient
 	ups     []*loopUpstream
 	idle    map[*endpoint][]*loopUpstream
@@ -77,11 +78,25 @@ type eventLoop struct {
 // pollable is a socket registered with the loop's epoll.
 type pollable interface{ event(ev uint32) }
 
+// sock is what the loop knows of a descriptor: the socket it is and the
+// generation its events carry (in the epoll data beside the descriptor).
+// A batch of events can hold one for a socket that an earlier event of
+// the same batch closed, after which a new socket may have got its
+// descriptor (the lowest free one): the generation tells the stale event
+// from the new socket's and it is dropped.
+type sock struct {
+	p   pollable
+	gen int32
+}
+
 // loopListener is a listener's socket as its accepting loop watches it.
 type loopListener struct {
 	lp *eventLoop
 	l  *listener
 	fd int // a duplicate of the listener's socket; -1 once closed
+
+	backoff time.Duration // how long accepting pauses after a failure
+	resume  int64         // when a paused listener accepts again (unix ns)
 }
 
 func (s *loopListener) event(uint32) { s.lp.accept(s) }
@@ -240,18 +255,23 @@ func (lp *eventLoop) run() {
 			return
 		}
 		lp.now = time.Now().UnixNano()
-		for i := range n {
-			fd := int(lp.events[i].Fd)
-			switch {
-			case fd == lp.wakefd:
-				lp.runTasks()
-			case fd < len(lp.socks) && lp.socks[fd] != nil:
-				lp.socks[fd].event(lp.events[i].Events)
-			}
-		}
+		lp.dispatch(n)
 		if lp.now >= lp.nextScan {
 			lp.scan()
 			lp.nextScan = lp.now + int64(loopTick)
+		}
+	}
+}
+
+// dispatch hands the first n events of lp.events to their sockets.
+func (lp *eventLoop) dispatch(n int) {
+	for i := range n {
+		fd := int(lp.events[i].Fd)
+		switch {
+		case fd == lp.wakefd:
+			lp.runTasks()
+		case fd < len(lp.socks) && lp.socks[fd].p != nil && lp.socks[fd].gen == lp.events[i].Pad:
+			lp.socks[fd].p.event(lp.events[i].Events)
 		}
 	}
 }
@@ -263,13 +283,12 @@ func (lp *eventLoop) watch(ll *loopListener) {
 		ll.l.acceptDone()
 		return
 	}
-	if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, ll.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ll.fd)}); err != nil {
+	if err := lp.register(ll.fd, ll, unix.EPOLLIN); err != nil {
 		lp.p.log.Error("listener not watched", "listen", ll.l.ln.Addr().String(), "err", err)
 		_ = unix.Close(ll.fd)
 		ll.l.acceptDone()
 		return
 	}
-	lp.setSock(ll.fd, ll)
 	lp.watched[ll.l] = ll
 }
 
@@ -311,7 +330,7 @@ func (lp *eventLoop) unwatch(ll *loopListener) {
 		return
 	}
 	delete(lp.watched, ll.l)
-	lp.socks[ll.fd] = nil
+	lp.socks[ll.fd] = sock{}
 	_ = unix.Close(ll.fd)
 	ll.fd = -1
 	for i, p := range lp.paused {
@@ -390,7 +409,7 @@ func (lp *eventLoop) closeAll() {
 func (lp *eventLoop) scan() {
 	for i := len(lp.paused) - 1; i >= 0; i-- {
 		ll := lp.paused[i]
-		if unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, ll.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ll.fd)}) == nil {
+		if lp.now >= ll.resume && unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, ll.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ll.fd), Pad: lp.socks[ll.fd].gen}) == nil {
 			lp.paused = append(lp.paused[:i], lp.paused[i+1:]...)
 		}
 	}
@@ -415,22 +434,22 @@ func (lp *eventLoop) scan() {
 	}
 }
 
-func (lp *eventLoop) setSock(fd int, s pollable) {
-	for fd >= len(lp.socks) {
-		lp.socks = append(lp.socks, nil)
-	}
-	lp.socks[fd] = s
-}
-
-func (lp *eventLoop) register(fd int, s pollable) error {
-	if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{
-		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd),
-	}); err != nil {
+// register adds fd to the loop's epoll for events (edge-triggered
+// reading and writing for connections), under a new generation.
+func (lp *eventLoop) register(fd int, s pollable, events uint32) error {
+	lp.gen++
+	if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: events, Fd: int32(fd), Pad: lp.gen}); err != nil {
 		return err
 	}
-	lp.setSock(fd, s)
+	for fd >= len(lp.socks) {
+		lp.socks = append(lp.socks, sock{})
+	}
+	lp.socks[fd] = sock{p: s, gen: lp.gen}
 	return nil
 }
+
+// connEvents are the events a connection is registered for.
+const connEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 
 // accept accepts what waits on a listener's socket and deals the
 // connections out to the proxy's loops in turn.
@@ -445,14 +464,18 @@ func (lp *eventLoop) accept(ll *loopListener) {
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
 			continue
 		default:
-			// Out of descriptors and the like: pause accepting until
-			// the next scan rather than spin.
-			lp.p.log.Warn("accept failed", "listen", ll.l.ln.Addr().String(), "err", err)
+			// Out of descriptors and the like: pause accepting, for
+			// longer each time in a row (up to a second), rather than
+			// spin; the connections there are go on being served.
+			ll.l.acceptFailed(lp.now, err)
+			ll.backoff = min(max(2*ll.backoff, loopTick), time.Second)
+			ll.resume = lp.now + int64(ll.backoff)
 			if unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, ll.fd, nil) == nil {
 				lp.paused = append(lp.paused, ll)
 			}
 			return
 		}
+		ll.backoff = 0
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		ip := appendSockaddrIP(nil, sa)
 		l := ll.l
@@ -478,7 +501,7 @@ func (lp *eventLoop) adopt(l *listener, fd int, ip []byte) {
 	lp.adopted.Add(1)
 	c := &loopClient{lp: lp, l: l, fd: fd, ip: ip, in: make([]byte, clientBuffer), first: true}
 	c.deadline = lp.now + int64(l.idle)
-	if err := lp.register(fd, c); err != nil {
+	if err := lp.register(fd, c, connEvents); err != nil {
 		_ = unix.Close(fd)
 		l.connDone()
 		return

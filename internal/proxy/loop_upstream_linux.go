@@ -85,7 +85,7 @@ func (lp *eventLoop) dial(e *endpoint) (*loopUpstream, error) {
 		_ = unix.Close(fd)
 		return nil, err
 	}
-	if err := lp.register(fd, u); err != nil {
+	if err := lp.register(fd, u, connEvents); err != nil {
 		_ = unix.Close(fd)
 		return nil, err
 	}
@@ -124,6 +124,13 @@ func (u *loopUpstream) event(ev uint32) {
 				err = unix.Errno(errno)
 			}
 			u.connectFailed(err)
+			return
+		}
+		// Writable without an error is not proof enough (an event may
+		// be spurious): a connected socket has a peer, one still
+		// connecting has not (ENOTCONN), and its real EPOLLOUT comes
+		// when it has. Once per connection, not per request.
+		if _, err := unix.Getpeername(u.fd); errors.Is(err, unix.ENOTCONN) {
 			return
 		}
 		u.state = upHead
@@ -481,7 +488,7 @@ func (u *loopUpstream) close() {
 		}
 	}
 	u.state = upClosed
-	lp.socks[u.fd] = nil
+	lp.socks[u.fd] = sock{}
 	_ = unix.Close(u.fd)
 	last := lp.ups[len(lp.ups)-1]
 	lp.ups[u.idx] = last

@@ -31,6 +31,9 @@ type Options struct {
 	// DrainTimeout bounds how long a removed route's listener waits for its
 	// in-flight requests (30s when zero).
 	DrainTimeout time.Duration
+	// HeaderTimeout is the request-head deadline of the routes that set
+	// no HeaderTimeout of their own (DefaultHeaderTimeout when zero).
+	HeaderTimeout time.Duration
 	// MirrorQueue is how many mirrored requests may wait to be sent; more
 	// are dropped so that mirroring never delays a request (256 when zero).
 	MirrorQueue int
@@ -48,6 +51,7 @@ type Proxy struct {
 	store        *telemetry.Store
 	log          *slog.Logger
 	drainTimeout time.Duration
+	headTimeout  time.Duration
 	eventLoops   int // 0 without the event loop
 
 	// The event loops, shared by the listeners: started with the first
@@ -81,13 +85,14 @@ type Proxy struct {
 
 // New returns a Proxy with no routes; Apply gives it some.
 func New(opts Options) (*Proxy, error) {
-	if opts.DrainTimeout < 0 || opts.MirrorQueue < 0 || opts.EventLoops < 0 {
-		return nil, errors.New("new proxy: drain timeout, mirror queue and event loops must not be negative")
+	if opts.DrainTimeout < 0 || opts.HeaderTimeout < 0 || opts.MirrorQueue < 0 || opts.EventLoops < 0 {
+		return nil, errors.New("new proxy: drain timeout, header timeout, mirror queue and event loops must not be negative")
 	}
 	p := &Proxy{
 		store:        opts.Store,
 		log:          opts.Logger,
 		drainTimeout: opts.DrainTimeout,
+		headTimeout:  opts.HeaderTimeout,
 		eventLoops:   opts.EventLoops,
 		src:          opts.Rand,
 		listeners:    map[string]*listener{},
@@ -107,6 +112,9 @@ func New(opts Options) (*Proxy, error) {
 	}
 	if p.drainTimeout == 0 {
 		p.drainTimeout = 30 * time.Second
+	}
+	if p.headTimeout == 0 {
+		p.headTimeout = DefaultHeaderTimeout
 	}
 	if p.src == nil {
 		p.src = rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -80,13 +81,17 @@ func (l *listener) serveUpgrade(ctx *fasthttp.RequestCtx, r *route) {
 		return
 	}
 	_ = up.SetDeadline(time.Time{})
-	var raw bytes.Buffer
-	raw.Write(head.Header())
+	var head101 bytes.Buffer
+	head101.Write(head.Header())
 	if n := br.Buffered(); n > 0 {
 		buffered, _ := br.Peek(n)
-		raw.Write(buffered)
+		head101.Write(buffered)
 	}
-	if pc, ok := ctx.Conn().(*prefixConn); ok {
+	// fasthttp hands the hijacker a wrapper that reads what it buffered
+	// but neither closes nor half-closes: that is done on the connection
+	// under it.
+	raw := ctx.Conn()
+	if pc, ok := raw.(*prefixConn); ok {
 		pc.stopIdleDeadline()
 	}
 	l.hijacked.Add(1)
@@ -94,23 +99,74 @@ func (l *listener) serveUpgrade(ctx *fasthttp.RequestCtx, r *route) {
 	ctx.Hijack(func(client net.Conn) {
 		defer l.hijacked.Done()
 		defer up.Close()
-		if _, err := client.Write(raw.Bytes()); err != nil {
+		defer raw.Close()
+		if _, err := raw.Write(head101.Bytes()); err != nil {
 			return
 		}
+		t := &tunnel{idle: int64(l.tunnel), client: raw, up: up}
+		t.last.Store(time.Now().UnixNano())
 		done := make(chan struct{}, 2)
-		go func() { _, _ = io.Copy(up, client); closeWrite(up); done <- struct{}{} }()
-		go func() { _, _ = io.Copy(client, up); closeWrite(client); done <- struct{}{} }()
+		go func() { t.pipe(up, client, raw); closeWrite(up); done <- struct{}{} }()
+		go func() { t.pipe(raw, up, up); closeWrite(raw); done <- struct{}{} }()
 		select {
 		case <-done:
 			<-done
 		case <-l.kill:
 			// The drain time is over: upgraded connections end too.
-			_ = client.Close()
-			_ = up.Close()
+			t.close()
 			<-done
 			<-done
 		}
 	})
+}
+
+// tunnel is an upgraded connection piped between a client and an
+// endpoint. It is closed once no byte went either way for idle.
+type tunnel struct {
+	idle       int64 // nanoseconds
+	last       atomic.Int64
+	client, up net.Conn
+}
+
+// pipe copies src to dst until src ends or fails, dst fails or the
+// tunnel has been quiet both ways for its idle timeout. rd is the
+// connection src reads from, whose read deadline pipe keeps: coarsely,
+// moved only when a read starts less than idle before it.
+func (t *tunnel) pipe(dst io.Writer, src io.Reader, rd net.Conn) {
+	buf := make([]byte, 32<<10)
+	var deadline int64
+	for {
+		if now := time.Now().UnixNano(); deadline < now+t.idle {
+			deadline = max(now, t.last.Load()) + t.idle + t.idle/8
+			if rd.SetReadDeadline(time.Unix(0, deadline)) != nil {
+				return
+			}
+		}
+		n, err := src.Read(buf)
+		if n > 0 {
+			t.last.Store(time.Now().UnixNano())
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				t.close() // the other way cannot go on either
+				return
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if isTimeout(err) && time.Now().UnixNano()-t.last.Load() < t.idle {
+			deadline = 0 // the other way was busy
+			continue
+		}
+		if isTimeout(err) {
+			t.close()
+		}
+		return
+	}
+}
+
+func (t *tunnel) close() {
+	_ = t.client.Close()
+	_ = t.up.Close()
 }
 
 // closeWrite half-closes a connection when it can.
