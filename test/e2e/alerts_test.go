@@ -50,7 +50,6 @@ type slackMessage struct {
 func TestAlerts(t *testing.T) {
 	bin := serin(t)
 	recv := startReceiver(t)
-	dir, state := t.TempDir(), t.TempDir()
 	port, down := freePort(t), freePort(t)
 	providers := strings.Join([]string{
 		alertProvider("slack", "slack", fmt.Sprintf("  channel: releases\n  username: serin\n  address: %s/slack/T0/B0\n", recv.URL)),
@@ -102,13 +101,7 @@ func TestAlerts(t *testing.T) {
         providerRef:
           name: slow
 `, recv.URL)
-	app := writeFile(t, dir, "app.yaml", appManifests(port)+providers)
-	cn := writeFile(t, dir, "canary.yaml", canaryNamed("podinfo", port, analysis))
-	start(t, bin, "run", "-f", app, "-f", cn, "--state-dir", state)
-	waitPhase(t, state, "podinfo", v1beta1.PhaseInitialized, time.Minute)
-	if out, err := cli(t, bin, state, "set", "image", "deployment/podinfo", "podinfod=quay.io/stefanprodan/podinfo:1.7.1"); err != nil {
-		t.Fatalf("set image: %v\n%s", err, out)
-	}
+	state := releasePodinfo(t, bin, port, analysis, providers)
 	// Two failed checks at 1s intervals: were a message to the hanging
 	// receiver waited for (10s each), the rollback would take minutes.
 	waitPhase(t, state, "podinfo", v1beta1.PhaseFailed, 30*time.Second)

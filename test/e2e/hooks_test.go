@@ -44,6 +44,47 @@ func holds(t *testing.T, state string, lt *started, gate string, phases []v1beta
 	}
 }
 
+// successRate is an analysis' request-success-rate check, which waits
+// for traffic to the canary.
+const successRate = `    metrics:
+      - name: request-success-rate
+        thresholdRange:
+          min: 99
+        interval: 1m
+`
+
+// releasePodinfo runs serin run with podinfo on port, its Canary with
+// analysis (YAML indented by four spaces) and extra manifests, waits for
+// the Canary to initialise and sets a new image. It returns the state
+// directory.
+func releasePodinfo(t *testing.T, bin string, port int, analysis, extra string) string {
+	t.Helper()
+	dir, state := t.TempDir(), t.TempDir()
+	app := writeFile(t, dir, "app.yaml", appManifests(port)+extra)
+	cn := writeFile(t, dir, "canary.yaml", canaryNamed("podinfo", port, analysis))
+	start(t, bin, "run", "-f", app, "-f", cn, "--state-dir", state)
+	waitPhase(t, state, "podinfo", v1beta1.PhaseInitialized, time.Minute)
+	if out, err := cli(t, bin, state, "set", "image", "deployment/podinfo", "podinfod=quay.io/stefanprodan/podinfo:1.7.1"); err != nil {
+		t.Fatalf("set image: %v\n%s", err, out)
+	}
+	return state
+}
+
+// afterHooks are a post-rollout webhook that the loadtester at lt runs as
+// one request to the receiver's /post-rollout, and an event webhook to its
+// /events.
+func afterHooks(lt, recv string) string {
+	return fmt.Sprintf(`      - name: notify
+        type: post-rollout
+        url: %s/
+        metadata:
+          cmd: "hey -n 1 -c 1 %s/post-rollout"
+      - name: events
+        type: event
+        url: %[2]s/events
+`, lt, recv)
+}
+
 var samples = regexp.MustCompile(`\(n=(\d+)\)`)
 
 // TestHooksPromote releases podinfo through every gate a Canary can have,
@@ -56,19 +97,13 @@ func TestHooksPromote(t *testing.T) {
 	startURL, startP := startLoadtester(t, bin)
 	stepURL, stepP := startLoadtester(t, bin)
 	promoURL, promoP := startLoadtester(t, bin)
-	dir, state := t.TempDir(), t.TempDir()
 	port := freePort(t)
 	app := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	analysis := fmt.Sprintf(`    interval: 1s
     threshold: 3
     maxWeight: 60
     stepWeight: 20
-    metrics:
-      - name: request-success-rate
-        thresholdRange:
-          min: 99
-        interval: 1m
-    webhooks:
+%[6]s    webhooks:
       - name: start-gate
         type: confirm-rollout
         url: %[1]s/gate/check
@@ -90,24 +125,8 @@ func TestHooksPromote(t *testing.T) {
       - name: promotion-gate
         type: confirm-promotion
         url: %[3]s/gate/check
-      - name: notify
-        type: post-rollout
-        url: %[1]s/
-        metadata:
-          cmd: "hey -n 1 -c 1 %[5]s/post-rollout"
-      - name: events
-        type: event
-        url: %[5]s/events
-`, startURL, stepURL, promoURL, app, recv.URL)
-	files := []string{
-		writeFile(t, dir, "app.yaml", appManifests(port)),
-		writeFile(t, dir, "canary.yaml", canaryNamed("podinfo", port, analysis)),
-	}
-	start(t, bin, "run", "-f", files[0], "-f", files[1], "--state-dir", state)
-	waitPhase(t, state, "podinfo", v1beta1.PhaseInitialized, time.Minute)
-	if out, err := cli(t, bin, state, "set", "image", "deployment/podinfo", "podinfod=quay.io/stefanprodan/podinfo:1.7.1"); err != nil {
-		t.Fatalf("set image: %v\n%s", err, out)
-	}
+`, startURL, stepURL, promoURL, app, recv.URL, successRate) + afterHooks(startURL, recv.URL)
+	state := releasePodinfo(t, bin, port, analysis, "")
 
 	// confirm-rollout holds the start: the canary is not even scaled up.
 	waitPhase(t, state, "podinfo", v1beta1.PhaseWaiting, 30*time.Second)
@@ -241,18 +260,12 @@ func TestHooksRollback(t *testing.T) {
 	bin := serin(t)
 	recv := startReceiver(t)
 	lt, _ := startLoadtester(t, bin)
-	dir, state := t.TempDir(), t.TempDir()
 	port := freePort(t)
 	analysis := fmt.Sprintf(`    interval: 1s
     threshold: 5
     maxWeight: 90
     stepWeight: 10
-    metrics:
-      - name: request-success-rate
-        thresholdRange:
-          min: 99
-        interval: 1m
-    webhooks:
+%[4]s    webhooks:
       - name: load
         type: rollout
         url: %[1]s/
@@ -261,22 +274,8 @@ func TestHooksRollback(t *testing.T) {
       - name: abort-switch
         type: rollback
         url: %[1]s/rollback/check
-      - name: notify
-        type: post-rollout
-        url: %[1]s/
-        metadata:
-          cmd: "hey -n 1 -c 1 %[2]s/post-rollout"
-      - name: events
-        type: event
-        url: %[2]s/events
-`, lt, recv.URL, port)
-	app := writeFile(t, dir, "app.yaml", appManifests(port))
-	cn := writeFile(t, dir, "canary.yaml", canaryNamed("podinfo", port, analysis))
-	start(t, bin, "run", "-f", app, "-f", cn, "--state-dir", state)
-	waitPhase(t, state, "podinfo", v1beta1.PhaseInitialized, time.Minute)
-	if out, err := cli(t, bin, state, "set", "image", "deployment/podinfo", "podinfod=quay.io/stefanprodan/podinfo:1.7.1"); err != nil {
-		t.Fatalf("set image: %v\n%s", err, out)
-	}
+`, lt, recv.URL, port, successRate) + afterHooks(lt, recv.URL)
+	state := releasePodinfo(t, bin, port, analysis, "")
 	waitFor(t, time.Minute, "weight 20", func() bool {
 		c, _ := canaryOf(t, state, "podinfo")
 		return c.Status.CanaryWeight >= 20
@@ -314,7 +313,6 @@ func TestHooksRollback(t *testing.T) {
 func TestHooksPreRolloutFails(t *testing.T) {
 	bin := serin(t)
 	lt, _ := startLoadtester(t, bin)
-	dir, state := t.TempDir(), t.TempDir()
 	port := freePort(t)
 	analysis := fmt.Sprintf(`    interval: 1s
     threshold: 3
@@ -327,13 +325,7 @@ func TestHooksPreRolloutFails(t *testing.T) {
         metadata:
           cmd: "hey -n 2 -c 1 -t 1 http://127.0.0.1:%d/"
 `, lt, freePort(t))
-	app := writeFile(t, dir, "app.yaml", appManifests(port))
-	cn := writeFile(t, dir, "canary.yaml", canaryNamed("podinfo", port, analysis))
-	start(t, bin, "run", "-f", app, "-f", cn, "--state-dir", state)
-	waitPhase(t, state, "podinfo", v1beta1.PhaseInitialized, time.Minute)
-	if out, err := cli(t, bin, state, "set", "image", "deployment/podinfo", "podinfod=quay.io/stefanprodan/podinfo:1.7.1"); err != nil {
-		t.Fatalf("set image: %v\n%s", err, out)
-	}
+	state := releasePodinfo(t, bin, port, analysis, "")
 	c := waitPhase(t, state, "podinfo", v1beta1.PhaseFailed, time.Minute)
 	if c.Status.FailedChecks != 3 {
 		t.Errorf("failed checks = %d, want the threshold 3", c.Status.FailedChecks)

@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,31 +12,12 @@ import (
 	"github.com/serinhq/serin/internal/local"
 )
 
-var (
-	receiverOnce sync.Once
-	receiverPath string
-	receiverErr  error
-)
+var receiverBuild build
 
 // receiverBin builds testdata/receiver once per test run.
 func receiverBin(t *testing.T) string {
 	t.Helper()
-	receiverOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "serin-e2e-receiver")
-		if err != nil {
-			receiverErr = err
-			return
-		}
-		receiverPath = filepath.Join(dir, "receiver")
-		out, err := exec.Command("go", "build", "-o", receiverPath, "./testdata/receiver").CombinedOutput()
-		if err != nil {
-			receiverErr = fmt.Errorf("go build receiver: %v\n%s", err, out)
-		}
-	})
-	if receiverErr != nil {
-		t.Fatal(receiverErr)
-	}
-	return receiverPath
+	return receiverBuild.get(t, "./testdata/receiver")
 }
 
 // receiver is a running testdata/receiver process.
@@ -50,8 +27,6 @@ type receiver struct {
 
 // received is one request the receiver recorded.
 type received struct {
-	Time    time.Time   `json:"time"`
-	Method  string      `json:"method"`
 	Host    string      `json:"host"`
 	Path    string      `json:"path"`
 	Proxied bool        `json:"proxied"`
