@@ -247,8 +247,10 @@ func TestToken(t *testing.T) {
 			t.Errorf("%s with a wrong token = %d, want 401", path, code)
 		}
 	}
-	if code, body := post(t, url+"/gate/approve", podinfo, "Authorization", "Bearer s3cret"); code != 200 {
-		t.Errorf("bearer token: %d %q", code, body)
+	for _, h := range []string{"Bearer s3cret", "bearer s3cret"} {
+		if code, body := post(t, url+"/gate/approve", podinfo, "Authorization", h); code != 200 {
+			t.Errorf("%s: %d %q", h, code, body)
+		}
 	}
 	req, _ := http.NewRequest(http.MethodPost, url+"/gate/open", strings.NewReader(podinfo))
 	req.SetBasicAuth("serin", "s3cret")
