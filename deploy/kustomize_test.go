@@ -160,3 +160,55 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadtester checks the loadtester is flagger-loadtester in namespace
+// test, as Flagger's: a Service on port 80 to a pod running `serin
+// loadtester` on every interface at 8080, the Service's selector matching
+// the pod.
+func TestLoadtester(t *testing.T) {
+	m := render(t, "kustomize/loadtester")
+	if n := len(m.Resources()); n != 2 {
+		t.Errorf("%d objects, want the Deployment and the Service", n)
+	}
+	d := find(t, m, "Deployment", "flagger-loadtester")
+	svc := find(t, m, "Service", "flagger-loadtester")
+	for _, obj := range []map[string]any{d, svc} {
+		if ns := path(obj, "metadata", "namespace"); ns != "test" {
+			t.Errorf("namespace = %v, want test", ns)
+		}
+	}
+	c := path(d, "spec", "template", "spec", "containers", 0).(map[string]any)
+	var args []string
+	for _, a := range c["args"].([]any) {
+		args = append(args, a.(string))
+	}
+	if len(args) == 0 || args[0] != "loadtester" || !slices.Contains(args, "--addr=:8080") {
+		t.Errorf("args = %v, want loadtester listening on :8080", args)
+	}
+	for _, a := range args {
+		if strings.HasPrefix(a, "--allow-exec") {
+			t.Errorf("args = %v: commands must not be allowed by default", args)
+		}
+	}
+	if img, _ := c["image"].(string); !strings.HasPrefix(img, "ghcr.io/serinhq/serin:") {
+		t.Errorf("image = %q", img)
+	}
+	if p := path(c, "ports", 0, "containerPort"); p != 8080 {
+		t.Errorf("containerPort = %v, want 8080", p)
+	}
+	if p := path(c, "readinessProbe", "httpGet", "path"); p != "/healthz" {
+		t.Errorf("readiness probe path = %v", p)
+	}
+	if p := path(svc, "spec", "ports", 0, "port"); p != 80 {
+		t.Errorf("service port = %v, want 80 (http://flagger-loadtester.test/)", p)
+	}
+	if p := path(svc, "spec", "ports", 0, "targetPort"); p != "http" {
+		t.Errorf("service targetPort = %v, want the container's http port", p)
+	}
+	labels := path(d, "spec", "template", "metadata", "labels").(map[string]any)
+	for k, v := range path(svc, "spec", "selector").(map[string]any) {
+		if labels[k] != v {
+			t.Errorf("service selector %s=%v does not match the pod labels %v", k, v, labels)
+		}
+	}
+}

@@ -125,6 +125,9 @@ requests, the success rate and latency percentiles. The rate does not drop
 when responses are slow: each request starts on schedule.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.QPS <= 0 {
+				return fmt.Errorf("--qps: must be positive, got %g", opts.QPS)
+			}
 			opts.URL = args[0]
 			out := cmd.OutOrStdout()
 			opts.Report = func(r demo.Report) { fmt.Fprintln(out, r) }

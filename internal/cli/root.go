@@ -27,6 +27,7 @@ the moment it is not.`,
 	root.AddCommand(newProxyCommand(), newStatCommand())
 	root.AddCommand(newControllerCommand())
 	root.AddCommand(newDashboardCommand())
+	root.AddCommand(newLoadtesterCommand())
 	return root
 }
 

@@ -1,23 +1,35 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // LoadOptions configure a load generator.
 type LoadOptions struct {
-	// URL is requested with GET.
-	URL string
+	// URL is requested with Method (GET when empty), Header and Body;
+	// Host, when set, replaces the URL's host in the Host header.
+	URL    string
+	Method string
+	Header http.Header
+	Body   []byte
+	Host   string
 	// QPS is the rate of each of Concurrency request streams, so the total
-	// rate is QPS*Concurrency, as slow_cooker counts it.
+	// rate is QPS*Concurrency, as slow_cooker counts it. Zero means no
+	// rate: each stream sends its next request when the last is answered
+	// (closed loop, as hey without -q).
 	QPS         float64
 	Concurrency int
+	// Requests, when positive, ends the load once that many requests have
+	// been sent and answered (or failed); otherwise it runs until ctx ends.
+	Requests int
 	// Interval between reports.
 	Interval time.Duration
 	// MaxInFlight bounds the requests waiting for a response; a request due
@@ -30,6 +42,9 @@ type LoadOptions struct {
 	Client *http.Client
 	// Report is called with the results of each interval.
 	Report func(Report)
+	// Summary, when set, is called once at the end with the results of the
+	// whole run (requests still in flight when ctx ends are not counted).
+	Summary func(Report)
 }
 
 // Report is what one interval of load saw.
@@ -41,6 +56,8 @@ type Report struct {
 	Requests, Good, Bad, Failed int
 	// Latencies of the answered requests: min, percentiles and max.
 	Min, P50, P95, P99, Max time.Duration
+	// LastError is the last transport error of a failed request.
+	LastError string
 }
 
 // SuccessRate is the share of good requests, in percent; 100 when there
@@ -63,14 +80,16 @@ func (r Report) String() string {
 type outcome struct {
 	code    int // 0: no answer
 	latency time.Duration
+	err     string
 }
 
-// RunLoad sends requests at a constant rate until ctx ends. Each request is
-// started on schedule in its own goroutine, so slow answers do not lower
-// the rate (open loop).
+// RunLoad sends requests at a constant rate until ctx ends (or Requests
+// are done). Each request is started on schedule in its own goroutine, so
+// slow answers do not lower the rate (open loop); with QPS zero each
+// stream waits for an answer before the next request (closed loop).
 func RunLoad(ctx context.Context, opts LoadOptions) error {
-	if opts.QPS <= 0 {
-		return fmt.Errorf("qps: must be positive, got %g", opts.QPS)
+	if opts.QPS < 0 {
+		return fmt.Errorf("qps: must not be negative, got %g", opts.QPS)
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 1
@@ -87,15 +106,31 @@ func RunLoad(ctx context.Context, opts LoadOptions) error {
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: opts.Timeout}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, opts.URL, nil)
+	method := opts.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	req, err := http.NewRequestWithContext(ctx, method, opts.URL, nil)
 	if err != nil {
 		return fmt.Errorf("url: %w", err)
+	}
+	for k, vs := range opts.Header {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	if opts.Host != "" {
+		req.Host = opts.Host
 	}
 
 	results := make(chan outcome, opts.MaxInFlight)
 	slots := make(chan struct{}, opts.MaxInFlight)
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	var streams, flights sync.WaitGroup
+	defer flights.Wait()
+	defer streams.Wait()
+
+	// take hands out the Requests to send; always true without a limit.
+	var left atomic.Int64
+	left.Store(int64(opts.Requests))
+	take := func() bool { return opts.Requests <= 0 || left.Add(-1) >= 0 }
 
 	send := func(o outcome) {
 		select {
@@ -103,53 +138,92 @@ func RunLoad(ctx context.Context, opts LoadOptions) error {
 		case <-ctx.Done():
 		}
 	}
+	do := func() outcome {
+		r := req.Clone(ctx)
+		if opts.Body != nil {
+			r.Body = io.NopCloser(bytes.NewReader(opts.Body))
+			r.ContentLength = int64(len(opts.Body))
+		}
+		start := time.Now()
+		resp, err := opts.Client.Do(r)
+		if err != nil {
+			return outcome{err: err.Error()}
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return outcome{code: resp.StatusCode, latency: time.Since(start)}
+	}
 	fire := func() {
 		select {
 		case slots <- struct{}{}:
 		default:
-			send(outcome{})
+			send(outcome{err: "too many requests in flight"})
 			return
 		}
-		wg.Go(func() {
+		flights.Go(func() {
 			defer func() { <-slots }()
-			start := time.Now()
-			resp, err := opts.Client.Do(req.Clone(ctx))
-			if err != nil {
-				send(outcome{})
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			send(outcome{code: resp.StatusCode, latency: time.Since(start)})
+			send(do())
 		})
 	}
 
-	period := time.Duration(float64(time.Second) / opts.QPS)
 	for range opts.Concurrency {
-		wg.Go(func() {
-			t := time.NewTicker(period)
+		streams.Go(func() {
+			if opts.QPS == 0 {
+				for ctx.Err() == nil && take() {
+					send(do())
+				}
+				return
+			}
+			t := time.NewTicker(time.Duration(float64(time.Second) / opts.QPS))
 			defer t.Stop()
-			fire()
-			for {
+			for take() {
+				fire()
 				select {
 				case <-ctx.Done():
 					return
 				case <-t.C:
-					fire()
 				}
 			}
 		})
 	}
+	// done is closed once every stream has stopped and every request it
+	// started has an outcome.
+	done := make(chan struct{})
+	go func() {
+		streams.Wait()
+		flights.Wait()
+		close(done)
+	}()
 
 	report := time.NewTicker(opts.Interval)
 	defer report.Stop()
-	var window []outcome
+	var window, all []outcome
+	finish := func() {
+		if opts.Summary != nil {
+			opts.Summary(summarize(time.Now(), all))
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			finish()
 			return nil
 		case o := <-results:
 			window = append(window, o)
+			if opts.Summary != nil {
+				all = append(all, o)
+			}
+		case <-done:
+			for len(results) > 0 {
+				o := <-results
+				window = append(window, o)
+				all = append(all, o)
+			}
+			if opts.Report != nil && len(window) > 0 {
+				opts.Report(summarize(time.Now(), window))
+			}
+			finish()
+			return nil
 		case now := <-report.C:
 			if opts.Report != nil {
 				opts.Report(summarize(now, window))
@@ -166,6 +240,7 @@ func summarize(end time.Time, window []outcome) Report {
 		switch {
 		case o.code == 0:
 			r.Failed++
+			r.LastError = o.err
 		case o.code >= 500:
 			r.Bad++
 		default:

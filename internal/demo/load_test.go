@@ -46,7 +46,7 @@ func TestLoadKeepsItsRateWhenSlow(t *testing.T) {
 }
 
 func TestSummarize(t *testing.T) {
-	r := summarize(time.Time{}, []outcome{{200, 10 * time.Millisecond}, {500, 30 * time.Millisecond}, {0, 0}, {404, 20 * time.Millisecond}})
+	r := summarize(time.Time{}, []outcome{{code: 200, latency: 10 * time.Millisecond}, {code: 500, latency: 30 * time.Millisecond}, {}, {code: 404, latency: 20 * time.Millisecond}})
 	if r.Requests != 4 || r.Good != 2 || r.Bad != 1 || r.Failed != 1 {
 		t.Errorf("counts = %+v", r)
 	}
@@ -82,5 +82,57 @@ func TestViewRendering(t *testing.T) {
 	s := Summary{Promoted: true, Phase: "Succeeded", Duration: 12 * time.Second, Served: []Side{{Version: "primary", Requests: 5}}, Failures: 0}
 	if !strings.Contains(s.String(), "Release promoted") || !strings.Contains(s.String(), "requests served by primary:  5") {
 		t.Errorf("summary = %q", s.String())
+	}
+}
+
+// TestLoadRequestsClosedLoop sends a fixed number of POSTs with a body and
+// headers, as fast as they are answered, and ends by itself.
+func TestLoadRequestsClosedLoop(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 64)
+		n, _ := r.Body.Read(b)
+		mu.Lock()
+		got = append(got, r.Method+" "+r.Host+" "+r.Header.Get("X-Test")+" "+string(b[:n]))
+		mu.Unlock()
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(503)
+		}
+	}))
+	defer srv.Close()
+	var sum Report
+	err := RunLoad(context.Background(), LoadOptions{
+		URL: srv.URL + "/fail", Method: "POST", Header: http.Header{"X-Test": {"yes"}}, Body: []byte("hello"),
+		Host: "podinfo.test", Concurrency: 3, Requests: 7, Summary: func(r Report) { sum = r },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 7 {
+		t.Fatalf("server got %d requests, want 7", len(got))
+	}
+	for _, g := range got {
+		if g != "POST podinfo.test yes hello" {
+			t.Fatalf("request = %q", g)
+		}
+	}
+	if sum.Requests != 7 || sum.Bad != 7 {
+		t.Errorf("summary = %+v, want 7 bad requests", sum)
+	}
+}
+
+func TestLoadSummaryNamesTransportErrors(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	var sum Report
+	if err := RunLoad(context.Background(), LoadOptions{URL: url, Concurrency: 1, Requests: 2, Summary: func(r Report) { sum = r }}); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Failed != 2 || !strings.Contains(sum.LastError, "refused") {
+		t.Errorf("summary = %+v, want 2 failures naming the refused connection", sum)
 	}
 }

@@ -7,6 +7,10 @@
 //	{"name": "podinfo", "namespace": "test", "phase": "Progressing",
 //	 "checksum": "<revision>", "metadata": {...}}
 //
+// Each call carries the webhook's type in the X-Serin-Webhook-Type header
+// (TypeHeader), which Flagger's receivers ignore and serin's loadtester
+// reads to run rollout tasks in the background.
+//
 // A reply of 200, 201 or 202 is OK; any other status, a transport error or
 // a timeout (the webhook's timeout, 10s by default, per attempt) is not,
 // with a message naming the webhook, its URL and what went wrong. Transport

@@ -24,6 +24,13 @@ const DefaultTimeout = 10 * time.Second
 // maxBody bounds how much of a reply is read into a message.
 const maxBody = 512
 
+// TypeHeader carries the webhook's type (rollout when the spec sets none)
+// with each call, so that a receiver such as serin's loadtester can tell a
+// rollout hook, whose task runs in the background, from a blocking one.
+// Flagger's payload has no type; receivers that do not know the header
+// ignore it.
+const TypeHeader = "X-Serin-Webhook-Type"
+
 // Payload is the JSON body sent to a webhook (Flagger's).
 type Payload struct {
 	Name      string              `json:"name"`
@@ -97,7 +104,7 @@ func (h *Caller) Call(ctx context.Context, c *v1beta1.Canary, t v1beta1.HookType
 	hooks := Webhooks(c, t)
 	results := make([]rollout.HookResult, 0, len(hooks))
 	for _, w := range hooks {
-		ok, msg := h.call(ctx, w, payload(c, w.Metadata))
+		ok, msg := h.call(ctx, w, t, payload(c, w.Metadata))
 		results = append(results, rollout.HookResult{Name: w.Name, Type: t, OK: ok, Message: msg})
 	}
 	return results
@@ -112,7 +119,7 @@ func (h *Caller) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event)
 		md["eventMessage"] = e.Message
 		md["eventType"] = string(e.Type)
 		md["timestamp"] = strconv.FormatInt(h.now().UnixMilli(), 10)
-		h.call(ctx, w, payload(c, md))
+		h.call(ctx, w, v1beta1.EventHook, payload(c, md))
 	}
 }
 
@@ -127,7 +134,7 @@ func payload(c *v1beta1.Canary, md map[string]string) Payload {
 }
 
 // call posts p to w, with retries, and says whether w answered 200-202.
-func (h *Caller) call(ctx context.Context, w v1beta1.CanaryWebhook, p Payload) (bool, string) {
+func (h *Caller) call(ctx context.Context, w v1beta1.CanaryWebhook, t v1beta1.HookType, p Payload) (bool, string) {
 	prefix := fmt.Sprintf("webhook %s (%s)", w.Name, w.URL)
 	u, err := url.Parse(w.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -150,7 +157,7 @@ func (h *Caller) call(ctx context.Context, w v1beta1.CanaryWebhook, p Payload) (
 	for attempt := 0; ; attempt++ {
 		var retry bool
 		var ok bool
-		ok, retry, msg = h.post(ctx, u.String(), body, timeout)
+		ok, retry, msg = h.post(ctx, u.String(), t, body, timeout)
 		if ok {
 			return true, msg
 		}
@@ -174,7 +181,7 @@ func (h *Caller) call(ctx context.Context, w v1beta1.CanaryWebhook, p Payload) (
 
 // post makes one attempt. It returns whether the webhook answered OK,
 // whether a failure is worth a retry, and a message.
-func (h *Caller) post(ctx context.Context, u string, body []byte, timeout time.Duration) (ok, retry bool, msg string) {
+func (h *Caller) post(ctx context.Context, u string, t v1beta1.HookType, body []byte, timeout time.Duration) (ok, retry bool, msg string) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
@@ -182,6 +189,7 @@ func (h *Caller) post(ctx context.Context, u string, body []byte, timeout time.D
 		return false, false, err.Error()
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(TypeHeader, string(t))
 	resp, err := h.client.Do(req)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {

@@ -22,9 +22,10 @@ type hookServer struct {
 	*httptest.Server
 	statuses []int
 
-	mu       sync.Mutex
-	payloads []Payload
-	types    []string
+	mu        sync.Mutex
+	payloads  []Payload
+	types     []string
+	hookTypes []string
 }
 
 func startHook(t *testing.T, statuses ...int) *hookServer {
@@ -44,6 +45,7 @@ func startHook(t *testing.T, statuses ...int) *hookServer {
 		n := len(h.payloads)
 		h.payloads = append(h.payloads, p)
 		h.types = append(h.types, r.Header.Get("Content-Type"))
+		h.hookTypes = append(h.hookTypes, r.Header.Get(TypeHeader))
 		h.mu.Unlock()
 		status := h.statuses[min(n, len(h.statuses)-1)]
 		w.WriteHeader(status)
@@ -94,6 +96,9 @@ func TestCallPayload(t *testing.T) {
 	}
 	if srv.types[0] != "application/json" {
 		t.Errorf("Content-Type = %q", srv.types[0])
+	}
+	if srv.hookTypes[0] != "pre-rollout" {
+		t.Errorf("%s = %q, want pre-rollout", TypeHeader, srv.hookTypes[0])
 	}
 }
 
@@ -188,6 +193,9 @@ func TestCallSelectsByType(t *testing.T) {
 	}
 	if len(other.calls()) != 0 {
 		t.Error("a pre-rollout hook was called for the rollout gate")
+	}
+	if a.hookTypes[0] != "rollout" {
+		t.Errorf("a webhook without a type was called with %s %q, want rollout", TypeHeader, a.hookTypes[0])
 	}
 	if res := newCaller().Call(context.Background(), c, v1beta1.RollbackHook); len(res) != 0 {
 		t.Errorf("rollback results = %+v, want none", res)

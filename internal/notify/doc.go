@@ -18,7 +18,10 @@
 // lowest it receives. A provider's address may come from its Secret's
 // "address" key, and its proxy from "proxy", as in Flagger.
 //
-// Sending never blocks the rollout for long (a timeout per message) and a
-// failure is handed to Options.OnError for the runtime to log. Multi
+// Sending never blocks the rollout: Notify queues the messages and returns,
+// and a sender per AlertProvider posts them in order, each within a
+// timeout (a queue that grows past 100 messages drops the next ones). A
+// failure is handed to Options.OnError for the runtime to log; Flush
+// waits for the messages queued so far. Multi
 // fans one event out to several notifiers; Nop drops it.
 package notify

@@ -20,6 +20,11 @@ import (
 // DefaultTimeout bounds one message when Options.Timeout is zero.
 const DefaultTimeout = 10 * time.Second
 
+// maxQueue bounds the messages waiting for one AlertProvider; more are
+// dropped, with an error, rather than held in memory behind a receiver
+// that does not answer.
+const maxQueue = 100
+
 // Severity ranks events and alerts.
 type Severity int
 
@@ -87,16 +92,23 @@ type Options struct {
 	// Now stamps webhook events; time.Now when nil.
 	Now func() time.Time
 	// OnError receives every failure to send, naming the alert and the
-	// provider; failures are dropped when nil.
+	// provider, from the senders' goroutines (so possibly concurrently);
+	// failures are dropped when nil.
 	OnError func(error)
 }
 
 // Alerts sends events to AlertProviders. It is safe for concurrent use.
+//
+// Notify returns at once: messages are sent in the background, in order
+// for each AlertProvider, so that a receiver that is slow or down never
+// holds a release's tick.
 type Alerts struct {
 	opts Options
 
 	mu      sync.Mutex
 	clients map[string]*http.Client // by proxy URL, "" for none
+	queues  map[string][]func()     // messages waiting, by AlertProvider; present while one is being sent
+	senders sync.WaitGroup
 }
 
 var _ engine.Notifier = (*Alerts)(nil)
@@ -109,30 +121,87 @@ func New(opts Options) *Alerts {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Alerts{opts: opts, clients: map[string]*http.Client{}}
+	return &Alerts{opts: opts, clients: map[string]*http.Client{}, queues: map[string][]func(){}}
 }
 
-// Notify implements engine.Notifier.
+// Notify implements engine.Notifier: it queues the event for each alert of
+// the Canary whose severity it reaches and returns.
 func (a *Alerts) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event) {
 	if c.Spec.Analysis == nil {
 		return
 	}
 	sev := SeverityOf(e)
+	// The tick's context ends with the tick; a message has its own timeout.
+	ctx = context.WithoutCancel(ctx)
+	c = c.DeepCopy()
 	for _, alert := range c.Spec.Analysis.Alerts {
-		if err := a.send(ctx, c, alert, e, sev); err != nil && a.opts.OnError != nil {
-			a.opts.OnError(fmt.Errorf("alert %s of canary %s/%s: %w", alert.Name, c.Namespace, c.Name, err))
+		floor, err := ParseSeverity(alert.Severity)
+		if err != nil {
+			a.fail(c, alert, err)
+			continue
 		}
+		if sev < floor {
+			continue
+		}
+		ns := alert.ProviderRef.Namespace
+		if ns == "" {
+			ns = c.Namespace
+		}
+		a.enqueue(c, alert, ns+"/"+alert.ProviderRef.Name, func() {
+			if err := a.send(ctx, c, alert, e, sev); err != nil {
+				a.fail(c, alert, err)
+			}
+		})
+	}
+}
+
+// Flush waits until the messages queued by earlier Notify calls are sent
+// or have failed.
+func (a *Alerts) Flush() { a.senders.Wait() }
+
+func (a *Alerts) fail(c *v1beta1.Canary, alert v1beta1.CanaryAlert, err error) {
+	if a.opts.OnError != nil {
+		a.opts.OnError(fmt.Errorf("alert %s of canary %s/%s: %w", alert.Name, c.Namespace, c.Name, err))
+	}
+}
+
+// enqueue queues send for the AlertProvider ref, starting a sender for it
+// unless one is running.
+func (a *Alerts) enqueue(c *v1beta1.Canary, alert v1beta1.CanaryAlert, ref string, send func()) {
+	a.mu.Lock()
+	q, running := a.queues[ref]
+	if len(q) >= maxQueue {
+		a.mu.Unlock()
+		a.fail(c, alert, fmt.Errorf("AlertProvider %s: %d messages waiting, message dropped", ref, len(q)))
+		return
+	}
+	a.queues[ref] = append(q, send)
+	if !running {
+		a.senders.Add(1)
+		go a.drain(ref)
+	}
+	a.mu.Unlock()
+}
+
+// drain sends the messages queued for ref, in order, until none is left.
+func (a *Alerts) drain(ref string) {
+	defer a.senders.Done()
+	for {
+		a.mu.Lock()
+		q := a.queues[ref]
+		if len(q) == 0 {
+			delete(a.queues, ref)
+			a.mu.Unlock()
+			return
+		}
+		send := q[0]
+		a.queues[ref] = q[1:]
+		a.mu.Unlock()
+		send()
 	}
 }
 
 func (a *Alerts) send(ctx context.Context, c *v1beta1.Canary, alert v1beta1.CanaryAlert, e rollout.Event, sev Severity) error {
-	floor, err := ParseSeverity(alert.Severity)
-	if err != nil {
-		return err
-	}
-	if sev < floor {
-		return nil
-	}
 	ns := alert.ProviderRef.Namespace
 	if ns == "" {
 		ns = c.Namespace

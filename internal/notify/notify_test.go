@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -126,6 +127,7 @@ func TestSeverityFilter(t *testing.T) {
 	n := New(Options{Providers: providers(provider("test", "hook", "webhook", s.URL))})
 	for _, e := range []rollout.Event{promoted, halted, rolledBck} {
 		n.Notify(context.Background(), c, e)
+		n.Flush()
 	}
 	// info: 1 alert; warn: 2; error: 3.
 	counts := map[string]int{}
@@ -172,6 +174,7 @@ func TestPayloads(t *testing.T) {
 				OnError:   func(err error) { errs = append(errs, err) },
 			})
 			n.Notify(context.Background(), canary(alert("a", "p", "")), rolledBck)
+			n.Flush()
 			if len(errs) != 0 {
 				t.Fatalf("errors: %v", errs)
 			}
@@ -235,13 +238,22 @@ func TestProviderResolution(t *testing.T) {
 		}
 		return nil, errors.New("not found")
 	}
-	var errs []string
-	n := New(Options{Providers: lookup2, Secrets: secrets, OnError: func(err error) { errs = append(errs, err.Error()) }})
+	// OnError is called by the providers' senders, concurrently.
+	var (
+		mu   sync.Mutex
+		errs []string
+	)
+	n := New(Options{Providers: lookup2, Secrets: secrets, OnError: func(err error) {
+		mu.Lock()
+		errs = append(errs, err.Error())
+		mu.Unlock()
+	}})
 	shared := alert("shared", "shared", "")
 	shared.ProviderRef.Namespace = "ops"
 	c := canary(shared, alert("secret", "secret", ""), alert("missing", "missing", ""), alert("no-address", "no-address", ""),
 		alert("bad-proxy", "bad-proxy", ""), alert("bad-severity", "shared", "critical"))
 	n.Notify(context.Background(), c, halted)
+	n.Flush()
 
 	if len(s.got()) != 1 {
 		t.Errorf("provider in another namespace got %d posts, want 1", len(s.got()))
@@ -250,11 +262,12 @@ func TestProviderResolution(t *testing.T) {
 		t.Errorf("secret address got %+v", got)
 	}
 	want := []string{
-		"alert missing of canary test/podinfo: get AlertProvider test/missing: alertprovider test/missing not found",
-		"alert no-address of canary test/podinfo: AlertProvider test/no-address: no address",
 		`alert bad-proxy of canary test/podinfo: AlertProvider test/bad-proxy: proxy "::not a url" is not a URL`,
 		`alert bad-severity of canary test/podinfo: severity "critical": want info, warn or error`,
+		"alert missing of canary test/podinfo: get AlertProvider test/missing: alertprovider test/missing not found",
+		"alert no-address of canary test/podinfo: AlertProvider test/no-address: no address",
 	}
+	slices.Sort(errs)
 	if strings.Join(errs, "\n") != strings.Join(want, "\n") {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(errs, "\n"), strings.Join(want, "\n"))
 	}
@@ -265,6 +278,7 @@ func TestSendFailure(t *testing.T) {
 	var errs []error
 	n := New(Options{Providers: providers(provider("test", "p", "slack", s.URL)), OnError: func(err error) { errs = append(errs, err) }})
 	n.Notify(context.Background(), canary(alert("a", "p", "")), halted)
+	n.Flush()
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "status 500") || !strings.Contains(errs[0].Error(), "test/p (slack)") {
 		t.Fatalf("errors = %v", errs)
 	}
@@ -284,6 +298,7 @@ func TestSendTimeout(t *testing.T) {
 	n := New(Options{Providers: providers(provider("test", "p", "webhook", srv.URL)), Timeout: 50 * time.Millisecond,
 		OnError: func(err error) { errs = append(errs, err) }})
 	n.Notify(context.Background(), canary(alert("a", "p", "")), halted)
+	n.Flush()
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "deadline exceeded") {
 		t.Fatalf("errors = %v, want a timeout", errs)
 	}
@@ -305,6 +320,7 @@ func TestProxy(t *testing.T) {
 	var errs []error
 	n := New(Options{Providers: providers(p), OnError: func(err error) { errs = append(errs, err) }})
 	n.Notify(context.Background(), canary(alert("a", "p", "")), halted)
+	n.Flush()
 	mu.Lock()
 	defer mu.Unlock()
 	if len(errs) != 0 || len(seen) != 1 || seen[0] != "http://hooks.example.invalid/services/T0" {
@@ -324,4 +340,60 @@ func TestMultiAndNop(t *testing.T) {
 	}
 	// No analysis, no alerts: nothing to do, nothing to fail.
 	New(Options{}).Notify(context.Background(), &v1beta1.Canary{}, halted)
+}
+
+// TestNotifyDoesNotWait: Notify returns while the receiver holds a message;
+// the messages reach it in order once it answers, and past the queue's
+// bound they are dropped with an error.
+func TestNotifyDoesNotWait(t *testing.T) {
+	release := make(chan struct{})
+	var (
+		mu   sync.Mutex
+		msgs []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var e Event
+		_ = json.NewDecoder(r.Body).Decode(&e)
+		mu.Lock()
+		msgs = append(msgs, e.Message)
+		mu.Unlock()
+		<-release
+	}))
+	defer srv.Close()
+	var dropped []error
+	var emu sync.Mutex
+	n := New(Options{Providers: providers(provider("test", "p", "webhook", srv.URL)), OnError: func(err error) {
+		emu.Lock()
+		dropped = append(dropped, err)
+		emu.Unlock()
+	}})
+	c := canary(alert("a", "p", ""))
+	done := make(chan struct{})
+	go func() {
+		for i := range maxQueue + 3 {
+			n.Notify(context.Background(), c, rollout.Event{Type: rollout.Normal, Reason: "Synced", Message: fmt.Sprint("event ", i)})
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("Notify waited for the receiver")
+	}
+	close(release)
+	n.Flush()
+	mu.Lock()
+	defer mu.Unlock()
+	for i, m := range msgs {
+		if m != fmt.Sprint("event ", i) {
+			t.Fatalf("message %d = %q, want the events in order", i, m)
+		}
+	}
+	emu.Lock()
+	defer emu.Unlock()
+	// One message is being sent and maxQueue wait: the rest is dropped.
+	if len(msgs)+len(dropped) != maxQueue+3 || len(dropped) < 2 || !strings.Contains(dropped[0].Error(), "message dropped") {
+		t.Errorf("%d sent, %d dropped (%v), want %d in all with the overflow dropped", len(msgs), len(dropped), dropped, maxQueue+3)
+	}
 }

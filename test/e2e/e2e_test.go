@@ -21,11 +21,35 @@ import (
 	"time"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// build is a binary built once per test run.
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// get builds pkg (an import path or a ./relative one) the first time.
+func (b *build) get(t *testing.T, pkg string) string {
+	t.Helper()
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "serin-e2e-bin")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, filepath.Base(pkg))
+		out, err := exec.Command("go", "build", "-o", b.path, pkg).CombinedOutput()
+		if err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+var serinBuild build
 
 // serin builds the binary once per test run.
 func serin(t *testing.T) string {
@@ -33,22 +57,7 @@ func serin(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "serin-e2e-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "serin")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/serinhq/serin/cmd/serin").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return serinBuild.get(t, "github.com/serinhq/serin/cmd/serin")
 }
 
 func freePort(t *testing.T) int {

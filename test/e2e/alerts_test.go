@@ -1,0 +1,219 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/serinhq/serin/api/v1beta1"
+)
+
+// alertProvider is an AlertProvider manifest; extra is YAML indented by
+// two spaces under spec.
+func alertProvider(name, typ, extra string) string {
+	return fmt.Sprintf(`---
+apiVersion: serin.dev/v1beta1
+kind: AlertProvider
+metadata:
+  name: %s
+  namespace: test
+spec:
+  type: %s
+%s`, name, typ, extra)
+}
+
+// slackMessage is Slack's incoming-webhook message, which Rocket.Chat and
+// Discord's /slack endpoint take too.
+type slackMessage struct {
+	Channel     string `json:"channel"`
+	Username    string `json:"username"`
+	Attachments []struct {
+		Fallback   string   `json:"fallback"`
+		Color      string   `json:"color"`
+		AuthorName string   `json:"author_name"`
+		Text       string   `json:"text"`
+		MrkdwnIn   []string `json:"mrkdwn_in"`
+		Fields     []struct {
+			Title string `json:"title"`
+			Value string `json:"value"`
+		} `json:"fields"`
+	} `json:"attachments"`
+}
+
+// TestAlerts runs a release that is rolled back under serin run, with its
+// events sent to an AlertProvider of every type, all received by a real
+// receiver process: each gets its documented payload, each alert only the
+// events of its severity and above, a provider with a proxy sends through
+// it, and a receiver that is down or hangs does not slow the release.
+func TestAlerts(t *testing.T) {
+	bin := serin(t)
+	recv := startReceiver(t)
+	port, down := freePort(t), freePort(t)
+	providers := strings.Join([]string{
+		alertProvider("slack", "slack", fmt.Sprintf("  channel: releases\n  username: serin\n  address: %s/slack/T0/B0\n", recv.URL)),
+		alertProvider("msteams", "msteams", fmt.Sprintf("  address: %s/msteams/webhookb2\n", recv.URL)),
+		alertProvider("discord", "discord", fmt.Sprintf("  address: %s/discord/api/webhooks/1/x\n", recv.URL)),
+		alertProvider("rocket", "rocket", fmt.Sprintf("  address: %s/rocket/hooks/x\n", recv.URL)),
+		alertProvider("gchat", "gchat", fmt.Sprintf("  address: %s/gchat/v1/spaces/x/messages\n", recv.URL)),
+		alertProvider("generic", "webhook", fmt.Sprintf("  address: %s/generic\n", recv.URL)),
+		alertProvider("proxied", "gchat", fmt.Sprintf("  address: http://chat.example.invalid/v1/spaces/y/messages\n  proxy: %s\n", recv.URL)),
+		alertProvider("down", "slack", fmt.Sprintf("  address: http://127.0.0.1:%d/services/x\n", down)),
+		alertProvider("slow", "webhook", fmt.Sprintf("  address: %s/hang\n", recv.URL)),
+	}, "")
+	analysis := fmt.Sprintf(`    interval: 1s
+    threshold: 2
+    stepWeight: 20
+    webhooks:
+      - name: smoke
+        type: rollout
+        url: %s/status/500
+    alerts:
+      - name: all
+        providerRef:
+          name: slack
+      - name: teams-warnings
+        severity: warn
+        providerRef:
+          name: msteams
+      - name: discord
+        providerRef:
+          name: discord
+      - name: rocket
+        providerRef:
+          name: rocket
+      - name: gchat
+        providerRef:
+          name: gchat
+          namespace: test
+      - name: errors-only
+        severity: error
+        providerRef:
+          name: generic
+      - name: through-proxy
+        providerRef:
+          name: proxied
+      - name: receiver-down
+        providerRef:
+          name: down
+      - name: receiver-hangs
+        providerRef:
+          name: slow
+`, recv.URL)
+	state := releasePodinfo(t, bin, port, analysis, providers)
+	// Two failed checks at 1s intervals: were a message to the hanging
+	// receiver waited for (10s each), the rollback would take minutes.
+	waitPhase(t, state, "podinfo", v1beta1.PhaseFailed, 30*time.Second)
+
+	events := canaryEvents(t, state, "podinfo")
+	var warn, fail []string
+	for _, e := range events {
+		switch {
+		case e.Type == "Warning" && e.Reason == "Failed":
+			fail = append(fail, e.Message)
+		case e.Type == "Warning":
+			warn = append(warn, e.Message)
+		}
+	}
+	if len(fail) == 0 || len(warn) == 0 {
+		t.Fatalf("want warnings and a rollback among the events: %+v", events)
+	}
+	last := fail[len(fail)-1]
+	waitFor(t, 20*time.Second, "the rollback at every receiver", func() bool {
+		for _, p := range []string{"/slack/", "/msteams/", "/discord/", "/rocket/", "/gchat/", "/generic"} {
+			found := false
+			for _, r := range recv.requests(t, p) {
+				found = found || strings.Contains(r.Body, last)
+			}
+			if !found {
+				return false
+			}
+		}
+		return true
+	})
+
+	// Slack, Rocket.Chat and Discord's Slack endpoint: a message with the
+	// event as an attachment coloured by severity.
+	for _, p := range []string{"/slack/T0/B0", "/rocket/hooks/x", "/discord/api/webhooks/1/x/slack"} {
+		reqs := recv.requests(t, p)
+		if len(reqs) < len(events)-1 { // every event, but the hanging receiver's own
+			t.Errorf("%s got %d messages for %d events", p, len(reqs), len(events))
+		}
+		colors := map[string]bool{}
+		for _, r := range reqs {
+			var m slackMessage
+			if err := json.Unmarshal([]byte(r.Body), &m); err != nil || len(m.Attachments) != 1 {
+				t.Fatalf("%s: not a Slack message with one attachment: %s", p, r.Body)
+			}
+			a := m.Attachments[0]
+			if a.AuthorName != "podinfo.test" || a.Text == "" || !strings.Contains(a.Fallback, a.Text) ||
+				len(a.Fields) == 0 || a.Fields[0].Title != "Target" || a.Fields[0].Value != "Deployment/podinfo" {
+				t.Errorf("%s: attachment = %+v", p, a)
+			}
+			if r.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("%s: Content-Type %q", p, r.Header.Get("Content-Type"))
+			}
+			if p == "/slack/T0/B0" && (m.Channel != "releases" || m.Username != "serin") {
+				t.Errorf("slack: channel %q username %q, want the provider's", m.Channel, m.Username)
+			}
+			colors[a.Color] = true
+		}
+		for _, c := range []string{"good", "warning", "danger"} {
+			if !colors[c] {
+				t.Errorf("%s: no %s message among %v (info, warn, error)", p, c, colors)
+			}
+		}
+	}
+
+	// Google Chat: {"text": ...}, every event.
+	for _, r := range recv.requests(t, "/gchat/") {
+		var m map[string]string
+		if err := json.Unmarshal([]byte(r.Body), &m); err != nil || len(m) != 1 || !strings.Contains(m["text"], "podinfo.test: ") {
+			t.Errorf("gchat: want {\"text\": ...}, got %s", r.Body)
+		}
+	}
+	// Teams with severity warn: the warnings and the rollback, nothing
+	// else.
+	teams := recv.requests(t, "/msteams/")
+	for _, r := range teams {
+		var m map[string]string
+		if err := json.Unmarshal([]byte(r.Body), &m); err != nil || len(m) != 1 {
+			t.Errorf("msteams: want {\"text\": ...}, got %s", r.Body)
+		}
+		if !strings.HasPrefix(m["text"], "[warn] ") && !strings.HasPrefix(m["text"], "[error] ") {
+			t.Errorf("msteams (severity warn) got %q", m["text"])
+		}
+	}
+	if len(teams) == 0 {
+		t.Error("msteams got no warning")
+	}
+	// The generic webhook with severity error: the rollback only, as
+	// serin's Event.
+	for _, r := range recv.requests(t, "/generic") {
+		var e struct {
+			Name, Namespace, Phase, Type, Reason, Message, Severity string
+			Timestamp                                               time.Time
+		}
+		if err := json.Unmarshal([]byte(r.Body), &e); err != nil {
+			t.Fatalf("generic: %v: %s", err, r.Body)
+		}
+		if e.Severity != "error" || e.Name != "podinfo" || e.Namespace != "test" || e.Type != "Warning" ||
+			e.Reason != "Failed" || e.Phase == "" || e.Timestamp.IsZero() {
+			t.Errorf("generic (severity error) got %+v", e)
+		}
+	}
+	// The proxied provider's messages went to its proxy, for its address.
+	proxied := recv.requests(t, "/v1/spaces/y/messages")
+	if len(proxied) == 0 {
+		t.Error("no message through the proxy")
+	}
+	for _, r := range proxied {
+		if !r.Proxied || r.Host != "chat.example.invalid" {
+			t.Errorf("through the proxy: proxied %v host %q, want a proxy request for chat.example.invalid", r.Proxied, r.Host)
+		}
+	}
+	if len(recv.requests(t, "/hang")) == 0 {
+		t.Error("the hanging receiver got nothing")
+	}
+}
