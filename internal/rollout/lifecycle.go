@@ -253,9 +253,18 @@ func (m *machine) routes(w int) Routes {
 	return r
 }
 
-// firstStep runs the pre-rollout gate and sends the canary its first
-// traffic.
+// firstStep sends the canary its first traffic: through the
+// confirm-traffic-increase gate, as every later step, then the pre-rollout
+// hooks. The gate comes first so that the pre-rollout tests run once,
+// right before the traffic, rather than at every tick the gate holds.
 func (m *machine) firstStep() {
+	if m.s.strategy == v1beta1.StrategyCanary {
+		if g := m.hooks(v1beta1.ConfirmTrafficIncreaseHook); !g.ok {
+			m.say(Normal, "Progressing", "Waiting for approval to advance %s from canary weight 0: %s", m.s.target, g.why)
+			m.requeue = m.s.poll
+			return
+		}
+	}
 	if g := m.hooks(v1beta1.PreRolloutHook); !g.ok {
 		m.failCheck([]string{g.why})
 		return

@@ -136,10 +136,10 @@ func TestHooksPromote(t *testing.T) {
 	}
 	openGate(t, startURL, "/gate/open")
 
-	// The analysis starts at the first step; confirm-traffic-increase
-	// holds the next one.
+	// confirm-traffic-increase holds every step, the first (0 to 20)
+	// included, as Flagger's does.
 	waitPhase(t, state, "podinfo", v1beta1.PhaseProgressing, 30*time.Second)
-	holds(t, state, stepP, "gate", []v1beta1.CanaryPhase{v1beta1.PhaseProgressing}, 20)
+	holds(t, state, stepP, "gate", []v1beta1.CanaryPhase{v1beta1.PhaseProgressing}, 0)
 	if !hasEventWith(t, state, "podinfo", "step-gate", "403") {
 		t.Errorf("no event names the closed step gate")
 	}
@@ -151,8 +151,8 @@ func TestHooksPromote(t *testing.T) {
 		c, _ := canaryOf(t, state, "podinfo")
 		return c.Status.CanaryWeight == 60
 	})
-	// Each step asked the step gate: 20 to 40 and 40 to 60.
-	if n := countLines(stepP.out.String(), `"msg":"gate checked"`, `"open":true`); n < 2 {
+	// Each step asked the step gate: 0 to 20, 20 to 40 and 40 to 60.
+	if n := countLines(stepP.out.String(), `"msg":"gate checked"`, `"open":true`); n < 3 {
 		t.Errorf("the step gate was asked %d times once open, want once per step", n)
 	}
 	holds(t, state, promoP, "gate", []v1beta1.CanaryPhase{v1beta1.PhaseProgressing, v1beta1.PhaseWaitingPromotion}, 60)
