@@ -26,7 +26,7 @@ func newLocalCommands() []*cobra.Command {
 		newApplyCommand(false), newApplyCommand(true), newGetCommand(), newDescribeCommand(),
 		newEventsCommand(), newSetCommand(), newLogsCommand(),
 	}
-	for _, c := range []rollout.Command{rollout.Promote, rollout.Abort, rollout.Pause, rollout.Resume} {
+	for _, c := range rollout.Commands() {
 		cmds = append(cmds, newCanaryCommand(c))
 	}
 	return cmds
@@ -509,6 +509,7 @@ func newCanaryCommand(c rollout.Command) *cobra.Command {
 			rollout.Abort:   "Roll a Canary's release back now",
 			rollout.Pause:   "Hold a Canary's release at its current weight",
 			rollout.Resume:  "Continue a paused release",
+			rollout.Retry:   "Run the analysis of a Failed release's revision again",
 		}[c],
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -106,6 +106,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 	}
 
 	cmd, cmdErr := command(c)
+	consumed := c.Annotations[CommandAnnotation] // what this tick is given
 	if cmdErr != nil {
 		r.Recorder.Event(c, corev1.EventTypeWarning, "InvalidCommand", cmdErr.Error())
 	}
@@ -130,7 +131,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 		return ctrl.Result{}, "error", err
 	}
 	if cmd != rollout.NoCommand || cmdErr != nil {
-		if c, err = r.clearCommand(ctx, c); err != nil {
+		if c, err = r.clearCommand(ctx, c, consumed); err != nil {
 			return ctrl.Result{}, "error", err
 		}
 	}
@@ -166,11 +167,10 @@ func command(c *v1beta1.Canary) (rollout.Command, error) {
 	if !ok {
 		return rollout.NoCommand, nil
 	}
-	switch cmd := rollout.Command(v); cmd {
-	case rollout.Promote, rollout.Abort, rollout.Pause, rollout.Resume:
+	if cmd := rollout.Command(v); cmd.Valid() {
 		return cmd, nil
 	}
-	return rollout.NoCommand, fmt.Errorf("metadata.annotations[%s]: must be promote, abort, pause or resume, got %q", CommandAnnotation, v)
+	return rollout.NoCommand, fmt.Errorf("metadata.annotations[%s]: must be promote, abort, pause, resume or retry, got %q", CommandAnnotation, v)
 }
 
 // validate checks c's spec as `serin validate` does, with the
@@ -240,19 +240,38 @@ func (r *Reconciler) setWritten(key types.NamespacedName, rv string) {
 	r.written[key] = rv
 }
 
-// clearCommand removes the command annotation and returns the Canary as
-// written.
-func (r *Reconciler) clearCommand(ctx context.Context, c *v1beta1.Canary) (*v1beta1.Canary, error) {
-	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:null}}}`, CommandAnnotation)
-	updated := c.DeepCopy()
-	if err := r.Client.Patch(ctx, updated, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		if apierrors.IsNotFound(err) {
-			return c, nil
+// clearCommand removes the command annotation once its command, consumed,
+// has been carried out, and returns the Canary as written. The patch is
+// conditional on the resourceVersion of c: when the Canary changed since,
+// it is read again, and the annotation is left for the next reconcile if
+// it now holds another command (set during the tick), so that no command
+// is lost to a blind delete.
+func (r *Reconciler) clearCommand(ctx context.Context, c *v1beta1.Canary, consumed string) (*v1beta1.Canary, error) {
+	cur := c
+	for range 5 {
+		v, ok := cur.Annotations[CommandAnnotation]
+		if !ok || v != consumed {
+			return cur, nil // gone, or a newer command waits for its tick
 		}
-		return nil, fmt.Errorf("remove %s from canary %s/%s: %w", CommandAnnotation, c.Namespace, c.Name, err)
+		patch := fmt.Appendf(nil, `{"metadata":{"resourceVersion":%q,"annotations":{%q:null}}}`, cur.ResourceVersion, CommandAnnotation)
+		updated := cur.DeepCopy()
+		err := r.Client.Patch(ctx, updated, client.RawPatch(types.MergePatchType, patch))
+		switch {
+		case err == nil:
+			r.setWritten(client.ObjectKeyFromObject(updated), updated.ResourceVersion)
+			return updated, nil
+		case apierrors.IsNotFound(err):
+			return cur, nil
+		case !apierrors.IsConflict(err):
+			return nil, fmt.Errorf("remove %s from canary %s/%s: %w", CommandAnnotation, c.Namespace, c.Name, err)
+		}
+		live := &v1beta1.Canary{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(c), live); err != nil {
+			return nil, fmt.Errorf("remove %s from canary %s/%s: %w", CommandAnnotation, c.Namespace, c.Name, err)
+		}
+		cur = live
 	}
-	r.setWritten(client.ObjectKeyFromObject(updated), updated.ResourceVersion)
-	return updated, nil
+	return nil, fmt.Errorf("remove %s from canary %s/%s: it kept changing", CommandAnnotation, c.Namespace, c.Name)
 }
 
 // setFinalizer adds or removes the finalizer and returns the Canary as

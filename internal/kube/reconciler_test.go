@@ -15,6 +15,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -382,5 +383,82 @@ func TestReconcileReadsPastAStaleCache(t *testing.T) {
 	}
 	if got.Status.Iterations != 3 {
 		t.Errorf("after a third tick: iterations = %d, want 3", got.Status.Iterations)
+	}
+}
+
+// interrupting is an engine whose tick runs fn once, the first time, as if
+// a person acted on the Canary while the tick was under way.
+type interrupting struct {
+	scripted
+	once sync.Once
+	fn   func()
+}
+
+func (e *interrupting) Tick(ctx context.Context, c *v1beta1.Canary, cmd rollout.Command, deleting bool, now time.Time) (rollout.Decision, error) {
+	e.once.Do(e.fn)
+	return e.scripted.Tick(ctx, c, cmd, deleting, now)
+}
+
+// TestCommandSetDuringATickIsNotLost: a command annotation set while a
+// tick that consumed another is under way survives the tick's clean-up,
+// and the next tick carries it out; the consumed one is removed.
+func TestCommandSetDuringATickIsNotLost(t *testing.T) {
+	cluster, _ := startCluster(t, true)
+	cl := cluster.Client()
+	ns := cluster.CreateNamespace(t, "race")
+	ctx := t.Context()
+	c := &v1beta1.Canary{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo", Annotations: map[string]string{CommandAnnotation: "pause"}},
+		Spec: v1beta1.CanarySpec{
+			TargetRef: v1beta1.LocalObjectReference{Name: "podinfo"},
+			Service:   v1beta1.CanaryService{Port: 9898},
+			Analysis:  &v1beta1.CanaryAnalysis{Interval: "1s", StepWeight: 10},
+		},
+	}
+	if err := cl.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(c)
+	setCommand := func(cmd string) {
+		patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, CommandAnnotation, cmd)
+		if err := cl.Patch(ctx, &v1beta1.Canary{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo"}}, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := &interrupting{scripted: scripted{every: time.Second}, fn: func() { setCommand("abort") }}
+	r := &Reconciler{
+		Client: cl, APIReader: cl, Recorder: record.NewFakeRecorder(100), Metrics: m,
+		Engines: func(string) (Ticker, error) { return eng, nil },
+		Now:     time.Now, MinInterval: 100 * time.Millisecond,
+	}
+	req := ctrl.Request{NamespacedName: key}
+	annotation := func() (string, bool) {
+		got := &v1beta1.Canary{}
+		if err := cl.Get(ctx, key, got); err != nil {
+			t.Fatal(err)
+		}
+		v, ok := got.Annotations[CommandAnnotation]
+		return v, ok
+	}
+
+	if _, err := r.Reconcile(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := annotation(); !ok || v != "abort" {
+		t.Fatalf("after the tick that consumed pause: annotation %q (set %v), want the abort set during the tick", v, ok)
+	}
+	if _, err := r.Reconcile(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := annotation(); ok {
+		t.Errorf("after the tick that consumed abort: annotation %q still set", v)
+	}
+	ticks := eng.of("podinfo")
+	if len(ticks) != 2 || ticks[0].cmd != rollout.Pause || ticks[1].cmd != rollout.Abort {
+		t.Errorf("ticks = %+v, want pause then abort, each once", ticks)
 	}
 }

@@ -111,6 +111,15 @@ func (r *Runtime) tick(ctx context.Context, k string) time.Duration {
 	now := r.now()
 	dec, err := r.engine.Tick(ctx, c, cmd, deleting, now)
 	if err != nil {
+		// The tick changed nothing: its command waits for the next one,
+		// unless a newer command came meanwhile.
+		if cmd != rollout.NoCommand {
+			r.mu.Lock()
+			if _, newer := r.commands[k]; !newer {
+				r.commands[k] = cmd
+			}
+			r.mu.Unlock()
+		}
 		if ctx.Err() != nil {
 			return time.Hour
 		}
@@ -139,12 +148,10 @@ func (r *Runtime) tick(ctx context.Context, k string) time.Duration {
 }
 
 // Command gives a Canary a manual command (promote, abort, pause,
-// resume), carried out at its next tick, which comes at once.
+// resume, retry), carried out at its next tick, which comes at once.
 func (r *Runtime) Command(ns, name string, cmd rollout.Command) error {
-	switch cmd {
-	case rollout.Promote, rollout.Abort, rollout.Pause, rollout.Resume:
-	default:
-		return fmt.Errorf("command %q: must be promote, abort, pause or resume", cmd)
+	if !cmd.Valid() {
+		return fmt.Errorf("command %q: must be promote, abort, pause, resume or retry", cmd)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -15,18 +15,30 @@ func (m *machine) run() {
 	w := m.obs.Workload
 	switch {
 	case m.obs.Deleting:
+		m.ignoreCommand("%s is being deleted", m.s.target)
 		m.terminate()
 	case m.s.suspend:
+		m.ignoreCommand("%s is suspended (spec.suspend)", m.s.target)
 		m.say(Normal, "Suspended", "Suspended %s: spec.suspend is set; nothing changes until it is cleared", m.s.target)
 		m.requeue = m.s.interval
 	case !w.TargetFound:
+		m.ignoreCommand("target %s not found", m.s.target)
 		m.say(Warning, "TargetNotFound", "Target %s not found", m.s.target)
 		m.requeue = m.s.interval
 	case m.st.Phase == "" || m.st.Phase == v1beta1.PhaseInitializing ||
 		m.st.Phase == v1beta1.PhaseTerminating || m.st.Phase == v1beta1.PhaseTerminated || !w.PrimaryFound:
+		m.ignoreCommand("%s is not initialized yet", m.s.target)
 		m.initialize()
 	default:
 		m.release()
+	}
+}
+
+// ignoreCommand answers the tick's command, if any, with an event saying
+// why it is not carried out.
+func (m *machine) ignoreCommand(format string, args ...any) {
+	if cmd := m.obs.Command; cmd != NoCommand {
+		m.event(Normal, "CommandIgnored", "Command %s ignored: %s", cmd, fmt.Sprintf(format, args...))
 	}
 }
 
@@ -80,8 +92,10 @@ func (m *machine) release() {
 	case v1beta1.PhaseProgressing, v1beta1.PhaseWaitingPromotion:
 		m.progress()
 	case v1beta1.PhasePromoting:
+		m.ignoreCommand("%s is being promoted", m.s.target)
 		m.promoting()
 	case v1beta1.PhaseFinalising:
+		m.ignoreCommand("%s is being promoted", m.s.target)
 		m.finalise()
 	default: // Initialized, Waiting, Succeeded, Failed
 		switch {
@@ -101,13 +115,21 @@ func (m *machine) release() {
 	}
 }
 
-// idle waits for a new revision.
+// idle waits for a new revision, or a retry of the failed one.
 func (m *machine) idle() {
 	if m.st.Message == "" {
 		m.st.Message = fmt.Sprintf("%s runs revision %s", m.s.primary, m.st.LastPromotedSpec)
 	}
-	if cmd := m.obs.Command; cmd != NoCommand {
-		m.say(Normal, "Synced", "Command %s ignored: no release of %s in progress", cmd, m.s.target)
+	switch cmd := m.obs.Command; {
+	case cmd == Retry && m.st.Phase == v1beta1.PhaseFailed:
+		m.event(Normal, "Retry", "Retrying the analysis of %s revision %s by command", m.s.target, m.st.LastAppliedSpec)
+		m.obs.Command = NoCommand // carried out
+		m.start(true)
+		return
+	case cmd == Retry:
+		m.ignoreCommand("only a Failed release can be retried; %s is %s", m.s.target, m.st.Phase)
+	case cmd != NoCommand:
+		m.ignoreCommand("no release of %s in progress", m.s.target)
 	}
 	m.requeue = m.s.interval
 }
@@ -130,7 +152,17 @@ func (m *machine) cancel() {
 func (m *machine) start(restart bool) {
 	rev := m.obs.Workload.TargetRevision
 	if !restart {
+		if m.obs.Command == Abort {
+			// Nothing to roll back: the canary has no traffic yet.
+			m.st.LastAppliedSpec = rev
+			m.setPhase(v1beta1.PhaseFailed)
+			m.setCondition(v1beta1.PromotedCondition, metav1.ConditionFalse, "Failed", "Canary release aborted before its analysis started.")
+			m.say(Warning, "Failed", "Release of %s revision %s aborted by command before its analysis started", m.s.target, rev)
+			m.requeue = m.s.interval
+			return
+		}
 		if g := m.hooks(v1beta1.ConfirmRolloutHook); !g.ok {
+			m.ignoreCommand("%s revision %s is waiting for approval (%s)", m.s.target, rev, g.why)
 			m.setPhase(v1beta1.PhaseWaiting)
 			m.say(Normal, "Waiting", "Waiting for approval of %s revision %s: %s", m.s.target, rev, g.why)
 			m.requeue = m.s.interval
@@ -168,7 +200,14 @@ func (m *machine) progress() {
 			m.removeCondition(PausedCondition)
 			m.st.ProgressTime = m.stamp()
 			m.event(Normal, "Resumed", "Resumed %s at canary weight %d by command", m.s.target, m.st.CanaryWeight)
+		} else {
+			m.ignoreCommand("%s is not paused", m.s.target)
 		}
+	case Retry:
+		m.ignoreCommand("the release of %s is in progress; only a Failed release can be retried", m.s.target)
+	case Promote:
+		// A person's promote ends a pause too.
+		m.removeCondition(PausedCondition)
 	}
 	if m.paused() {
 		m.say(Normal, "Paused", "Paused %s at canary weight %d by command", m.s.target, m.st.CanaryWeight)

@@ -63,7 +63,9 @@ type Readiness struct {
 	Reason string
 }
 
-// Command is a manual command: promote, abort, pause or resume.
+// Command is a manual command: promote, abort, pause, resume or retry.
+// Every command is either carried out, with an event saying so, or
+// answered with an event saying why not.
 type Command string
 
 // The manual commands.
@@ -77,7 +79,22 @@ const (
 	Pause Command = "pause"
 	// Resume continues a paused release.
 	Resume Command = "resume"
+	// Retry runs the analysis of a Failed release's revision again.
+	Retry Command = "retry"
 )
+
+// Commands are the manual commands, in the order the CLI lists them.
+func Commands() []Command { return []Command{Promote, Abort, Pause, Resume, Retry} }
+
+// Valid says whether c is one of the manual commands.
+func (c Command) Valid() bool {
+	for _, k := range Commands() {
+		if c == k {
+			return true
+		}
+	}
+	return false
+}
 
 // HookResult is the outcome of calling the webhooks of one gate.
 type HookResult struct {
