@@ -59,7 +59,7 @@ func loadManifests(stdin io.Reader, paths ...string) ([]any, error) {
 	loader := manifest.Loader{Stdin: stdin}
 	set, err := loader.Load(paths...)
 	if err == nil {
-		err = set.Validate(v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal})
+		err = set.Validate(v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal, NoCluster: true})
 	}
 	if err != nil {
 		var ps manifest.Problems

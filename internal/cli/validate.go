@@ -34,7 +34,7 @@ nothing to report, and exits 1 otherwise.`,
 			}
 			opts := v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalKubernetes}
 			if local {
-				opts.MinInterval = v1beta1.MinIntervalLocal
+				opts.MinInterval, opts.NoCluster = v1beta1.MinIntervalLocal, true
 			}
 			loader := manifest.Loader{Stdin: cmd.InOrStdin()}
 			set, loadErr := loader.Load(files...)
@@ -67,7 +67,7 @@ nothing to report, and exits 1 otherwise.`,
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file or directory, or - for standard input (repeatable)")
-	cmd.Flags().BoolVar(&local, "local", false, "validate for the local runtime (analysis interval down to 1s instead of 10s)")
+	cmd.Flags().BoolVar(&local, "local", false, "validate for the local runtime (analysis interval down to 1s instead of 10s; no providers that read a cluster)")
 	return cmd
 }
 
