@@ -30,6 +30,11 @@ type process struct {
 
 // startProcess starts bin with args, its output going to dir/name.log.
 func startProcess(dir, name, bin string, args ...string) (*process, error) {
+	return startProcessEnv(dir, name, nil, bin, args...)
+}
+
+// startProcessEnv is startProcess with env added to the environment.
+func startProcessEnv(dir, name string, env []string, bin string, args ...string) (*process, error) {
 	logPath := filepath.Join(dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -37,6 +42,9 @@ func startProcess(dir, name, bin string, args ...string) (*process, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = sysProcAttr()
