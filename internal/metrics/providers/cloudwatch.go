@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
@@ -31,23 +32,32 @@ func newCloudWatch(cfg Config) (*cloudWatch, error) {
 	if cfg.Region == "" {
 		return nil, errors.New("cloudwatch needs spec.provider.region")
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	if cfg.InsecureSkipVerify {
-		transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the MetricTemplate
-	}
-	httpClient := &http.Client{Transport: headerTransport{next: transport, headers: cfg.Headers}}
 	// One attempt: a throttled or failed query is asked again at the
 	// next interval, and the analysis must not stall on backoff.
 	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background(),
 		awsconfig.WithRegion(cfg.Region),
 		awsconfig.WithRetryMaxAttempts(1),
-		awsconfig.WithHTTPClient(httpClient),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("cloudwatch: load AWS configuration: %w", err)
 	}
+	// The SDK's client (with AWS_CA_BUNDLE's roots when set), adding the
+	// template's headers and, when asked, skipping TLS verification.
+	buildable := awshttp.NewBuildableClient()
+	if cfg.InsecureSkipVerify {
+		buildable = buildable.WithTransportOptions(func(tr *http.Transport) {
+			if tr.TLSClientConfig == nil {
+				tr.TLSClientConfig = &tls.Config{}
+			}
+			tr.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // asked for by the MetricTemplate
+		})
+	}
+	if b, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient); ok && !cfg.InsecureSkipVerify {
+		buildable = b
+	}
 	name := "cloudwatch " + cfg.Region
 	client := cloudwatch.NewFromConfig(awsCfg, func(o *cloudwatch.Options) {
+		o.HTTPClient = headerClient{next: buildable, headers: cfg.Headers}
 		if cfg.Address != "" {
 			o.BaseEndpoint = aws.String(cfg.Address)
 		}
@@ -135,21 +145,18 @@ func (c *cloudWatch) error(err error) error {
 	return fmt.Errorf("%s: %w", c.name, err)
 }
 
-// headerTransport adds the template's headers to every request.
-type headerTransport struct {
-	next    http.RoundTripper
+// headerClient adds the template's headers to every request, after the
+// SDK has signed it.
+type headerClient struct {
+	next    aws.HTTPClient
 	headers map[string][]string
 }
 
-func (t headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if len(t.headers) == 0 {
-		return t.next.RoundTrip(req)
-	}
-	req = req.Clone(req.Context())
-	for k, vs := range t.headers {
+func (c headerClient) Do(req *http.Request) (*http.Response, error) {
+	for k, vs := range c.headers {
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}
 	}
-	return t.next.RoundTrip(req)
+	return c.next.Do(req)
 }

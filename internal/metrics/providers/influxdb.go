@@ -100,7 +100,8 @@ func (i *influxDB) Value(ctx context.Context, q Query) (float64, bool, error) {
 }
 
 // influxError reads the message of an error reply: {"message": ...}
-// (2.x) or {"error": ...} (1.8).
+// (2.x), {"error": ...} (1.8), or a CSV table with an error column (1.8
+// when asked for CSV).
 func influxError(body []byte) string {
 	var e struct {
 		Code    string `json:"code"`
@@ -108,6 +109,10 @@ func influxError(body []byte) string {
 		Error   string `json:"error"`
 	}
 	if json.Unmarshal(body, &e) != nil {
+		recs, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+		if err == nil && len(recs) == 2 && len(recs[0]) > 0 && recs[0][0] == "error" && len(recs[1]) > 0 {
+			return recs[1][0]
+		}
 		return ""
 	}
 	if e.Message != "" {
