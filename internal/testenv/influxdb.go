@@ -73,18 +73,7 @@ bind-address = "127.0.0.1:%[2]d"
 		}
 		db.Stop()
 	})
-	if err := waitFor(t.Context(), []*process{proc}, 2*time.Minute, "influxd", func(ctx context.Context) (bool, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, db.URL+"/ping", nil)
-		if err != nil {
-			return false, err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false, err
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusNoContent, nil
-	}); err != nil {
+	if err := waitHTTP(t.Context(), []*process{proc}, 2*time.Minute, "influxd", db.URL+"/ping", ""); err != nil {
 		t.Fatalf("testenv: %v\n%s", err, proc.tail(30))
 	}
 	return db
