@@ -98,6 +98,43 @@ func TestGraphiteRelease(t *testing.T) {
 	releaseWithProvider(t, bin, graphiteTemplate(g.URL), feed)
 }
 
+// TestProviderUnreachable releases podinfo with a Graphite MetricTemplate
+// whose server is down: the analysis halts with the error, a Normal event,
+// and counts no failed check.
+func TestProviderUnreachable(t *testing.T) {
+	bin := serin(t)
+	dir, state := t.TempDir(), t.TempDir()
+	port, down := freePort(t), freePort(t)
+	app := writeFile(t, dir, "app.yaml", appManifests(port))
+	cn := writeFile(t, dir, "canary.yaml", providerCanary(port, "down"))
+	tmpl := writeFile(t, dir, "template.yaml", graphiteTemplate(fmt.Sprintf("http://127.0.0.1:%d", down)))
+	run := start(t, bin, "run", "-f", app, "-f", cn, "-f", tmpl, "--state-dir", state)
+	waitFor(t, time.Minute, "Initialized", func() bool {
+		phase, _, _, _ := canary(t, bin, state)
+		return phase == "Initialized"
+	})
+	if out, err := cli(t, bin, state, "set", "image", "deployment/podinfo", "podinfod=quay.io/stefanprodan/podinfo:1.7.1"); err != nil {
+		t.Fatalf("set image: %v\n%s", err, out)
+	}
+	halt := "Halt advancement podinfo.test: success-rate query failed: metric success-rate: MetricTemplate test/success-rate: query \"target=summarize("
+	waitFor(t, time.Minute, "a halt on the query failure", func() bool {
+		return strings.Contains(run.out.String(), halt)
+	})
+	// Three intervals more of failed queries count no failed check.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		phase, weight, failed, ok := canary(t, bin, state)
+		if ok && (phase != "Progressing" || failed != 0) {
+			t.Fatalf("phase %s, weight %d, failed checks %d: want Progressing with no failed check", phase, weight, failed)
+		}
+	}
+	if out := run.out.String(); !strings.Contains(out, fmt.Sprintf("graphite http://127.0.0.1:%d: Get ", down)) || !strings.Contains(out, "connection refused") {
+		t.Errorf("the event does not say why:\n%s", out)
+	}
+	if err := run.interrupt(t); err != nil {
+		t.Fatalf("serin run: %v", err)
+	}
+}
+
 // TestInfluxDBRelease is TestGraphiteRelease against a real InfluxDB 1.8
 // with Flux.
 func TestInfluxDBRelease(t *testing.T) {
