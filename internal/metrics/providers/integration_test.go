@@ -3,11 +3,15 @@
 package providers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/serinhq/serin/internal/testenv"
 )
@@ -111,5 +115,82 @@ func TestInfluxDBServer(t *testing.T) {
 	}
 	if _, _, err := p.Value(ctx, Query{Text: `from(bucket: "serin/autogen") |> rangex(start: -1m)`, Interval: time.Minute, Now: time.Now()}); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), `undefined identifier "rangex"`) {
 		t.Errorf("a query that does not compile: %v", err)
+	}
+}
+
+// TestKeptnCluster runs the keptn provider against a real API server
+// with Keptn's CRDs: the test plays Keptn's metrics operator, setting a
+// KeptnMetric's value and completing each Analysis serin creates.
+func TestKeptnCluster(t *testing.T) {
+	c := testenv.Start(t, testenv.Options{ControlPlaneOnly: true, CRDs: []string{"testdata/keptn"}})
+	ns := c.CreateNamespace(t, "keptn")
+	kube := c.Client()
+	ctx := t.Context()
+
+	m := keptnMetric(ns, "error-rate", nil)
+	if err := kube.Create(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	p := mustNew(t, Config{Type: "keptn", Kube: kube, Timeout: 20 * time.Second})
+	if _, ok, err := p.Value(ctx, Query{Text: "keptnmetric/" + ns + "/error-rate", Interval: time.Minute, Now: time.Now()}); err != nil || ok {
+		t.Fatalf("a KeptnMetric without a value: %v, %v, want no data", ok, err)
+	}
+	m.Object["status"] = map[string]any{"value": "1.25", "rawValue": "MS4yNQ=="}
+	if err := kube.Status().Update(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, err := p.Value(ctx, Query{Text: "keptnmetric/" + ns + "/error-rate", Interval: time.Minute, Now: time.Now()}); err != nil || !ok || v != 1.25 {
+		t.Fatalf("the KeptnMetric's value = %v, %v, %v, want 1.25", v, ok, err)
+	}
+
+	// The operator: complete every Analysis, passing those of the
+	// definition "good".
+	opCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	seen := make(chan *unstructured.Unstructured, 4)
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-opCtx.Done():
+				return
+			case <-tick.C:
+			}
+			list := &unstructured.UnstructuredList{}
+			list.SetGroupVersionKind(KeptnAnalysisGVK.GroupVersion().WithKind("AnalysisList"))
+			if err := kube.List(opCtx, list, client.InNamespace(ns)); err != nil {
+				continue
+			}
+			for i := range list.Items {
+				a := &list.Items[i]
+				if _, done, _ := unstructured.NestedString(a.Object, "status", "state"); done {
+					continue
+				}
+				def, _, _ := unstructured.NestedString(a.Object, "spec", "analysisDefinition", "name")
+				a.Object["status"] = map[string]any{"state": "Completed", "pass": def == "good", "raw": "{}"}
+				if err := kube.Status().Update(opCtx, a); err == nil {
+					seen <- a.DeepCopy()
+				}
+			}
+		}
+	}()
+	for def, want := range map[string]float64{"good": 1, "bad": 0} {
+		v, ok, err := p.Value(ctx, Query{Text: "analysis/" + ns + "/" + def + "/10m/workload=podinfo", Interval: time.Minute, Now: time.Now()})
+		if err != nil || !ok || v != want {
+			t.Fatalf("Analysis of %s = %v, %v, %v, want %v", def, v, ok, err, want)
+		}
+		a := <-seen
+		recent, _, _ := unstructured.NestedString(a.Object, "spec", "timeframe", "recent")
+		args, _, _ := unstructured.NestedStringMap(a.Object, "spec", "args")
+		if !strings.HasPrefix(a.GetName(), def+"-") || recent != "10m" || args["workload"] != "podinfo" {
+			t.Errorf("Analysis %s: timeframe %q, args %v", a.GetName(), recent, args)
+		}
+	}
+	// serin deleted the Analyses it created.
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(KeptnAnalysisGVK.GroupVersion().WithKind("AnalysisList"))
+	if err := kube.List(ctx, list, client.InNamespace(ns)); err != nil || len(list.Items) != 0 {
+		t.Errorf("Analyses left: %d (%v)", len(list.Items), err)
 	}
 }
