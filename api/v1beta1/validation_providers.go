@@ -53,8 +53,8 @@ func alertProviderTypes() []string {
 // path. The query must parse as a Go text/template over the variables a
 // query may use (name, namespace, target, service, ingress, route,
 // interval, variables). The fields a provider type cannot run without are
-// required, and the types that read a cluster's objects are refused when
-// opts.NoCluster is set.
+// required; the types that read a cluster's objects, and secretRef, are
+// refused when opts.NoCluster is set.
 func ValidateMetricTemplate(t *MetricTemplate, opts ValidationOptions) field.ErrorList {
 	errs := validateObjectMeta(t.Name, t.Namespace, field.NewPath("metadata"))
 	spec := field.NewPath("spec")
@@ -84,6 +84,9 @@ func ValidateMetricTemplate(t *MetricTemplate, opts ValidationOptions) field.Err
 	}
 	if need.cluster && opts.NoCluster && (pr.Type == "keptn" || pr.Address == "") {
 		errs = append(errs, field.Invalid(pp.Child("type"), pr.Type, "reads objects of a Kubernetes cluster: runs only under serin controller"))
+	}
+	if opts.NoCluster && pr.SecretRef != nil && pr.SecretRef.Name != "" {
+		errs = append(errs, field.Invalid(pp.Child("secretRef", "name"), pr.SecretRef.Name, "the local runtime reads no Secrets: a template with a secretRef runs only under serin controller"))
 	}
 	if pr.Type == "keptn" && t.Spec.Query != "" {
 		kind, _, _ := strings.Cut(strings.TrimSpace(t.Spec.Query), "/")

@@ -339,6 +339,8 @@ func TestValidateMetricTemplate(t *testing.T) {
 		{name: "externalmetrics", mutate: provider(MetricTemplateProvider{Type: "externalmetrics"}, "test/x")},
 		{name: "externalmetrics without a cluster", mutate: provider(MetricTemplateProvider{Type: "externalmetrics"}, "test/x"), opts: ValidationOptions{NoCluster: true},
 			want: []wantErr{{"spec.provider.type", field.ErrorTypeInvalid}}},
+		{name: "a secret without a cluster", mutate: provider(MetricTemplateProvider{Type: "datadog", SecretRef: secret}, "avg:x{*}"), opts: ValidationOptions{NoCluster: true},
+			want: []wantErr{{"spec.provider.secretRef.name", field.ErrorTypeInvalid}}},
 		{name: "externalmetrics at an address without a cluster", opts: ValidationOptions{NoCluster: true},
 			mutate: provider(MetricTemplateProvider{Type: "externalmetrics", Address: "https://keda:6443"}, "test/x")},
 		{name: "a Flagger type serin does not run", mutate: provider(MetricTemplateProvider{Type: "skywalking", Address: "http://oap:12800"}, "query {}"),

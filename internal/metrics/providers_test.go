@@ -95,7 +95,7 @@ func TestProviderTemplateErrors(t *testing.T) {
 			t.Spec.Provider.Type = "datadog"
 			t.Spec.Provider.SecretRef = &v1beta1.LocalSecretReference{Name: "dd"}
 			return t
-		}, wantErr: "secret test/dd: no secret store"},
+		}, wantErr: "secret test/dd: this runtime reads no Secrets: a template with a secretRef runs only under serin controller"},
 		{name: "no secret", tmpl: func() *v1beta1.MetricTemplate {
 			t := template("test", "x", "", "q")
 			t.Spec.Provider.Type = "newrelic"

@@ -189,7 +189,7 @@ func (r *Resolver) queryProvider(ctx context.Context, c *v1beta1.Canary, m v1bet
 	}
 	if p.SecretRef != nil {
 		if r.opts.Secrets == nil {
-			return fail(fmt.Errorf("secret %s/%s: no secret store", ns, p.SecretRef.Name))
+			return fail(fmt.Errorf("secret %s/%s: this runtime reads no Secrets: a template with a secretRef runs only under serin controller", ns, p.SecretRef.Name))
 		}
 		if cfg.Secret, err = r.opts.Secrets(ctx, ns, p.SecretRef.Name); err != nil {
 			return fail(fmt.Errorf("get secret %s/%s: %w", ns, p.SecretRef.Name, err))
