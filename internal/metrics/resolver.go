@@ -188,11 +188,8 @@ func (r *Resolver) queryProvider(ctx context.Context, c *v1beta1.Canary, m v1bet
 		Region: p.Region, Timeout: r.opts.Timeout, Kube: r.opts.Kube, KubeConfig: r.opts.KubeConfig,
 	}
 	if p.SecretRef != nil {
-		if r.opts.Secrets == nil {
-			return fail(fmt.Errorf("secret %s/%s: this runtime reads no Secrets: a template with a secretRef runs only under serin controller", ns, p.SecretRef.Name))
-		}
-		if cfg.Secret, err = r.opts.Secrets(ctx, ns, p.SecretRef.Name); err != nil {
-			return fail(fmt.Errorf("get secret %s/%s: %w", ns, p.SecretRef.Name, err))
+		if cfg.Secret, err = r.secret(ctx, ns, p.SecretRef.Name); err != nil {
+			return fail(err)
 		}
 		if cfg.Secret == nil {
 			cfg.Secret = map[string][]byte{}
@@ -238,15 +235,24 @@ func (r *Resolver) provider(cfg providers.Config) (providers.Provider, error) {
 	return p, nil
 }
 
-// credentials reads basic auth ("username", "password") or a bearer token
-// ("token") from a Secret, as Flagger's Prometheus provider does.
-func (r *Resolver) credentials(ctx context.Context, namespace, name string, cfg *prometheus.Config) error {
+// secret returns the data of the Secret a template's secretRef names.
+func (r *Resolver) secret(ctx context.Context, namespace, name string) (map[string][]byte, error) {
 	if r.opts.Secrets == nil {
-		return fmt.Errorf("secret %s/%s: no secret store", namespace, name)
+		return nil, fmt.Errorf("secret %s/%s: this runtime reads no Secrets: a template with a secretRef runs only under serin controller", namespace, name)
 	}
 	data, err := r.opts.Secrets(ctx, namespace, name)
 	if err != nil {
-		return fmt.Errorf("get secret %s/%s: %w", namespace, name, err)
+		return nil, fmt.Errorf("get secret %s/%s: %w", namespace, name, err)
+	}
+	return data, nil
+}
+
+// credentials reads basic auth ("username", "password") or a bearer token
+// ("token") from a Secret, as Flagger's Prometheus provider does.
+func (r *Resolver) credentials(ctx context.Context, namespace, name string, cfg *prometheus.Config) error {
+	data, err := r.secret(ctx, namespace, name)
+	if err != nil {
+		return err
 	}
 	user, pass, token := string(data["username"]), string(data["password"]), string(data["token"])
 	switch {
