@@ -158,7 +158,7 @@ func TestKeptnCluster(t *testing.T) {
 			case <-tick.C:
 			}
 			list := &unstructured.UnstructuredList{}
-			list.SetGroupVersionKind(KeptnAnalysisGVK.GroupVersion().WithKind("AnalysisList"))
+			list.SetGroupVersionKind(keptnGV().WithKind("AnalysisList"))
 			if err := kube.List(opCtx, list, client.InNamespace(ns)); err != nil {
 				continue
 			}
@@ -189,7 +189,7 @@ func TestKeptnCluster(t *testing.T) {
 	}
 	// serin deleted the Analyses it created.
 	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(KeptnAnalysisGVK.GroupVersion().WithKind("AnalysisList"))
+	list.SetGroupVersionKind(keptnGV().WithKind("AnalysisList"))
 	if err := kube.List(ctx, list, client.InNamespace(ns)); err != nil || len(list.Items) != 0 {
 		t.Errorf("Analyses left: %d (%v)", len(list.Items), err)
 	}

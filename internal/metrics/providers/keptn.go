@@ -15,11 +15,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// The Keptn objects the keptn provider reads and writes.
-var (
-	KeptnMetricGVK   = schema.GroupVersionKind{Group: "metrics.keptn.sh", Version: "v1beta1", Kind: "KeptnMetric"}
-	KeptnAnalysisGVK = schema.GroupVersionKind{Group: "metrics.keptn.sh", Version: "v1beta1", Kind: "Analysis"}
-)
+// keptnGV is the group and version of the Keptn objects the keptn
+// provider reads (KeptnMetric) and writes (Analysis).
+func keptnGV() schema.GroupVersion {
+	return schema.GroupVersion{Group: "metrics.keptn.sh", Version: "v1beta1"}
+}
 
 // KeptnQueryFormat is the form of a keptn query, as Flagger's.
 const KeptnQueryFormat = "keptnmetric/<namespace>/<name> or analysis/<namespace>/<AnalysisDefinition>[/<timeframe>[/<arg>=<value>;...]]"
@@ -49,10 +49,10 @@ type keptnQuery struct {
 	args      map[string]any
 }
 
-// ParseKeptnQuery parses a keptn query (see KeptnQueryFormat). The kind is
+// parseKeptnQuery parses a keptn query (see KeptnQueryFormat). The kind is
 // read case-insensitively, "keptnmetrics" and "analyses" too; the
 // timeframe of an Analysis defaults to 1m.
-func ParseKeptnQuery(query string) (keptnQuery, error) {
+func parseKeptnQuery(query string) (keptnQuery, error) {
 	parts := strings.Split(strings.TrimSpace(query), "/")
 	if len(parts) < 3 || parts[1] == "" || parts[2] == "" {
 		return keptnQuery{}, fmt.Errorf("keptn query %q: want %s", query, KeptnQueryFormat)
@@ -91,7 +91,7 @@ func ParseKeptnQuery(query string) (keptnQuery, error) {
 // waits for Keptn to complete it, deletes it, and returns 1 when it
 // passed and 0 when it failed, as Flagger does.
 func (k *keptn) Value(ctx context.Context, q Query) (float64, bool, error) {
-	kq, err := ParseKeptnQuery(q.Text)
+	kq, err := parseKeptnQuery(q.Text)
 	if err != nil {
 		return 0, false, err
 	}
@@ -105,7 +105,7 @@ func (k *keptn) Value(ctx context.Context, q Query) (float64, bool, error) {
 
 func (k *keptn) metric(ctx context.Context, kq keptnQuery) (float64, bool, error) {
 	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(KeptnMetricGVK)
+	obj.SetGroupVersionKind(keptnGV().WithKind("KeptnMetric"))
 	ref := kq.namespace + "/" + kq.name
 	if err := k.kube.Get(ctx, client.ObjectKey{Namespace: kq.namespace, Name: kq.name}, obj); err != nil {
 		return 0, false, k.error("get KeptnMetric "+ref, err)
@@ -136,7 +136,7 @@ func (k *keptn) analysis(ctx context.Context, kq keptnQuery) (float64, bool, err
 			"args":               kq.args,
 		},
 	}}
-	a.SetGroupVersionKind(KeptnAnalysisGVK)
+	a.SetGroupVersionKind(keptnGV().WithKind("Analysis"))
 	a.SetNamespace(kq.namespace)
 	a.SetGenerateName(kq.name + "-")
 	a.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "serin"})
@@ -156,7 +156,7 @@ func (k *keptn) analysis(ctx context.Context, kq keptnQuery) (float64, bool, err
 	defer tick.Stop()
 	for {
 		got := &unstructured.Unstructured{}
-		got.SetGroupVersionKind(KeptnAnalysisGVK)
+		got.SetGroupVersionKind(keptnGV().WithKind("Analysis"))
 		if err := k.kube.Get(ctx, client.ObjectKeyFromObject(a), got); err != nil {
 			return 0, false, k.error("get Analysis "+name, err)
 		}

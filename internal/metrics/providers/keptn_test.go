@@ -22,7 +22,7 @@ func keptnMetric(ns, name string, value any) *unstructured.Unstructured {
 	if value != nil {
 		m.Object["status"] = map[string]any{"value": value, "rawValue": "MTI="}
 	}
-	m.SetGroupVersionKind(KeptnMetricGVK)
+	m.SetGroupVersionKind(keptnGV().WithKind("KeptnMetric"))
 	m.SetNamespace(ns)
 	m.SetName(name)
 	return m
