@@ -43,7 +43,7 @@ verify: ## gofmt, go vet, go mod tidy and generated code up to date
 	  [ "$$before" = "$$(cat $(GENERATED) | cksum)" ] || { echo "generated code is out of date: run make generate"; exit 1; }
 
 .PHONY: testenv
-testenv: ## build or reuse the cached test cluster, Prometheus and Chromium
+testenv: ## build or reuse the cached test cluster, Prometheus, Graphite, InfluxDB and Chromium
 	bash hack/testenv/install.sh "$(CACHE)"
 
 .PHONY: test-unit

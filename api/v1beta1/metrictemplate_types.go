@@ -4,7 +4,7 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 // MetricTemplate is a query that computes a metric for a Canary's analysis.
 // The query is a Go text/template with the variables name, namespace,
-// target, service, ingress, interval and variables, as Flagger's.
+// target, service, ingress, route, interval and variables, as Flagger's.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:categories=all
@@ -37,18 +37,19 @@ type MetricTemplateSpec struct {
 
 // MetricTemplateProvider is where a template's query runs.
 type MetricTemplateProvider struct {
-	// Type of the provider: "prometheus", or "serin" for the local proxy's
-	// telemetry. Flagger's other types (datadog, cloudwatch, newrelic,
-	// graphite, dynatrace, influxdb, stackdriver, keptn, splunk) are read
-	// but not yet queried.
+	// Type of the provider: "prometheus", "serin" for the local proxy's
+	// telemetry, or one of Flagger's graphite, influxdb (Flux), datadog,
+	// newrelic, cloudwatch, stackdriver, dynatrace, splunk, keptn and
+	// externalmetrics.
 	Type string `json:"type"`
 	// Address of the provider's API.
 	// +optional
 	Address string `json:"address,omitempty"`
-	// SecretRef names a Secret with credentials.
+	// SecretRef names a Secret with credentials, under the key names
+	// Flagger uses for the provider type.
 	// +optional
 	SecretRef *LocalSecretReference `json:"secretRef,omitempty"`
-	// Headers sent with every query.
+	// Headers sent with every query of the HTTP providers.
 	// +optional
 	Headers map[string][]string `json:"headers,omitempty"`
 	// +optional

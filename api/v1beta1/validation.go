@@ -27,6 +27,10 @@ type ValidationOptions struct {
 	// MinInterval is the shortest analysis interval allowed. Zero means
 	// MinIntervalKubernetes.
 	MinInterval time.Duration
+	// NoCluster: the objects run without a Kubernetes cluster (the local
+	// runtime), so MetricTemplates whose provider reads a cluster's
+	// objects (keptn, externalmetrics without an address) are refused.
+	NoCluster bool
 }
 
 func (o ValidationOptions) minInterval() time.Duration {

@@ -2,6 +2,7 @@ package v1beta1
 
 import (
 	"slices"
+	"strings"
 	"text/template"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -9,12 +10,38 @@ import (
 
 // metricProviderTypes lists the values of a MetricTemplate's
 // spec.provider.type: serin's own, Prometheus, and Flagger's other
-// providers, which load but are not queried yet.
+// providers. Flagger's types that are not listed (skywalking, for one)
+// are refused.
 func metricProviderTypes() []string {
 	return []string{
 		"prometheus", "serin", "datadog", "cloudwatch", "newrelic", "graphite",
-		"dynatrace", "influxdb", "stackdriver", "keptn", "splunk",
+		"dynatrace", "influxdb", "stackdriver", "keptn", "splunk", "externalmetrics",
 	}
+}
+
+// providerNeeds says which fields of spec.provider a type cannot run
+// without, as the providers check them when they are built.
+type providerNeeds struct {
+	address, secretRef, region bool
+	// cluster: the provider reads objects of the Kubernetes cluster the
+	// controller runs on (without an address, for externalmetrics).
+	cluster bool
+}
+
+func metricProviderNeeds(typ string) providerNeeds {
+	switch typ {
+	case "graphite", "influxdb":
+		return providerNeeds{address: true}
+	case "dynatrace", "splunk":
+		return providerNeeds{address: true, secretRef: true}
+	case "datadog", "newrelic", "stackdriver":
+		return providerNeeds{secretRef: true}
+	case "cloudwatch":
+		return providerNeeds{region: true}
+	case "keptn", "externalmetrics":
+		return providerNeeds{cluster: true}
+	}
+	return providerNeeds{}
 }
 
 // alertProviderTypes lists the values of an AlertProvider's spec.type.
@@ -24,9 +51,11 @@ func alertProviderTypes() []string {
 
 // ValidateMetricTemplate returns every problem of t, each with its field
 // path. The query must parse as a Go text/template over the variables a
-// query may use (name, namespace, target, service, ingress, interval,
-// variables).
-func ValidateMetricTemplate(t *MetricTemplate) field.ErrorList {
+// query may use (name, namespace, target, service, ingress, route,
+// interval, variables). The fields a provider type cannot run without are
+// required; the types that read a cluster's objects, and secretRef, are
+// refused when opts.NoCluster is set.
+func ValidateMetricTemplate(t *MetricTemplate, opts ValidationOptions) field.ErrorList {
 	errs := validateObjectMeta(t.Name, t.Namespace, field.NewPath("metadata"))
 	spec := field.NewPath("spec")
 	pp := spec.Child("provider")
@@ -43,6 +72,28 @@ func ValidateMetricTemplate(t *MetricTemplate) field.ErrorList {
 	if pr.SecretRef != nil && pr.SecretRef.Name == "" {
 		errs = append(errs, field.Required(pp.Child("secretRef", "name"), ""))
 	}
+	need := metricProviderNeeds(pr.Type)
+	if need.address && pr.Address == "" {
+		errs = append(errs, field.Required(pp.Child("address"), "required for provider type "+pr.Type))
+	}
+	if need.secretRef && pr.SecretRef == nil {
+		errs = append(errs, field.Required(pp.Child("secretRef"), "required for provider type "+pr.Type+": a Secret with its credentials"))
+	}
+	if need.region && pr.Region == "" {
+		errs = append(errs, field.Required(pp.Child("region"), "required for provider type "+pr.Type))
+	}
+	if need.cluster && opts.NoCluster && (pr.Type == "keptn" || pr.Address == "") {
+		errs = append(errs, field.Invalid(pp.Child("type"), pr.Type, "reads objects of a Kubernetes cluster: runs only under serin controller"))
+	}
+	if opts.NoCluster && pr.SecretRef != nil && pr.SecretRef.Name != "" {
+		errs = append(errs, field.Invalid(pp.Child("secretRef", "name"), pr.SecretRef.Name, "the local runtime reads no Secrets: a template with a secretRef runs only under serin controller"))
+	}
+	if pr.Type == "keptn" && t.Spec.Query != "" {
+		kind, _, _ := strings.Cut(strings.TrimSpace(t.Spec.Query), "/")
+		if k := strings.ToLower(kind); k != "keptnmetric" && k != "keptnmetrics" && k != "analysis" && k != "analyses" {
+			errs = append(errs, field.Invalid(spec.Child("query"), kind, "a keptn query is keptnmetric/<namespace>/<name> or analysis/<namespace>/<AnalysisDefinition>[/<timeframe>[/<arg>=<value>;...]]"))
+		}
+	}
 	if t.Spec.Query == "" {
 		errs = append(errs, field.Required(spec.Child("query"), ""))
 	} else if _, err := template.New(t.Name).Funcs(queryFuncs()).Parse(t.Spec.Query); err != nil {
@@ -55,7 +106,7 @@ func ValidateMetricTemplate(t *MetricTemplate) field.ErrorList {
 // parsing only.
 func queryFuncs() template.FuncMap {
 	fm := template.FuncMap{}
-	for _, name := range []string{"name", "namespace", "target", "service", "ingress", "interval"} {
+	for _, name := range []string{"name", "namespace", "target", "service", "ingress", "route", "interval"} {
 		fm[name] = func() string { return "" }
 	}
 	fm["variables"] = func() map[string]string { return nil }

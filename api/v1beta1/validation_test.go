@@ -300,12 +300,51 @@ func TestValidateMetricTemplate(t *testing.T) {
 			},
 		}
 	}
+	provider := func(p MetricTemplateProvider, query string) func(*MetricTemplate) {
+		return func(m *MetricTemplate) { m.Spec.Provider, m.Spec.Query = p, query }
+	}
+	secret := &LocalSecretReference{Name: "creds"}
 	tests := []struct {
 		name   string
 		mutate func(*MetricTemplate)
+		opts   ValidationOptions
 		want   []wantErr
 	}{
 		{name: "valid", mutate: func(*MetricTemplate) {}},
+		{name: "route variable", mutate: func(m *MetricTemplate) { m.Spec.Query = `x{route="{{ route }}"}` }},
+		{name: "graphite", mutate: provider(MetricTemplateProvider{Type: "graphite", Address: "http://graphite"}, "target=x")},
+		{name: "graphite without address", mutate: provider(MetricTemplateProvider{Type: "graphite"}, "target=x"),
+			want: []wantErr{{"spec.provider.address", field.ErrorTypeRequired}}},
+		{name: "influxdb without address", mutate: provider(MetricTemplateProvider{Type: "influxdb", SecretRef: secret}, "from(bucket: \"b\")"),
+			want: []wantErr{{"spec.provider.address", field.ErrorTypeRequired}}},
+		{name: "datadog", mutate: provider(MetricTemplateProvider{Type: "datadog", SecretRef: secret}, "avg:x{*}")},
+		{name: "datadog without secret", mutate: provider(MetricTemplateProvider{Type: "datadog"}, "avg:x{*}"),
+			want: []wantErr{{"spec.provider.secretRef", field.ErrorTypeRequired}}},
+		{name: "newrelic without secret", mutate: provider(MetricTemplateProvider{Type: "newrelic"}, "SELECT 1"),
+			want: []wantErr{{"spec.provider.secretRef", field.ErrorTypeRequired}}},
+		{name: "stackdriver without secret", mutate: provider(MetricTemplateProvider{Type: "stackdriver"}, "fetch x"),
+			want: []wantErr{{"spec.provider.secretRef", field.ErrorTypeRequired}}},
+		{name: "dynatrace without address or secret", mutate: provider(MetricTemplateProvider{Type: "dynatrace"}, "builtin:x"),
+			want: []wantErr{{"spec.provider.address", field.ErrorTypeRequired}, {"spec.provider.secretRef", field.ErrorTypeRequired}}},
+		{name: "splunk without address or secret", mutate: provider(MetricTemplateProvider{Type: "splunk"}, "data('x').publish()"),
+			want: []wantErr{{"spec.provider.address", field.ErrorTypeRequired}, {"spec.provider.secretRef", field.ErrorTypeRequired}}},
+		{name: "cloudwatch", mutate: provider(MetricTemplateProvider{Type: "cloudwatch", Region: "eu-west-1"}, "[]")},
+		{name: "cloudwatch without region", mutate: provider(MetricTemplateProvider{Type: "cloudwatch"}, "[]"),
+			want: []wantErr{{"spec.provider.region", field.ErrorTypeRequired}}},
+		{name: "keptn", mutate: provider(MetricTemplateProvider{Type: "keptn"}, "analysis/{{ namespace }}/slo/5m/workload={{ target }}")},
+		{name: "keptn query of another kind", mutate: provider(MetricTemplateProvider{Type: "keptn"}, "keptnmetricz/test/x"),
+			want: []wantErr{{"spec.query", field.ErrorTypeInvalid}}},
+		{name: "keptn without a cluster", mutate: provider(MetricTemplateProvider{Type: "keptn"}, "keptnmetric/test/x"), opts: ValidationOptions{NoCluster: true},
+			want: []wantErr{{"spec.provider.type", field.ErrorTypeInvalid}}},
+		{name: "externalmetrics", mutate: provider(MetricTemplateProvider{Type: "externalmetrics"}, "test/x")},
+		{name: "externalmetrics without a cluster", mutate: provider(MetricTemplateProvider{Type: "externalmetrics"}, "test/x"), opts: ValidationOptions{NoCluster: true},
+			want: []wantErr{{"spec.provider.type", field.ErrorTypeInvalid}}},
+		{name: "a secret without a cluster", mutate: provider(MetricTemplateProvider{Type: "datadog", SecretRef: secret}, "avg:x{*}"), opts: ValidationOptions{NoCluster: true},
+			want: []wantErr{{"spec.provider.secretRef.name", field.ErrorTypeInvalid}}},
+		{name: "externalmetrics at an address without a cluster", opts: ValidationOptions{NoCluster: true},
+			mutate: provider(MetricTemplateProvider{Type: "externalmetrics", Address: "https://keda:6443"}, "test/x")},
+		{name: "a Flagger type serin does not run", mutate: provider(MetricTemplateProvider{Type: "skywalking", Address: "http://oap:12800"}, "query {}"),
+			want: []wantErr{{"spec.provider.type", field.ErrorTypeNotSupported}}},
 		{name: "serin provider without address", mutate: func(m *MetricTemplate) { m.Spec.Provider = MetricTemplateProvider{Type: "serin"} }},
 		{name: "missing provider type", mutate: func(m *MetricTemplate) { m.Spec.Provider.Type = "" },
 			want: []wantErr{{"spec.provider.type", field.ErrorTypeRequired}}},
@@ -328,8 +367,8 @@ func TestValidateMetricTemplate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := valid()
 			tt.mutate(m)
-			if got := errorsOf(ValidateMetricTemplate(m)); !slices.Equal(got, tt.want) {
-				t.Errorf("got %v, want %v (%v)", got, tt.want, ValidateMetricTemplate(m))
+			if got := errorsOf(ValidateMetricTemplate(m, tt.opts)); !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v (%v)", got, tt.want, ValidateMetricTemplate(m, tt.opts))
 			}
 		})
 	}

@@ -3,7 +3,10 @@
 #
 #   etcd, kube-apiserver, kube-controller-manager,
 #   kube-scheduler, kwok                            from the Go module proxy
+#   influxd (InfluxDB 1.8, Flux enabled by tests)   from the Go module proxy
 #   prometheus                                      from Debian's package
+#   carbon-cache, graphite-manage (Graphite)        from Debian's graphite-carbon
+#                                                   and graphite-web packages
 #   chromium (headless, for the dashboard's tests)  from Debian's package
 #
 # Usage: hack/testenv/install.sh [CACHE_DIR]   (default ~/.cache/serin-testenv)
@@ -19,11 +22,16 @@
 #   KUBEBUILDER_ASSETS  the same directory, for controller-runtime's envtest
 #   SERIN_PROMETHEUS    path of the prometheus binary
 #   SERIN_CHROMIUM      path of the chromium binary
+#   SERIN_INFLUXD       path of the influxd binary
+#   SERIN_CARBON_CACHE  path of Graphite's carbon-cache
+#   SERIN_GRAPHITE_WEB  path of graphite-web's graphite-manage
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-1.34.4}
 ETCD_VERSION=${ETCD_VERSION:-3.6.5}
 KWOK_VERSION=${KWOK_VERSION:-0.7.0}
+# The last InfluxDB that builds without cgo: 2.x needs Rust for Flux.
+INFLUXDB_VERSION=${INFLUXDB_VERSION:-1.8.10}
 
 cache=${1:-$HOME/.cache/serin-testenv}
 go=${GO:-go}
@@ -167,25 +175,55 @@ build_kwok() {
 	log "kwok v$KWOK_VERSION: built in $((SECONDS - start))s"
 }
 
+build_influxd() {
+	have influxd "$INFLUXDB_VERSION" && { log "influxd v$INFLUXDB_VERSION: cached"; return; }
+	log "influxd v$INFLUXDB_VERSION: building"
+	local start=$SECONDS dir=$work/influxd
+	mkdir -p "$dir"
+	GOBIN=$dir GOFLAGS="-buildvcs=false -trimpath" "$go" install -ldflags "-s -w" \
+		"github.com/influxdata/influxdb/cmd/influxd@v$INFLUXDB_VERSION"
+	install_bin "$dir/influxd" influxd "$INFLUXDB_VERSION"
+	log "influxd v$INFLUXDB_VERSION: built in $((SECONDS - start))s"
+}
+
+# apt_install NAME PACKAGE...: installs Debian packages unless all are.
+apt_install() {
+	local name=$1 pkg missing=()
+	shift
+	for pkg in "$@"; do
+		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$pkg")
+	done
+	if ((${#missing[@]} == 0)); then
+		log "$name: installed ($(dpkg-query -W -f='${Version}' "$1"))"
+		return
+	fi
+	log "$name: installing Debian's ${missing[*]}"
+	local start=$SECONDS sudo=
+	[[ $(id -u) == 0 ]] || sudo=sudo
+	$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+		--no-install-recommends "${missing[@]}" >/dev/null
+	log "$name: installed in $((SECONDS - start))s"
+}
+
+# stop_service NAME: tests start their own servers; the package's must not run.
+stop_service() {
+	if command -v systemctl >/dev/null && systemctl is-active --quiet "$1" 2>/dev/null; then
+		systemctl stop "$1" || true
+	fi
+	if [[ -x /etc/init.d/$1 ]] && "/etc/init.d/$1" status >/dev/null 2>&1; then
+		"/etc/init.d/$1" stop >/dev/null 2>&1 || true
+	fi
+}
+
+install_graphite() {
+	apt_install graphite graphite-carbon graphite-web
+	stop_service carbon-cache
+}
+
 install_prometheus() {
-	if dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q '^install ok installed$'; then
-		log "prometheus: installed ($(dpkg-query -W -f='${Version}' prometheus))"
-	else
-		log "prometheus: installing Debian's package"
-		local start=$SECONDS sudo=
-		[[ $(id -u) == 0 ]] || sudo=sudo
-		$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
-		DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-			--no-install-recommends prometheus >/dev/null
-		log "prometheus: installed in $((SECONDS - start))s"
-	fi
-	# Tests start their own Prometheus; the package's service must not run.
-	if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
-		systemctl stop prometheus || true
-	fi
-	if [[ -x /etc/init.d/prometheus ]] && /etc/init.d/prometheus status >/dev/null 2>&1; then
-		/etc/init.d/prometheus stop >/dev/null 2>&1 || true
-	fi
+	apt_install prometheus prometheus
+	stop_service prometheus
 }
 
 install_chromium() {
@@ -205,7 +243,9 @@ install_chromium() {
 total=$SECONDS
 install_prometheus
 install_chromium
+install_graphite
 build_kwok
+build_influxd
 build_etcd
 build_kube
 
@@ -216,6 +256,9 @@ SERIN_TESTENV_BIN=$bindir
 KUBEBUILDER_ASSETS=$bindir
 SERIN_PROMETHEUS=$prometheus
 SERIN_CHROMIUM=$chromium
+SERIN_INFLUXD=$bindir/influxd
+SERIN_CARBON_CACHE=$(command -v carbon-cache || echo /usr/bin/carbon-cache)
+SERIN_GRAPHITE_WEB=$(command -v graphite-manage || echo /usr/bin/graphite-manage)
 EOF
 mv -f "$cache/env.new" "$cache/env"
 log "ready in $((SECONDS - total))s; environment in $cache/env:"

@@ -116,7 +116,7 @@ func demoObjects(o demoOptions) ([]any, error) {
 			c.Spec.Analysis.Interval = o.interval.String()
 		}
 	}
-	if err := set.Validate(v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal}); err != nil {
+	if err := set.Validate(v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal, NoCluster: true}); err != nil {
 		if o.interval > 0 && o.interval < time.Second {
 			return nil, fmt.Errorf("--interval: must be at least 1s, got %s", o.interval)
 		}

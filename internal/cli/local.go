@@ -62,7 +62,7 @@ func loadManifests(stdin io.Reader, forDelete bool, paths ...string) (*manifest.
 	set, err := loader.Load(paths...)
 	if err == nil {
 		if forDelete {
-			err = set.Validate(v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal})
+			err = set.Validate(v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal, NoCluster: true})
 		} else {
 			err = local.Validate(set)
 		}

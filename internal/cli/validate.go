@@ -70,7 +70,7 @@ nothing to report, and exits 1 otherwise.`,
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file or directory, or - for standard input (repeatable)")
-	cmd.Flags().BoolVar(&local, "local", false, "validate for the local runtime: analysis interval down to 1s instead of 10s, and everything serin run refuses (kinds it does not run, port clashes, duplicates)")
+	cmd.Flags().BoolVar(&local, "local", false, "validate for the local runtime: analysis interval down to 1s instead of 10s, no providers that read a cluster, and everything serin run refuses (kinds it does not run, port clashes, duplicates)")
 	return cmd
 }
 

@@ -177,7 +177,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
-	engines, err := newEngines(mgr.GetClient(), o)
+	engines, err := newEngines(mgr.GetClient(), cfg, o)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/serinhq/serin/api/v1beta1"
@@ -22,8 +23,9 @@ func routerSchemes() []func(*runtime.Scheme) error {
 
 // newEngines returns the engines of the controller, one per traffic
 // provider, built on first use. The workload, metric source, webhooks and
-// notifier are shared.
-func newEngines(c client.Client, o Options) (Engines, error) {
+// notifier are shared; the metric source reaches the cluster through c
+// and cfg for the keptn and externalmetrics providers.
+func newEngines(c client.Client, cfg *rest.Config, o Options) (Engines, error) {
 	src := o.Source
 	if src == nil {
 		src = metrics.New(metrics.Options{
@@ -35,8 +37,10 @@ func newEngines(c client.Client, o Options) (Engines, error) {
 				}
 				return t, nil
 			},
-			Secrets: secretLookup(c),
-			Now:     o.Now,
+			Secrets:    secretLookup(c),
+			Kube:       c,
+			KubeConfig: cfg,
+			Now:        o.Now,
 		})
 	}
 	if _, err := traffic.ForProvider(o.MeshProvider, c); err != nil {

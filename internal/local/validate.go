@@ -11,13 +11,18 @@ import (
 	"github.com/serinhq/serin/internal/manifest"
 )
 
+// localValidation is how the manifests are validated for the local
+// runtime: its shorter minimum interval, and no metric providers that read
+// a cluster.
+var localValidation = v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal, NoCluster: true}
+
 // Validate is serin validate --local: the manifest checks of every field
 // (with the local runtime's shorter minimum interval) and Check, as one
 // manifest.Problems in file and line order, or nil. serin run and serin
 // apply call it before they apply anything.
 func Validate(set *manifest.Set) error {
 	var problems manifest.Problems
-	for _, err := range []error{set.Validate(v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal}), Check(set)} {
+	for _, err := range []error{set.Validate(localValidation), Check(set)} {
 		var ps manifest.Problems
 		if errors.As(err, &ps) {
 			problems = append(problems, ps...)
@@ -57,7 +62,7 @@ func Check(set *manifest.Set) error {
 // what the runtime already holds, is reported as manifest.Problems with
 // the file and line of each object.
 func (r *Runtime) ApplyManifests(set *manifest.Set) ([]string, error) {
-	if err := set.Validate(v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal}); err != nil {
+	if err := set.Validate(localValidation); err != nil {
 		return nil, err
 	}
 	out, rs, err := r.apply(setObjects(set), sourceOf(set))

@@ -24,7 +24,7 @@
 //	if err != nil {
 //		return err // a Problems listing every document that did not decode
 //	}
-//	if err := set.Validate(v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal}); err != nil {
+//	if err := set.Validate(v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal, NoCluster: true}); err != nil {
 //		return err // a Problems listing every invalid field
 //	}
 //	for _, c := range set.Canaries() {

@@ -92,7 +92,7 @@ func FuzzValidate(f *testing.F) {
 			}
 		}
 		for _, m := range set.MetricTemplates() {
-			_ = v1beta1.ValidateMetricTemplate(m)
+			_ = v1beta1.ValidateMetricTemplate(m, v1beta1.ValidationOptions{})
 		}
 		for _, p := range set.AlertProviders() {
 			_ = v1beta1.ValidateAlertProvider(p)

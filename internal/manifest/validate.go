@@ -28,7 +28,7 @@ func (s *Set) Validate(opts v1beta1.ValidationOptions) error {
 				}
 			}
 		case *v1beta1.MetricTemplate:
-			errs = v1beta1.ValidateMetricTemplate(obj)
+			errs = v1beta1.ValidateMetricTemplate(obj, opts)
 		case *v1beta1.AlertProvider:
 			errs = v1beta1.ValidateAlertProvider(obj)
 		}

@@ -5,13 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
 	"github.com/serinhq/serin/internal/judge"
 	"github.com/serinhq/serin/internal/metrics/prometheus"
+	"github.com/serinhq/serin/internal/metrics/providers"
 	"github.com/serinhq/serin/internal/metrics/render"
 )
 
@@ -46,8 +51,13 @@ type Options struct {
 	Templates TemplateLookup
 	// Secrets reads the Secrets that templates' providers name.
 	Secrets SecretLookup
-	// Timeout of one Prometheus query; prometheus.DefaultTimeout when zero.
+	// Timeout of one query; prometheus.DefaultTimeout when zero.
 	Timeout time.Duration
+	// Kube and KubeConfig reach the cluster the controller runs on, for
+	// the keptn and externalmetrics providers; nil in the local runtime,
+	// which refuses those providers.
+	Kube       client.Client
+	KubeConfig *rest.Config
 	// Now is the clock queries are evaluated at.
 	Now func() time.Time
 }
@@ -56,8 +66,9 @@ type Options struct {
 type Resolver struct {
 	opts Options
 
-	mu      sync.Mutex
-	clients map[string]*prometheus.Client
+	mu        sync.Mutex
+	clients   map[string]*prometheus.Client
+	providers map[string]providers.Provider
 }
 
 var _ engine.Source = (*Resolver)(nil)
@@ -67,7 +78,7 @@ func New(opts Options) *Resolver {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Resolver{opts: opts, clients: map[string]*prometheus.Client{}}
+	return &Resolver{opts: opts, clients: map[string]*prometheus.Client{}, providers: map[string]providers.Provider{}}
 }
 
 // Query implements engine.Source.
@@ -128,8 +139,12 @@ func (r *Resolver) queryTemplate(ctx context.Context, c *v1beta1.Canary, m v1bet
 		return judge.Observation{}, fmt.Errorf("metric %s: get MetricTemplate %s: %w", m.Name, ref, err)
 	}
 	p := tmpl.Spec.Provider
-	if p.Type != "prometheus" {
-		return judge.Observation{}, fmt.Errorf("metric %s: MetricTemplate %s: provider type %q is not supported (supported: prometheus)", m.Name, ref, p.Type)
+	switch {
+	case p.Type == "prometheus":
+	case providers.IsType(p.Type):
+		return r.queryProvider(ctx, c, m, ns, ref, tmpl)
+	default:
+		return judge.Observation{}, fmt.Errorf("metric %s: MetricTemplate %s: provider type %q is not supported (supported: %s)", m.Name, ref, p.Type, strings.Join(SupportedTypes(), ", "))
 	}
 	cfg := prometheus.Config{Address: p.Address, Headers: p.Headers, InsecureSkipVerify: p.InsecureSkipVerify}
 	if cfg.Address == "" {
@@ -146,15 +161,98 @@ func (r *Resolver) queryTemplate(ctx context.Context, c *v1beta1.Canary, m v1bet
 	return r.queryPrometheus(ctx, c, m, ref, tmpl.Spec.Query, cfg)
 }
 
-// credentials reads basic auth ("username", "password") or a bearer token
-// ("token") from a Secret, as Flagger's Prometheus provider does.
-func (r *Resolver) credentials(ctx context.Context, namespace, name string, cfg *prometheus.Config) error {
+// SupportedTypes lists the MetricTemplate provider types the resolver
+// queries.
+func SupportedTypes() []string {
+	return append([]string{"prometheus"}, providers.Types()...)
+}
+
+// queryProvider runs a template whose provider is one of package
+// providers'.
+func (r *Resolver) queryProvider(ctx context.Context, c *v1beta1.Canary, m v1beta1.CanaryMetric, ns, ref string, tmpl *v1beta1.MetricTemplate) (judge.Observation, error) {
+	fail := func(err error) (judge.Observation, error) {
+		return judge.Observation{}, fmt.Errorf("metric %s: MetricTemplate %s: %w", m.Name, ref, err)
+	}
+	vars := render.VarsFor(c, m)
+	interval, err := time.ParseDuration(vars.Interval)
+	if err != nil || interval <= 0 {
+		return fail(fmt.Errorf("interval %q is not a duration", vars.Interval))
+	}
+	q, err := render.Query(ref, tmpl.Spec.Query, vars)
+	if err != nil {
+		return fail(err)
+	}
+	p := tmpl.Spec.Provider
+	cfg := providers.Config{
+		Type: p.Type, Address: p.Address, Headers: p.Headers, InsecureSkipVerify: p.InsecureSkipVerify,
+		Region: p.Region, Timeout: r.opts.Timeout, Kube: r.opts.Kube, KubeConfig: r.opts.KubeConfig,
+	}
+	if p.SecretRef != nil {
+		if cfg.Secret, err = r.secret(ctx, ns, p.SecretRef.Name); err != nil {
+			return fail(err)
+		}
+		if cfg.Secret == nil {
+			cfg.Secret = map[string][]byte{}
+		}
+	}
+	prov, err := r.provider(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	v, ok, err := prov.Value(ctx, providers.Query{Text: q, Interval: interval, Now: r.opts.Now()})
+	if err != nil {
+		return fail(fmt.Errorf("query %q: %w", q, err))
+	}
+	return judge.Observation{Metric: m.Name, HasValue: ok, Value: v, Samples: -1}, nil
+}
+
+// provider returns the cached provider for cfg, creating it on first use.
+func (r *Resolver) provider(cfg providers.Config) (providers.Provider, error) {
+	secret := make(map[string]string, len(cfg.Secret))
+	for k, v := range cfg.Secret {
+		secret[k] = string(v)
+	}
+	b, err := json.Marshal(struct {
+		Type, Address, Region string
+		Headers               map[string][]string
+		Insecure, HasSecret   bool
+		Secret                map[string]string
+	}{cfg.Type, cfg.Address, cfg.Region, cfg.Headers, cfg.InsecureSkipVerify, cfg.Secret != nil, secret})
+	if err != nil {
+		return nil, fmt.Errorf("%s client key: %w", cfg.Type, err)
+	}
+	key := string(b)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p, ok := r.providers[key]; ok {
+		return p, nil
+	}
+	p, err := providers.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.providers[key] = p
+	return p, nil
+}
+
+// secret returns the data of the Secret a template's secretRef names.
+func (r *Resolver) secret(ctx context.Context, namespace, name string) (map[string][]byte, error) {
 	if r.opts.Secrets == nil {
-		return fmt.Errorf("secret %s/%s: no secret store", namespace, name)
+		return nil, fmt.Errorf("secret %s/%s: this runtime reads no Secrets: a template with a secretRef runs only under serin controller", namespace, name)
 	}
 	data, err := r.opts.Secrets(ctx, namespace, name)
 	if err != nil {
-		return fmt.Errorf("get secret %s/%s: %w", namespace, name, err)
+		return nil, fmt.Errorf("get secret %s/%s: %w", namespace, name, err)
+	}
+	return data, nil
+}
+
+// credentials reads basic auth ("username", "password") or a bearer token
+// ("token") from a Secret, as Flagger's Prometheus provider does.
+func (r *Resolver) credentials(ctx context.Context, namespace, name string, cfg *prometheus.Config) error {
+	data, err := r.secret(ctx, namespace, name)
+	if err != nil {
+		return err
 	}
 	user, pass, token := string(data["username"]), string(data["password"]), string(data["token"])
 	switch {

@@ -262,8 +262,8 @@ func TestErrors(t *testing.T) {
 	ref := func(name string) *v1beta1.CrossNamespaceObjectReference {
 		return &v1beta1.CrossNamespaceObjectReference{Name: name}
 	}
-	unsupported := template("test", "dd", "https://api.datadoghq.com", "x")
-	unsupported.Spec.Provider.Type = "datadog"
+	unsupported := template("test", "sw", "http://oap:12800", "x")
+	unsupported.Spec.Provider.Type = "skywalking"
 	lookup := templates(
 		template("test", "bad-var", addr, `{{ variables.missing }}`),
 		template("test", "bad-syntax", addr, `{{ target `),
@@ -287,8 +287,8 @@ func TestErrors(t *testing.T) {
 			wantErr: `parse query template test/bad-syntax`},
 		{name: "unreachable provider", metric: v1beta1.CanaryMetric{Name: "m", TemplateRef: ref("down")}, opts: Options{Templates: lookup},
 			wantErr: downAddr},
-		{name: "unsupported provider", metric: v1beta1.CanaryMetric{Name: "m", TemplateRef: ref("dd")}, opts: Options{Templates: lookup},
-			wantErr: `provider type "datadog" is not supported`},
+		{name: "unsupported provider", metric: v1beta1.CanaryMetric{Name: "m", TemplateRef: ref("sw")}, opts: Options{Templates: lookup},
+			wantErr: `provider type "skywalking" is not supported (supported: prometheus, graphite, influxdb,`},
 		{name: "no address", metric: v1beta1.CanaryMetric{Name: "m", TemplateRef: ref("no-address")}, opts: Options{Templates: lookup},
 			wantErr: "spec.provider.address is empty"},
 		{name: "unknown metric", metric: v1beta1.CanaryMetric{Name: "error-rate"},

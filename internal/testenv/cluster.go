@@ -317,7 +317,7 @@ func waitFor(ctx context.Context, procs []*process, timeout time.Duration, what 
 	return nil
 }
 
-// waitHTTP polls url until it answers 200, timeout passes, or one of procs
+// waitHTTP polls url until it answers 2xx, timeout passes, or one of procs
 // exits.
 func waitHTTP(ctx context.Context, procs []*process, timeout time.Duration, what, url, token string) error {
 	hc := &http.Client{
@@ -338,7 +338,7 @@ func waitHTTP(ctx context.Context, procs []*process, timeout time.Duration, what
 			return false, err
 		}
 		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode/100 != 2 {
 			return false, fmt.Errorf("%s: %s", url, resp.Status)
 		}
 		return true, nil

@@ -6,14 +6,19 @@
 // group, with their data in the test's temporary directory. kwok plays the
 // kubelet for one fake Node, so Deployments roll out and their pods become
 // Ready without a container runtime. StartPrometheus runs a Prometheus
-// server that scrapes the given targets. Everything a test starts is
-// stopped by PID when the test ends.
+// server that scrapes the given targets; StartGraphite (carbon-cache and
+// graphite-web) and StartInfluxDB (InfluxDB 1.8 with Flux) run the
+// metric backends of those MetricTemplate providers. Everything a test
+// starts is stopped by PID when the test ends.
 //
 // The binaries come from hack/testenv/install.sh (`make testenv`), which
 // records where they are in environment variables:
 //
 //	SERIN_TESTENV_BIN  directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok
 //	SERIN_PROMETHEUS   the prometheus binary
+//	SERIN_INFLUXD      the influxd binary (InfluxDB 1.8)
+//	SERIN_CARBON_CACHE Graphite's carbon-cache
+//	SERIN_GRAPHITE_WEB graphite-web's graphite-manage
 //
 // When a variable is unset, the test is skipped with a message saying to
 // run `make testenv`, unless SERIN_REQUIRE_TESTENV=1 (set by `make test`),

@@ -14,6 +14,12 @@ const (
 	EnvBinDir = "SERIN_TESTENV_BIN"
 	// EnvPrometheus names the prometheus binary.
 	EnvPrometheus = "SERIN_PROMETHEUS"
+	// EnvInfluxD names the influxd binary (InfluxDB 1.8).
+	EnvInfluxD = "SERIN_INFLUXD"
+	// EnvCarbonCache names Graphite's carbon-cache.
+	EnvCarbonCache = "SERIN_CARBON_CACHE"
+	// EnvGraphiteWeb names graphite-web's graphite-manage.
+	EnvGraphiteWeb = "SERIN_GRAPHITE_WEB"
 	// EnvRequire, when "1", turns a missing test environment into a
 	// failure instead of a skip.
 	EnvRequire = "SERIN_REQUIRE_TESTENV"

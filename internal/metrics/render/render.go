@@ -22,6 +22,8 @@ type Vars struct {
 	Service string
 	// Ingress is spec.ingressRef.name, or Target when unset.
 	Ingress string
+	// Route is spec.routeRef.name (APISIX), or Target when unset.
+	Route string
 	// Interval is the metric's interval as written, e.g. "1m".
 	Interval string
 	// Variables are the metric's templateVariables.
@@ -37,6 +39,7 @@ func VarsFor(c *v1beta1.Canary, m v1beta1.CanaryMetric) Vars {
 		Target:    c.Spec.TargetRef.Name,
 		Service:   c.Spec.TargetRef.Name,
 		Ingress:   c.Spec.TargetRef.Name,
+		Route:     c.Spec.TargetRef.Name,
 		Interval:  m.Interval,
 		Variables: make(map[string]string, len(m.TemplateVariables)),
 	}
@@ -45,6 +48,9 @@ func VarsFor(c *v1beta1.Canary, m v1beta1.CanaryMetric) Vars {
 	}
 	if c.Spec.IngressRef != nil && c.Spec.IngressRef.Name != "" {
 		v.Ingress = c.Spec.IngressRef.Name
+	}
+	if c.Spec.RouteRef != nil && c.Spec.RouteRef.Name != "" {
+		v.Route = c.Spec.RouteRef.Name
 	}
 	if v.Interval == "" {
 		v.Interval = DefaultInterval
@@ -66,6 +72,7 @@ func (v Vars) data() map[string]any {
 		"target":    v.Target,
 		"service":   v.Service,
 		"ingress":   v.Ingress,
+		"route":     v.Route,
 		"interval":  v.Interval,
 		"variables": vars,
 	}

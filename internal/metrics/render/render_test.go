@@ -25,8 +25,8 @@ func TestVarsFor(t *testing.T) {
 	if v.Name != "podinfo" || v.Namespace != "test" || v.Target != "podinfo-app" {
 		t.Errorf("identity vars = %+v", v)
 	}
-	if v.Service != "podinfo-app" || v.Ingress != "podinfo-app" {
-		t.Errorf("service/ingress default to the target, got %q/%q", v.Service, v.Ingress)
+	if v.Service != "podinfo-app" || v.Ingress != "podinfo-app" || v.Route != "podinfo-app" {
+		t.Errorf("service/ingress/route default to the target, got %q/%q/%q", v.Service, v.Ingress, v.Route)
 	}
 	if v.Interval != "1m" {
 		t.Errorf("interval defaults to 1m, got %q", v.Interval)
@@ -34,8 +34,9 @@ func TestVarsFor(t *testing.T) {
 
 	c.Spec.Service.Name = "front"
 	c.Spec.IngressRef = &v1beta1.LocalObjectReference{Name: "edge"}
+	c.Spec.RouteRef = &v1beta1.LocalObjectReference{Name: "apisix-route"}
 	v = VarsFor(c, v1beta1.CanaryMetric{Name: "x", Interval: "30s", TemplateVariables: map[string]string{"d": "inbound"}})
-	if v.Service != "front" || v.Ingress != "edge" || v.Interval != "30s" || v.Variables["d"] != "inbound" {
+	if v.Service != "front" || v.Ingress != "edge" || v.Route != "apisix-route" || v.Interval != "30s" || v.Variables["d"] != "inbound" {
 		t.Errorf("explicit vars = %+v", v)
 	}
 }
@@ -50,7 +51,7 @@ func TestQuery(t *testing.T) {
 		want    string
 		wantErr string
 	}{
-		{name: "flagger functions", tmpl: `{{ name }}/{{ namespace }}/{{ target }}/{{ service }}/{{ ingress }}/{{ interval }}`, want: "podinfo/test/podinfo-app/podinfo-app/podinfo-app/2m"},
+		{name: "flagger functions", tmpl: `{{ name }}/{{ namespace }}/{{ target }}/{{ service }}/{{ ingress }}/{{ route }}/{{ interval }}`, want: "podinfo/test/podinfo-app/podinfo-app/podinfo-app/podinfo-app/2m"},
 		{name: "flagger variables", tmpl: `direction="{{ variables.direction }}"`, want: `direction="inbound"`},
 		{name: "dot fields", tmpl: `{{ .namespace }} {{ .variables.direction }}`, want: "test inbound"},
 		{name: "index", tmpl: `{{ index variables "direction" }}`, want: "inbound"},

@@ -1,0 +1,119 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/metrics/providers"
+)
+
+// TestProviderTemplate runs a Datadog template through the resolver: the
+// query rendered with Flagger's variables (route among them), the keys
+// read from the template's Secret, the range from the metric's interval.
+func TestProviderTemplate(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		reqs   []*http.Request
+		status = http.StatusOK
+		body   = `{"status":"ok","series":[{"pointlist":[[1799999400000.0,0.75]]}]}`
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reqs = append(reqs, r)
+		code, b := status, body
+		mu.Unlock()
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, b)
+	}))
+	t.Cleanup(srv.Close)
+	tmpl := template("test", "dd", srv.URL, `avg:apisix.http.latency{route:{{ route }},namespace:{{ namespace }}}`)
+	tmpl.Spec.Provider.Type = "datadog"
+	tmpl.Spec.Provider.SecretRef = &v1beta1.LocalSecretReference{Name: "datadog"}
+	var secretReads int
+	secrets := func(_ context.Context, ns, name string) (map[string][]byte, error) {
+		secretReads++
+		if ns+"/"+name != "test/datadog" {
+			return nil, errors.New("not found")
+		}
+		return map[string][]byte{"datadog_api_key": []byte("k1"), "datadog_application_key": []byte("k2")}, nil
+	}
+	r := New(Options{Templates: templates(tmpl), Secrets: secrets, Now: func() time.Time { return now }})
+	c := canary()
+	c.Spec.RouteRef = &v1beta1.LocalObjectReference{Name: "podinfo-route"}
+	m := v1beta1.CanaryMetric{Name: "latency", Interval: "2m", TemplateRef: &v1beta1.CrossNamespaceObjectReference{Name: "dd"}}
+	for range 2 {
+		obs, err := r.Query(context.Background(), c, m, time.Time{})
+		if err != nil || !obs.HasValue || obs.Value != 0.75 || obs.Samples != -1 {
+			t.Fatalf("Query() = %+v, %v, want 0.75", obs, err)
+		}
+	}
+	q := reqs[0].URL.Query()
+	if q.Get("query") != `avg:apisix.http.latency{route:podinfo-route,namespace:test}` || q.Get("from") != "1799998800" || q.Get("to") != "1800000000" {
+		t.Errorf("query = %v", q)
+	}
+	if reqs[0].Header.Get("DD-API-KEY") != "k1" || reqs[0].Header.Get("DD-APPLICATION-KEY") != "k2" {
+		t.Errorf("headers = %v", reqs[0].Header)
+	}
+	if len(r.providers) != 1 || secretReads != 2 {
+		t.Errorf("%d providers cached after %d secret reads, want 1 after 2 (the Secret is read each time, in case it changed)", len(r.providers), secretReads)
+	}
+
+	// Each kind of failure is an error naming the metric, the template
+	// and the query, never "no data".
+	mu.Lock()
+	status, body = http.StatusForbidden, `{"errors":["Forbidden"]}`
+	mu.Unlock()
+	_, err := r.Query(context.Background(), c, m, time.Time{})
+	if !errors.Is(err, providers.ErrCredentials) || !strings.Contains(err.Error(), "metric latency: MetricTemplate test/dd: query \"avg:apisix") {
+		t.Errorf("err = %v, want bad credentials naming the metric, template and query", err)
+	}
+}
+
+func TestProviderTemplateErrors(t *testing.T) {
+	ref := &v1beta1.CrossNamespaceObjectReference{Name: "x"}
+	for _, tc := range []struct {
+		name    string
+		tmpl    func() *v1beta1.MetricTemplate
+		metric  v1beta1.CanaryMetric
+		wantErr string
+	}{
+		{name: "keptn outside a cluster", tmpl: func() *v1beta1.MetricTemplate {
+			t := template("test", "x", "", "keptnmetric/test/x")
+			t.Spec.Provider.Type = "keptn"
+			return t
+		}, wantErr: "metric m: MetricTemplate test/x: keptn reads Keptn's objects on a Kubernetes cluster: it runs only under serin controller"},
+		{name: "secret without store", tmpl: func() *v1beta1.MetricTemplate {
+			t := template("test", "x", "", "q")
+			t.Spec.Provider.Type = "datadog"
+			t.Spec.Provider.SecretRef = &v1beta1.LocalSecretReference{Name: "dd"}
+			return t
+		}, wantErr: "secret test/dd: this runtime reads no Secrets: a template with a secretRef runs only under serin controller"},
+		{name: "no secret", tmpl: func() *v1beta1.MetricTemplate {
+			t := template("test", "x", "", "q")
+			t.Spec.Provider.Type = "newrelic"
+			return t
+		}, wantErr: "newrelic needs spec.provider.secretRef"},
+		{name: "bad interval", tmpl: func() *v1beta1.MetricTemplate {
+			t := template("test", "x", "http://graphite", "target=x")
+			t.Spec.Provider.Type = "graphite"
+			return t
+		}, metric: v1beta1.CanaryMetric{Interval: "1min"}, wantErr: `interval "1min" is not a duration`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tc.metric
+			m.Name, m.TemplateRef = "m", ref
+			_, err := New(Options{Templates: templates(tc.tmpl())}).Query(context.Background(), canary(), m, time.Time{})
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("err = %v, want one line containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
