@@ -14,7 +14,9 @@ import (
 // localValidation is how the manifests are validated for the local
 // runtime: its shorter minimum interval, and no metric providers that read
 // a cluster.
-var localValidation = v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal, NoCluster: true}
+func localValidation() v1beta1.ValidationOptions {
+	return v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal, NoCluster: true}
+}
 
 // Validate is serin validate --local: the manifest checks of every field
 // (with the local runtime's shorter minimum interval) and Check, as one
@@ -22,7 +24,7 @@ var localValidation = v1beta1.ValidationOptions{MinInterval: v1beta1.MinInterval
 // apply call it before they apply anything.
 func Validate(set *manifest.Set) error {
 	var problems manifest.Problems
-	for _, err := range []error{set.Validate(localValidation), Check(set)} {
+	for _, err := range []error{set.Validate(localValidation()), Check(set)} {
 		var ps manifest.Problems
 		if errors.As(err, &ps) {
 			problems = append(problems, ps...)
@@ -62,7 +64,7 @@ func Check(set *manifest.Set) error {
 // what the runtime already holds, is reported as manifest.Problems with
 // the file and line of each object.
 func (r *Runtime) ApplyManifests(set *manifest.Set) ([]string, error) {
-	if err := set.Validate(localValidation); err != nil {
+	if err := set.Validate(localValidation()); err != nil {
 		return nil, err
 	}
 	out, rs, err := r.apply(setObjects(set), sourceOf(set))
