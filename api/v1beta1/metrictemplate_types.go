@@ -37,10 +37,10 @@ type MetricTemplateSpec struct {
 
 // MetricTemplateProvider is where a template's query runs.
 type MetricTemplateProvider struct {
-	// Type of the provider: "prometheus", "serin" for the local proxy's
-	// telemetry, or one of Flagger's graphite, influxdb (Flux), datadog,
-	// newrelic, cloudwatch, stackdriver, dynatrace, splunk, keptn and
-	// externalmetrics.
+	// Type of the provider: "prometheus", or one of Flagger's graphite,
+	// influxdb (Flux), datadog, newrelic, cloudwatch, stackdriver,
+	// dynatrace, splunk, keptn and externalmetrics. The built-in metrics
+	// (request-success-rate, request-duration) need no template.
 	Type string `json:"type"`
 	// Address of the provider's API.
 	// +optional

@@ -8,13 +8,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// metricProviderTypes lists the values of a MetricTemplate's
-// spec.provider.type: serin's own, Prometheus, and Flagger's other
-// providers. Flagger's types that are not listed (skywalking, for one)
-// are refused.
-func metricProviderTypes() []string {
+// MetricProviderTypes lists the values of a MetricTemplate's
+// spec.provider.type: Prometheus and Flagger's other providers, the ones
+// the metric resolver runs. Flagger's types that are not listed
+// (skywalking, for one) are refused.
+func MetricProviderTypes() []string {
 	return []string{
-		"prometheus", "serin", "datadog", "cloudwatch", "newrelic", "graphite",
+		"prometheus", "datadog", "cloudwatch", "newrelic", "graphite",
 		"dynatrace", "influxdb", "stackdriver", "keptn", "splunk", "externalmetrics",
 	}
 }
@@ -60,7 +60,7 @@ func ValidateMetricTemplate(t *MetricTemplate, opts ValidationOptions) field.Err
 	spec := field.NewPath("spec")
 	pp := spec.Child("provider")
 	pr := &t.Spec.Provider
-	switch types := metricProviderTypes(); {
+	switch types := MetricProviderTypes(); {
 	case pr.Type == "":
 		errs = append(errs, field.Required(pp.Child("type"), ""))
 	case !slices.Contains(types, pr.Type):

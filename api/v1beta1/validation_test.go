@@ -345,7 +345,9 @@ func TestValidateMetricTemplate(t *testing.T) {
 			mutate: provider(MetricTemplateProvider{Type: "externalmetrics", Address: "https://keda:6443"}, "test/x")},
 		{name: "a Flagger type serin does not run", mutate: provider(MetricTemplateProvider{Type: "skywalking", Address: "http://oap:12800"}, "query {}"),
 			want: []wantErr{{"spec.provider.type", field.ErrorTypeNotSupported}}},
-		{name: "serin provider without address", mutate: func(m *MetricTemplate) { m.Spec.Provider = MetricTemplateProvider{Type: "serin"} }},
+		// No runtime runs a template of type serin: validate refuses it too.
+		{name: "serin provider", mutate: func(m *MetricTemplate) { m.Spec.Provider = MetricTemplateProvider{Type: "serin"} },
+			want: []wantErr{{"spec.provider.type", field.ErrorTypeNotSupported}}},
 		{name: "missing provider type", mutate: func(m *MetricTemplate) { m.Spec.Provider.Type = "" },
 			want: []wantErr{{"spec.provider.type", field.ErrorTypeRequired}}},
 		{name: "unknown provider type", mutate: func(m *MetricTemplate) { m.Spec.Provider.Type = "graphana" },

@@ -334,3 +334,17 @@ func TestClientCache(t *testing.T) {
 		t.Errorf("%d clients cached, want 3 (a, b, a with a header)", len(r.clients))
 	}
 }
+
+// TestValidatedTypesRun: every MetricTemplate provider type serin validate
+// accepts is one the resolver runs, so none fails only at run time.
+func TestValidatedTypesRun(t *testing.T) {
+	runs := map[string]bool{}
+	for _, typ := range SupportedTypes() {
+		runs[typ] = true
+	}
+	for _, typ := range v1beta1.MetricProviderTypes() {
+		if !runs[typ] {
+			t.Errorf("serin validate accepts provider type %q, which the resolver does not run", typ)
+		}
+	}
+}
