@@ -37,7 +37,8 @@ type CanaryList struct {
 type CanarySpec struct {
 	// Provider names the router that splits traffic: "linkerd" (SMI
 	// TrafficSplit v1alpha1), "smi:v1alpha1", "smi:v1alpha2",
-	// "gatewayapi:v1", or "serin" for the local proxy. Empty means the
+	// "gatewayapi:v1", "gatewayapi:v1beta1", or "serin" for the local
+	// proxy. Empty means the
 	// controller's default.
 	// +optional
 	Provider string `json:"provider,omitempty"`

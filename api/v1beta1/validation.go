@@ -41,7 +41,7 @@ func (o ValidationOptions) minInterval() time.Duration {
 func providers() []string {
 	return []string{
 		"", "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2",
-		"gatewayapi", "gatewayapi:v1", "serin", "kubernetes",
+		"gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1", "serin", "kubernetes",
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 // Providers lists the provider names ForProvider accepts ("" is the
 // default, linkerd).
 func Providers() []string {
-	return []string{"", "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "gatewayapi", "gatewayapi:v1"}
+	return []string{"", "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1"}
 }
 
 // ForProvider returns the router for a provider name (see the package
@@ -28,14 +28,16 @@ func ForProvider(provider string, c client.Client) (engine.Router, error) {
 	case "smi:v1alpha2":
 		return smi.NewRouter(c, smi.V1Alpha2)
 	case "gatewayapi", "gatewayapi:v1":
-		return gatewayapi.NewRouter(c)
+		return gatewayapi.NewRouter(c, gatewayapi.V1)
+	case "gatewayapi:v1beta1":
+		return gatewayapi.NewRouter(c, gatewayapi.V1Beta1)
 	default:
 		return nil, fmt.Errorf("unknown traffic provider %q: want %s, or empty for linkerd", provider, strings.Join(Providers()[1:], ", "))
 	}
 }
 
 // AddToScheme registers the kinds of every router with s: SMI
-// TrafficSplit v1alpha1 and v1alpha2, and Gateway API v1.
+// TrafficSplit v1alpha1 and v1alpha2, and Gateway API v1 and v1beta1.
 func AddToScheme(s *runtime.Scheme) error {
 	if err := smi.AddToScheme(s); err != nil {
 		return fmt.Errorf("register SMI kinds: %w", err)

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
@@ -107,6 +108,22 @@ func TestRoutersOnCluster(t *testing.T) {
 				if len(pr) != 1 || ptr.Deref(pr[0].Kind, "") != "Service" || ptr.Deref(pr[0].Group, "") != "core" ||
 					string(pr[0].Name) != key.Name || ptr.Deref(pr[0].Port, 0) != 9898 {
 					t.Errorf("parentRefs = %+v, want the apex Service on port 9898", pr)
+				}
+				b := hr.Spec.Rules[0].BackendRefs
+				checkBackends(t, key.Name, key.Name, []string{string(b[0].Name), string(b[1].Name)})
+				w = [2]int64{int64(*b[0].Weight), int64(*b[1].Weight)}
+			}
+			return &hr, w, err
+		})
+	})
+	t.Run("gatewayapi:v1beta1", func(t *testing.T) {
+		testWeights(t, c, cl, "gatewayapi:v1beta1", func(ctx context.Context, key client.ObjectKey) (client.Object, [2]int64, error) {
+			var hr gatewayv1beta1.HTTPRoute
+			err := cl.Get(ctx, key, &hr)
+			var w [2]int64
+			if err == nil {
+				if len(hr.Spec.Rules) != 1 || len(hr.Spec.Rules[0].BackendRefs) != 2 {
+					t.Fatalf("rules = %+v, want one rule with two backends", hr.Spec.Rules)
 				}
 				b := hr.Spec.Rules[0].BackendRefs
 				checkBackends(t, key.Name, key.Name, []string{string(b[0].Name), string(b[1].Name)})

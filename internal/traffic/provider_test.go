@@ -21,14 +21,16 @@ func TestForProvider(t *testing.T) {
 	tests := []struct {
 		provider string
 		smi      smi.Version // "" for Gateway API
+		gateway  gatewayapi.Version
 	}{
-		{"", smi.V1Alpha1},
-		{"linkerd", smi.V1Alpha1},
-		{"smi", smi.V1Alpha1},
-		{"smi:v1alpha1", smi.V1Alpha1},
-		{"smi:v1alpha2", smi.V1Alpha2},
-		{"gatewayapi", ""},
-		{"gatewayapi:v1", ""},
+		{"", smi.V1Alpha1, ""},
+		{"linkerd", smi.V1Alpha1, ""},
+		{"smi", smi.V1Alpha1, ""},
+		{"smi:v1alpha1", smi.V1Alpha1, ""},
+		{"smi:v1alpha2", smi.V1Alpha2, ""},
+		{"gatewayapi", "", gatewayapi.V1},
+		{"gatewayapi:v1", "", gatewayapi.V1},
+		{"gatewayapi:v1beta1", "", gatewayapi.V1Beta1},
 	}
 	for _, tt := range tests {
 		r, err := traffic.ForProvider(tt.provider, cl)
@@ -42,8 +44,8 @@ func TestForProvider(t *testing.T) {
 				t.Errorf("ForProvider(%q) = SMI %s, want SMI %s", tt.provider, r.Version(), tt.smi)
 			}
 		case *gatewayapi.Router:
-			if tt.smi != "" {
-				t.Errorf("ForProvider(%q) = Gateway API, want SMI %s", tt.provider, tt.smi)
+			if tt.smi != "" || r.Version() != tt.gateway {
+				t.Errorf("ForProvider(%q) = Gateway API %s, want SMI %q / Gateway API %q", tt.provider, r.Version(), tt.smi, tt.gateway)
 			}
 		default:
 			t.Errorf("ForProvider(%q) = %T", tt.provider, r)
@@ -57,7 +59,7 @@ func TestForProviderErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := fake.NewClientBuilder().WithScheme(scheme).Build()
-	for _, p := range []string{"istio", "smi:v1alpha3", "gatewayapi:v1beta1", "Linkerd", "serin"} {
+	for _, p := range []string{"istio", "smi:v1alpha3", "gatewayapi:v1alpha2", "Linkerd", "serin"} {
 		_, err := traffic.ForProvider(p, cl)
 		if err == nil {
 			t.Errorf("ForProvider(%q) succeeded, want an error", p)
