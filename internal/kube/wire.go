@@ -42,7 +42,7 @@ func newEngines(c client.Client, o Options) (Engines, error) {
 	if _, err := traffic.ForProvider(o.MeshProvider, c); err != nil {
 		return nil, fmt.Errorf("mesh provider: %w", err)
 	}
-	w := workload.New(c)
+	w := workload.New(c, workload.Options{})
 	hooks, notifier := newHooksAndNotifier(c, o)
 	var (
 		mu      sync.Mutex
