@@ -18,6 +18,12 @@
 // lowest it receives. A provider's address may come from its Secret's
 // "address" key, and its proxy from "proxy", as in Flagger.
 //
+// A Canary without alerts sends the events that announce a release
+// (Initialized, NewRevision, Succeeded, Failed) to Options.Global when set:
+// the controller's own Slack or Microsoft Teams destination, Flagger's
+// -slack-url and -msteams-url. Options.ClusterName names the cluster in
+// every message (Flagger's -cluster-name).
+//
 // Sending never blocks the rollout for long (a timeout per message) and a
 // failure is handed to Options.OnError for the runtime to log. Multi
 // fans one event out to several notifiers; Nop drops it.
