@@ -42,7 +42,11 @@ func newEngines(c client.Client, o Options) (Engines, error) {
 	if _, err := traffic.ForProvider(o.MeshProvider, c); err != nil {
 		return nil, fmt.Errorf("mesh provider: %w", err)
 	}
-	w := workload.New(c, workload.Options{})
+	w := workload.New(c, workload.Options{
+		SelectorLabels:        o.SelectorLabels,
+		IncludeLabelPrefixes:  o.IncludeLabelPrefixes,
+		DisableConfigTracking: o.DisableConfigTracking,
+	})
 	hooks, notifier := newHooksAndNotifier(c, o)
 	var (
 		mu      sync.Mutex
