@@ -1,0 +1,202 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+
+	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/kube"
+	"github.com/serinhq/serin/internal/testenv"
+)
+
+// flaggerLinkerdArgs are the args of Flagger's own Linkerd installation
+// (its kustomize/linkerd overlay), as it writes them: Go's single-dash
+// flags.
+var flaggerLinkerdArgs = []string{
+	"-log-level=info",
+	"-include-label-prefix=app.kubernetes.io",
+	"-mesh-provider=gatewayapi:v1beta1",
+	"-metrics-server=http://prometheus.linkerd-viz:9090",
+}
+
+// TestControllerBinaryFlaggerArgs runs the `serin controller` binary with
+// the args of Flagger's Linkerd Deployment, unchanged, plus the kubeconfig
+// and port a test needs: /healthz, /readyz and /metrics answer on the one
+// port, as Flagger's probes expect, and the walkthrough's Canary is
+// initialised with a Gateway API v1beta1 HTTPRoute.
+func TestControllerBinaryFlaggerArgs(t *testing.T) {
+	cluster := startCluster(t)
+	bin := buildSerin(t)
+	cl := cluster.Client()
+	ns := "flaggerargs"
+	applyExample(t, cl, ns)
+
+	addr := freeAddr(t)
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"controller", "-kubeconfig=" + cluster.Kubeconfig(), "-port=" + port}, flaggerLinkerdArgs...)
+	p := startControllerProcess(t, bin, "127.0.0.1:"+port, args)
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		code, body, err := httpGet(t.Context(), "http://127.0.0.1:"+port+path)
+		if err != nil || code != http.StatusOK {
+			t.Errorf("GET :%s%s = %d %q, %v; want 200", port, path, code, body, err)
+		}
+	}
+	code, body, err := httpGet(t.Context(), "http://127.0.0.1:"+port+"/metrics")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET :%s/metrics = %d, %v", port, code, err)
+	}
+	if !strings.Contains(body, `flagger_info{mesh_provider="gatewayapi:v1beta1",version="`) {
+		t.Errorf("/metrics has no flagger_info for gatewayapi:v1beta1:\n%.2000s", body)
+	}
+
+	c := loadCanary(t, ns)
+	if err := cl.Create(t.Context(), c); err != nil {
+		t.Fatalf("create canary: %v", err)
+	}
+	waitPhase(t, cl, ns, "podinfo", v1beta1.PhaseInitialized, 2*time.Minute, v1beta1.PhaseFailed)
+	route := &gatewayv1beta1.HTTPRoute{}
+	if err := cl.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, route); err != nil {
+		t.Fatalf("HTTPRoute v1beta1 podinfo: %v", err)
+	}
+	if b := route.Spec.Rules[len(route.Spec.Rules)-1].BackendRefs; len(b) != 2 || b[0].Name != "podinfo-primary" || *b[0].Weight != 100 {
+		t.Errorf("HTTPRoute backends = %+v, want all traffic to podinfo-primary", b)
+	}
+	// -include-label-prefix=app.kubernetes.io: the primary copies those
+	// labels of the target only.
+	primary, err := deploymentLabels(t.Context(), cl, ns, "podinfo-primary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range primary {
+		if k != "app" && !strings.HasPrefix(k, "app.kubernetes.io") {
+			t.Errorf("primary label %s copied, want only app.kubernetes.io labels", k)
+		}
+	}
+
+	if err := p.signal(t, syscall.SIGTERM, 15*time.Second); err != nil {
+		t.Fatalf("controller exited with %v after SIGTERM, want status 0", err)
+	}
+}
+
+// deploymentLabels returns the labels of a Deployment.
+func deploymentLabels(ctx context.Context, cl client.Client, ns, name string) (map[string]string, error) {
+	d := &appsv1.Deployment{}
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
+		return nil, err
+	}
+	return d.Labels, nil
+}
+
+// TestFlaggerMetricsInPrometheus releases the walkthrough's podinfo with a
+// real Prometheus scraping the controller: flagger_canary_weight follows
+// the release, and after a rollback Flagger's alert expression
+// flagger_canary_status > 1 returns the Canary's series.
+func TestFlaggerMetricsInPrometheus(t *testing.T) {
+	cluster := startCluster(t)
+	e := &env{cluster: cluster, cl: cluster.Client(), ns: "flaggermetrics"}
+	applyExample(t, e.cl, e.ns)
+	e.route = trafficSplitWeights(e.cl, e.ns, "podinfo")
+	e.mesh = startMesh(t, e.ns, "podinfo", e.route)
+	metricsAddr := freeAddr(t)
+	e.prom = testenv.StartPrometheus(t, []string{e.mesh.addr, metricsAddr}, time.Second)
+	e.opts = kube.Options{MeshProvider: "linkerd", MetricsServer: e.prom.URL, MetricsAddr: metricsAddr, ControlLoopInterval: time.Second}
+	e.ctrl = startController(t, cluster.RESTConfig(), e.opts)
+	e.initialize(t, release(t, e.ns, ""))
+
+	sel := fmt.Sprintf(`namespace=%q`, e.ns)
+	waitQuery(t, e.prom, fmt.Sprintf(`flagger_canary_total{%s}`, sel), equal(1))
+
+	setImage(t, e.cl, e.ns, "podinfo", "podinfod", image171)
+	waitRelease(t, e)
+	waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseSucceeded, 3*time.Minute, v1beta1.PhaseFailed)
+	// The canary's weight rose step by step to maxWeight during the
+	// release, the primary's fell to 0, and both are back: canary 0,
+	// primary 100.
+	waitQuery(t, e.prom, fmt.Sprintf(`changes(flagger_canary_weight{workload="podinfo",%s}[10m])`, sel), atLeast(10))
+	waitQuery(t, e.prom, fmt.Sprintf(`max_over_time(flagger_canary_weight{workload="podinfo",%s}[10m])`, sel), equal(100))
+	waitQuery(t, e.prom, fmt.Sprintf(`min_over_time(flagger_canary_weight{workload="podinfo-primary",%s}[10m])`, sel), equal(0))
+	waitQuery(t, e.prom, fmt.Sprintf(`flagger_canary_weight{workload="podinfo",%s}`, sel), equal(0))
+	waitQuery(t, e.prom, fmt.Sprintf(`flagger_canary_weight{workload="podinfo-primary",%s}`, sel), equal(100))
+	waitQuery(t, e.prom, fmt.Sprintf(`flagger_canary_status{name="podinfo",%s}`, sel), equal(1))
+	waitQuery(t, e.prom, fmt.Sprintf(`flagger_canary_successes_total{name="podinfo",deployment_strategy="canary",analysis_status="completed",%s}`, sel), equal(1))
+	waitQuery(t, e.prom, fmt.Sprintf(`flagger_canary_metric_analysis{name="podinfo",metric="request-success-rate",%s}`, sel), equal(100))
+
+	// A faulty release is rolled back and Flagger's alert fires.
+	e.mesh.setCanary(behaviour{ErrorRate: 0.2, LatencyMS: 4})
+	setImage(t, e.cl, e.ns, "podinfo", "podinfod", image170)
+	waitRelease(t, e)
+	waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseFailed, 3*time.Minute, v1beta1.PhaseSucceeded)
+	v := waitQuery(t, e.prom, `flagger_canary_status > 1`, equal(2))
+	if got := v.Result[0].Metric; got["name"] != "podinfo" || got["namespace"] != e.ns {
+		t.Errorf("flagger_canary_status > 1 returned %v, want the podinfo canary of %s", got, e.ns)
+	}
+	waitQuery(t, e.prom, fmt.Sprintf(`flagger_canary_failures_total{name="podinfo",%s}`, sel), equal(1))
+	waitQuery(t, e.prom, fmt.Sprintf(`flagger_canary_weight{workload="podinfo",%s}`, sel), equal(0))
+	waitQuery(t, e.prom, fmt.Sprintf(`flagger_canary_duration_seconds_count{name="podinfo",%s}`, sel), atLeast(2))
+}
+
+// promVector is the data of an instant query's answer.
+type promVector struct {
+	Result []struct {
+		Metric map[string]string `json:"metric"`
+		Value  [2]any            `json:"value"`
+	} `json:"result"`
+}
+
+// valueCheck says whether a query's value is the one awaited, and names
+// it.
+type valueCheck struct {
+	ok   func(float64) bool
+	name string
+}
+
+func equal(want float64) valueCheck {
+	return valueCheck{func(v float64) bool { return v == want }, fmt.Sprintf("== %v", want)}
+}
+
+func atLeast(want float64) valueCheck {
+	return valueCheck{func(v float64) bool { return v >= want }, fmt.Sprintf(">= %v", want)}
+}
+
+// waitQuery polls Prometheus until query returns exactly one series whose
+// value passes check, and returns the answer.
+func waitQuery(t *testing.T, p *testenv.Prometheus, query string, check valueCheck) promVector {
+	t.Helper()
+	var v promVector
+	waitFor(t, time.Minute, fmt.Sprintf("%s %s in Prometheus", query, check.name), func(ctx context.Context) (bool, error) {
+		data, err := p.Query(ctx, query)
+		if err != nil {
+			return false, err
+		}
+		v = promVector{}
+		if err := json.Unmarshal(data, &v); err != nil {
+			return false, err
+		}
+		if len(v.Result) != 1 {
+			return false, fmt.Errorf("answer %s", data)
+		}
+		s, _ := v.Result[0].Value[1].(string)
+		got, err := strconv.ParseFloat(s, 64)
+		if err != nil || !check.ok(got) {
+			return false, fmt.Errorf("answer %s", data)
+		}
+		return true, nil
+	})
+	return v
+}
