@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/kube"
+	"github.com/serinhq/serin/internal/notify"
 	"github.com/serinhq/serin/internal/testenv"
 )
 
@@ -115,7 +119,13 @@ func TestFlaggerMetricsInPrometheus(t *testing.T) {
 	e.mesh = startMesh(t, e.ns, "podinfo", e.route)
 	metricsAddr := freeAddr(t)
 	e.prom = testenv.StartPrometheus(t, []string{e.mesh.addr, metricsAddr}, time.Second)
-	e.opts = kube.Options{MeshProvider: "linkerd", MetricsServer: e.prom.URL, MetricsAddr: metricsAddr, ControlLoopInterval: time.Second}
+	slack, events := startReceiver(t), startReceiver(t)
+	e.opts = kube.Options{MeshProvider: "linkerd", MetricsServer: e.prom.URL, MetricsAddr: metricsAddr, ControlLoopInterval: time.Second,
+		Alerts: kube.GlobalAlerts{
+			Chat:         &notify.Global{Type: "slack", Address: slack.URL, Channel: "releases", Username: "flagger"},
+			EventWebhook: events.URL,
+			ClusterName:  "test-cluster",
+		}}
 	e.ctrl = startController(t, cluster.RESTConfig(), e.opts)
 	e.initialize(t, release(t, e.ns, ""))
 
@@ -149,6 +159,54 @@ func TestFlaggerMetricsInPrometheus(t *testing.T) {
 	waitQuery(t, e.prom, fmt.Sprintf(`flagger_canary_failures_total{name="podinfo",%s}`, sel), equal(1))
 	waitQuery(t, e.prom, fmt.Sprintf(`flagger_canary_weight{workload="podinfo",%s}`, sel), equal(0))
 	waitQuery(t, e.prom, fmt.Sprintf(`flagger_canary_duration_seconds_count{name="podinfo",%s}`, sel), atLeast(2))
+
+	// The controller's own alert destinations (-slack-url, -event-webhook,
+	// -cluster-name) got the release's announcements and every event.
+	var texts []string
+	for _, b := range slack.bodies() {
+		att := b["attachments"].([]any)[0].(map[string]any)
+		if b["channel"] != "releases" || att["author_name"] != "podinfo."+e.ns+" (cluster test-cluster)" {
+			t.Errorf("slack message %v", b)
+		}
+		texts = append(texts, att["text"].(string))
+	}
+	for _, want := range []string{"Initialization done!", "New revision detected!", "Promotion completed!", "Canary failed!"} {
+		if !slices.ContainsFunc(texts, func(s string) bool { return strings.HasPrefix(s, want) }) {
+			t.Errorf("no slack message starting %q in %q", want, texts)
+		}
+	}
+	if n := len(events.bodies()); n <= len(texts) {
+		t.Errorf("event webhook got %d events, want every event (more than the %d announcements)", n, len(texts))
+	}
+}
+
+// receiver is an HTTP server that records the JSON bodies posted to it.
+type receiver struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []map[string]any
+}
+
+func startReceiver(t *testing.T) *receiver {
+	r := &receiver{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var b map[string]any
+		if err := json.NewDecoder(req.Body).Decode(&b); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		r.seen = append(r.seen, b)
+		r.mu.Unlock()
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) bodies() []map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.seen)
 }
 
 // promVector is the data of an instant query's answer.
