@@ -36,7 +36,7 @@ type CanaryList struct {
 // CanarySpec is what a Canary asks for.
 type CanarySpec struct {
 	// Provider names the router that splits traffic: "linkerd" (SMI
-	// TrafficSplit v1alpha1), "smi:v1alpha1", "smi:v1alpha2",
+	// TrafficSplit v1alpha1), "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3",
 	// "gatewayapi:v1", "gatewayapi:v1beta1", or "serin" for the local
 	// proxy. Empty means the
 	// controller's default.

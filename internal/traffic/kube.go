@@ -15,7 +15,7 @@ import (
 // Providers lists the provider names ForProvider accepts ("" is the
 // default, linkerd).
 func Providers() []string {
-	return []string{"", "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1"}
+	return []string{"", "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1"}
 }
 
 // ForProvider returns the router for a provider name (see the package
@@ -27,6 +27,8 @@ func ForProvider(provider string, c client.Client) (engine.Router, error) {
 		return smi.NewRouter(c, smi.V1Alpha1)
 	case "smi:v1alpha2":
 		return smi.NewRouter(c, smi.V1Alpha2)
+	case "smi:v1alpha3":
+		return smi.NewRouter(c, smi.V1Alpha3)
 	case "gatewayapi", "gatewayapi:v1":
 		return gatewayapi.NewRouter(c, gatewayapi.V1)
 	case "gatewayapi:v1beta1":

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
@@ -93,6 +94,30 @@ func TestRoutersOnCluster(t *testing.T) {
 				w = [2]int64{int64(ts.Spec.Backends[0].Weight), int64(ts.Spec.Backends[1].Weight)}
 			}
 			return &ts, w, err
+		})
+	})
+	t.Run("smi:v1alpha3", func(t *testing.T) {
+		testWeights(t, c, cl, "smi:v1alpha3", func(ctx context.Context, key client.ObjectKey) (client.Object, [2]int64, error) {
+			ts := &unstructured.Unstructured{}
+			ts.SetAPIVersion("split.smi-spec.io/v1alpha3")
+			ts.SetKind("TrafficSplit")
+			var w [2]int64
+			err := cl.Get(ctx, key, ts)
+			if err == nil {
+				service, _, _ := unstructured.NestedString(ts.Object, "spec", "service")
+				backends, _, _ := unstructured.NestedSlice(ts.Object, "spec", "backends")
+				if len(backends) != 2 {
+					t.Fatalf("backends = %+v, want two", backends)
+				}
+				var names []string
+				for i, b := range backends {
+					m := b.(map[string]any)
+					names = append(names, m["service"].(string))
+					w[i] = m["weight"].(int64)
+				}
+				checkBackends(t, service, key.Name, names)
+			}
+			return ts, w, err
 		})
 	})
 	t.Run("gatewayapi:v1", func(t *testing.T) {

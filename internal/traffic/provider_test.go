@@ -28,6 +28,7 @@ func TestForProvider(t *testing.T) {
 		{"smi", smi.V1Alpha1, ""},
 		{"smi:v1alpha1", smi.V1Alpha1, ""},
 		{"smi:v1alpha2", smi.V1Alpha2, ""},
+		{"smi:v1alpha3", smi.V1Alpha3, ""},
 		{"gatewayapi", "", gatewayapi.V1},
 		{"gatewayapi:v1", "", gatewayapi.V1},
 		{"gatewayapi:v1beta1", "", gatewayapi.V1Beta1},
@@ -59,7 +60,7 @@ func TestForProviderErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := fake.NewClientBuilder().WithScheme(scheme).Build()
-	for _, p := range []string{"istio", "smi:v1alpha3", "gatewayapi:v1alpha2", "Linkerd", "serin"} {
+	for _, p := range []string{"istio", "smi:v1alpha4", "gatewayapi:v1alpha2", "Linkerd", "serin"} {
 		_, err := traffic.ForProvider(p, cl)
 		if err == nil {
 			t.Errorf("ForProvider(%q) succeeded, want an error", p)
