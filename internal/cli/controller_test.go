@@ -133,7 +133,7 @@ func TestControllerFlags(t *testing.T) {
 		{flag: "ingress-class", value: "", check: func(f *controllerFlags, _ kube.Options) bool { return f.ingressClass == "" }},
 		{flag: "kubeconfig-service-mesh", value: "/tmp/mesh", wantErr: "--kubeconfig-service-mesh=/tmp/mesh: serin writes"},
 		{flag: "mesh-provider", value: "istio", wantErr: "--mesh-provider=istio: serin cannot drive it; it drives linkerd"},
-		{flag: "mesh-provider", value: "kubernetes", wantErr: "--mesh-provider=kubernetes: serin cannot drive it; it drives linkerd"},
+		{flag: "mesh-provider", value: "appmesh", wantErr: "--mesh-provider=appmesh: serin cannot drive it; it drives linkerd"},
 	} {
 		forms := [][]string{{"-" + tc.flag + "=" + tc.value}, {"--" + tc.flag + "=" + tc.value}}
 		if !strings.HasPrefix(tc.value, "-") && tc.value != "" && tc.value != "true" && tc.value != "false" {
@@ -156,7 +156,7 @@ func TestControllerFlags(t *testing.T) {
 }
 
 func TestControllerMeshProviders(t *testing.T) {
-	for _, p := range []string{"linkerd", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "gatewayapi:v1", "gatewayapi:v1beta1"} {
+	for _, p := range []string{"linkerd", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "gatewayapi:v1", "gatewayapi:v1beta1", "kubernetes"} {
 		if _, o, err := parseControllerFlags(t, nil, "-mesh-provider="+p); err != nil || o.MeshProvider != p {
 			t.Errorf("-mesh-provider=%s: %v, %q", p, err, o.MeshProvider)
 		}

@@ -1,13 +1,16 @@
 package traffic
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
+	"github.com/serinhq/serin/internal/rollout"
 	"github.com/serinhq/serin/internal/traffic/gatewayapi"
 	"github.com/serinhq/serin/internal/traffic/smi"
 )
@@ -15,7 +18,7 @@ import (
 // Providers lists the provider names ForProvider accepts ("" is the
 // default, linkerd).
 func Providers() []string {
-	return []string{"", "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1"}
+	return []string{"", "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1", "kubernetes"}
 }
 
 // ForProvider returns the router for a provider name (see the package
@@ -33,6 +36,8 @@ func ForProvider(provider string, c client.Client) (engine.Router, error) {
 		return gatewayapi.NewRouter(c, gatewayapi.V1)
 	case "gatewayapi:v1beta1":
 		return gatewayapi.NewRouter(c, gatewayapi.V1Beta1)
+	case "kubernetes":
+		return KubernetesRouter{}, nil
 	default:
 		return nil, fmt.Errorf("unknown traffic provider %q: want %s, or empty for linkerd", provider, strings.Join(Providers()[1:], ", "))
 	}
@@ -49,3 +54,15 @@ func AddToScheme(s *runtime.Scheme) error {
 	}
 	return nil
 }
+
+// KubernetesRouter is the router of the "kubernetes" provider, Flagger's
+// blue/green without a mesh: there is no traffic split to set. The apex
+// Service selects the primary throughout (the workload adapter points it
+// there), the canary gets only what is sent to <svc>-canary, and at
+// promotion the primary is updated in place.
+type KubernetesRouter struct{}
+
+var _ engine.Router = KubernetesRouter{}
+
+// SetRoutes implements engine.Router: there is nothing to set.
+func (KubernetesRouter) SetRoutes(context.Context, *v1beta1.Canary, rollout.Routes) error { return nil }

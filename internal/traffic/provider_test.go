@@ -32,6 +32,7 @@ func TestForProvider(t *testing.T) {
 		{"gatewayapi", "", gatewayapi.V1},
 		{"gatewayapi:v1", "", gatewayapi.V1},
 		{"gatewayapi:v1beta1", "", gatewayapi.V1Beta1},
+		{"kubernetes", "", ""},
 	}
 	for _, tt := range tests {
 		r, err := traffic.ForProvider(tt.provider, cl)
@@ -47,6 +48,10 @@ func TestForProvider(t *testing.T) {
 		case *gatewayapi.Router:
 			if tt.smi != "" || r.Version() != tt.gateway {
 				t.Errorf("ForProvider(%q) = Gateway API %s, want SMI %q / Gateway API %q", tt.provider, r.Version(), tt.smi, tt.gateway)
+			}
+		case traffic.KubernetesRouter:
+			if tt.provider != "kubernetes" {
+				t.Errorf("ForProvider(%q) = the kubernetes router", tt.provider)
 			}
 		default:
 			t.Errorf("ForProvider(%q) = %T", tt.provider, r)

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
@@ -257,4 +260,78 @@ func waitQuery(t *testing.T, p *testenv.Prometheus, query string, check valueChe
 		return true, nil
 	})
 	return v
+}
+
+// TestKubernetesProviderBlueGreen releases the walkthrough's Canary,
+// unchanged, with -mesh-provider=kubernetes: as in Flagger, with no traffic
+// split the release is blue/green (10 iterations, a Warning event says
+// so), no route object is written, the apex Service selects the primary
+// throughout, and the primary is promoted in place.
+func TestKubernetesProviderBlueGreen(t *testing.T) {
+	cluster := startCluster(t)
+	e := &env{cluster: cluster, cl: cluster.Client(), ns: "bluegreen"}
+	applyExample(t, e.cl, e.ns)
+	// No mesh: a load tester sends a tenth of the requests to podinfo-canary.
+	e.route = func(context.Context) (int, int, error) { return 90, 10, nil }
+	e.mesh = startMesh(t, e.ns, "podinfo", e.route)
+	e.prom = testenv.StartPrometheus(t, []string{e.mesh.addr}, time.Second)
+	e.opts = kube.Options{MeshProvider: "kubernetes", MetricsServer: e.prom.URL}
+	e.ctrl = startController(t, cluster.RESTConfig(), e.opts)
+	e.initialize(t, release(t, e.ns, ""))
+
+	setImage(t, e.cl, e.ns, "podinfo", "podinfod", image171)
+	waitRelease(t, e)
+	c := waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseSucceeded, 3*time.Minute, v1beta1.PhaseFailed)
+	waitFor(t, 30*time.Second, "promoted primary and idle target", func(ctx context.Context) (bool, error) {
+		got, _, err := image(ctx, e.cl, e.ns, "podinfo-primary", "podinfod")
+		if err != nil || got != image171 {
+			return false, err
+		}
+		_, n, err := image(ctx, e.cl, e.ns, "podinfo", "podinfod")
+		return err == nil && n == 0, err
+	})
+	if c.Status.CanaryWeight != 0 {
+		t.Errorf("status weight %d, want 0", c.Status.CanaryWeight)
+	}
+	svc := &corev1.Service{}
+	if err := e.cl.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "podinfo"}, svc); err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spec.Selector["app"] != "podinfo-primary" {
+		t.Errorf("apex selector = %v, want app=podinfo-primary", svc.Spec.Selector)
+	}
+	for _, route := range []client.Object{&gatewayv1beta1.HTTPRoute{}, trafficSplit()} {
+		if err := e.cl.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "podinfo"}, route); !apierrors.IsNotFound(err) {
+			t.Errorf("%T podinfo: %v, want none", route, err)
+		}
+	}
+	want := []string{
+		"Warning Progressive traffic is not supported when using the kubernetes provider: running 10 blue/green iterations",
+		"Normal Starting canary analysis for podinfo." + e.ns + ": traffic stays on podinfo-primary." + e.ns + " for 10 iterations",
+		"Normal Advance podinfo." + e.ns + " canary iteration 1/10",
+	}
+	var seen []string
+	waitFor(t, 10*time.Second, fmt.Sprintf("events %q", want), func(ctx context.Context) (bool, error) {
+		list := &corev1.EventList{}
+		if err := e.cl.List(ctx, list, client.InNamespace(e.ns)); err != nil {
+			return false, err
+		}
+		seen = seen[:0]
+		for _, ev := range list.Items {
+			seen = append(seen, ev.Type+" "+ev.Message)
+		}
+		for _, w := range want {
+			if !slices.ContainsFunc(seen, func(s string) bool { return strings.HasPrefix(s, w) }) {
+				return false, fmt.Errorf("no event %q in %q", w, seen)
+			}
+		}
+		return true, nil
+	})
+}
+
+// trafficSplit is an empty SMI TrafficSplit, to read one.
+func trafficSplit() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(trafficSplitGVK)
+	return u
 }
