@@ -88,9 +88,14 @@ func TestOverlays(t *testing.T) {
 			if len(args) == 0 || args[0] != "controller" {
 				t.Errorf("args = %v, want the controller command first", args)
 			}
-			for _, want := range append([]string{"--leader-elect=true"}, tc.args...) {
+			for _, want := range append([]string{"--enable-leader-election=true", "--port=8080"}, tc.args...) {
 				if !slices.Contains(args, want) {
 					t.Errorf("args = %v, missing %s", args, want)
+				}
+			}
+			for _, probe := range []string{"livenessProbe", "readinessProbe"} {
+				if port := path(d, "spec", "template", "spec", "containers", 0, probe, "httpGet", "port"); port != "http" {
+					t.Errorf("%s port = %v, want http (8080, the --port)", probe, port)
 				}
 			}
 			if sa := path(d, "spec", "template", "spec", "serviceAccountName"); sa != "serin" {

@@ -36,8 +36,9 @@ type CanaryList struct {
 // CanarySpec is what a Canary asks for.
 type CanarySpec struct {
 	// Provider names the router that splits traffic: "linkerd" (SMI
-	// TrafficSplit v1alpha1), "smi:v1alpha1", "smi:v1alpha2",
-	// "gatewayapi:v1", or "serin" for the local proxy. Empty means the
+	// TrafficSplit v1alpha1), "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3",
+	// "gatewayapi:v1", "gatewayapi:v1beta1", or "serin" for the local
+	// proxy. Empty means the
 	// controller's default.
 	// +optional
 	Provider string `json:"provider,omitempty"`

@@ -44,8 +44,8 @@ func (o ValidationOptions) minInterval() time.Duration {
 // Empty means the runtime's default router.
 func providers() []string {
 	return []string{
-		"", "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2",
-		"gatewayapi", "gatewayapi:v1", "serin", "kubernetes",
+		"", "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3",
+		"gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1", "serin", "kubernetes",
 	}
 }
 

@@ -22,5 +22,7 @@
 //
 // Caller also implements engine.Notifier for "event" webhooks: each event
 // is posted with metadata eventMessage, eventType and timestamp (Unix
-// milliseconds) added, as Flagger's event hooks receive them.
+// milliseconds) added, as Flagger's event hooks receive them. A Canary
+// without event webhooks sends its events to Options.EventWebhook when set
+// (Flagger's -event-webhook).
 package hooks

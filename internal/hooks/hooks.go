@@ -51,13 +51,17 @@ type Options struct {
 	Backoff time.Duration
 	// Now stamps event payloads; time.Now when nil.
 	Now func() time.Time
+	// EventWebhook receives the events of every Canary that has no
+	// "event" webhook of its own (Flagger's -event-webhook).
+	EventWebhook string
 }
 
 // Caller calls webhooks. It is safe for concurrent use.
 type Caller struct {
-	client  *http.Client
-	backoff time.Duration
-	now     func() time.Time
+	client       *http.Client
+	backoff      time.Duration
+	now          func() time.Time
+	eventWebhook string
 }
 
 var (
@@ -67,7 +71,7 @@ var (
 
 // New returns a Caller.
 func New(opts Options) *Caller {
-	h := &Caller{client: opts.Client, backoff: opts.Backoff, now: opts.Now}
+	h := &Caller{client: opts.Client, backoff: opts.Backoff, now: opts.Now, eventWebhook: opts.EventWebhook}
 	if h.client == nil {
 		h.client = &http.Client{}
 	}
@@ -110,10 +114,15 @@ func (h *Caller) Call(ctx context.Context, c *v1beta1.Canary, t v1beta1.HookType
 	return results
 }
 
-// Notify implements engine.Notifier for the Canary's "event" webhooks.
-// Failures are dropped: an event is informational.
+// Notify implements engine.Notifier for the Canary's "event" webhooks, or,
+// when it has none, the Caller's EventWebhook. Failures are dropped: an
+// event is informational.
 func (h *Caller) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event) {
-	for _, w := range Webhooks(c, v1beta1.EventHook) {
+	hooks := Webhooks(c, v1beta1.EventHook)
+	if len(hooks) == 0 && h.eventWebhook != "" {
+		hooks = []v1beta1.CanaryWebhook{{Name: "events", URL: h.eventWebhook}}
+	}
+	for _, w := range hooks {
 		md := make(map[string]string, len(w.Metadata)+3)
 		maps.Copy(md, w.Metadata)
 		md["eventMessage"] = e.Message

@@ -274,3 +274,31 @@ func TestNotifyEventHooks(t *testing.T) {
 		t.Error("Notify changed the Canary's metadata")
 	}
 }
+
+// TestNotifyEventWebhook checks the controller's -event-webhook: it gets
+// the events of a Canary without event webhooks, and not those of one that
+// has its own, as in Flagger.
+func TestNotifyEventWebhook(t *testing.T) {
+	global := startHook(t, 200)
+	own := startHook(t, 200)
+	h := New(Options{EventWebhook: global.URL, Now: func() time.Time { return time.UnixMilli(42) }})
+	e := rollout.Event{Type: rollout.Normal, Reason: "Progressing", Message: "Advance podinfo.test canary weight 10"}
+
+	h.Notify(context.Background(), canary(v1beta1.CanaryWebhook{Name: "gate", Type: v1beta1.ConfirmRolloutHook, URL: own.URL}), e)
+	got := global.calls()
+	if len(got) != 1 {
+		t.Fatalf("%d calls of the global event webhook, want 1", len(got))
+	}
+	if got[0].Name != "podinfo" || got[0].Namespace != "test" || got[0].Metadata["eventMessage"] != e.Message ||
+		got[0].Metadata["eventType"] != "Normal" || got[0].Metadata["timestamp"] != "42" {
+		t.Errorf("payload = %+v", got[0])
+	}
+
+	h.Notify(context.Background(), canary(v1beta1.CanaryWebhook{Name: "events", Type: v1beta1.EventHook, URL: own.URL}), e)
+	if n := len(global.calls()); n != 1 {
+		t.Errorf("the global event webhook got the event of a Canary with its own (%d calls)", n)
+	}
+	if n := len(own.calls()); n != 1 {
+		t.Errorf("the Canary's event webhook got %d calls, want 1", n)
+	}
+}

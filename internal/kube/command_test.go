@@ -6,6 +6,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/serinhq/serin/api/v1beta1"
@@ -104,5 +105,32 @@ func TestCanaryChanged(t *testing.T) {
 	}
 	if !p.Create(event.CreateEvent{Object: base}) {
 		t.Error("creation must pass")
+	}
+}
+
+func TestValidateCrossNamespaceRefs(t *testing.T) {
+	c := &v1beta1.Canary{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "test"},
+		Spec: v1beta1.CanarySpec{
+			TargetRef: v1beta1.LocalObjectReference{Name: "podinfo"},
+			Service:   v1beta1.CanaryService{Port: 9898},
+			Analysis: &v1beta1.CanaryAnalysis{
+				Interval: "10s", StepWeight: 10,
+				Metrics: []v1beta1.CanaryMetric{
+					{Name: "mine", TemplateRef: &v1beta1.CrossNamespaceObjectReference{Name: "t", Namespace: "test"}, ThresholdRange: &v1beta1.CanaryThresholdRange{Max: ptr.To(1.0)}},
+					{Name: "shared", TemplateRef: &v1beta1.CrossNamespaceObjectReference{Name: "t", Namespace: "flagger"}, ThresholdRange: &v1beta1.CanaryThresholdRange{Max: ptr.To(1.0)}},
+				},
+				Alerts: []v1beta1.CanaryAlert{{Name: "a", ProviderRef: v1beta1.CrossNamespaceObjectReference{Name: "slack", Namespace: "flagger"}}},
+			},
+		},
+	}
+	if err := (&Reconciler{MinInterval: DefaultMinInterval}).validate(c); err != nil {
+		t.Fatalf("cross-namespace references are allowed by default: %v", err)
+	}
+	err := (&Reconciler{MinInterval: DefaultMinInterval, NoCrossNamespaceRefs: true}).validate(c)
+	if err == nil || !strings.Contains(err.Error(), "spec.analysis.metrics[1].templateRef.namespace") ||
+		!strings.Contains(err.Error(), "spec.analysis.alerts[0].providerRef.namespace") ||
+		strings.Contains(err.Error(), "metrics[0]") {
+		t.Errorf("error %v, want the shared template and the alert provider named", err)
 	}
 }

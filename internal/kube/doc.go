@@ -19,6 +19,10 @@
 //
 // NewManager wires everything; `serin controller` and the end-to-end tests
 // run the same code. The controller's own metrics (serin_canary_weight,
-// serin_canary_phase, serin_canary_duration_seconds, serin_reconcile_*) go
-// to the registry given in Options.
+// serin_canary_phase, serin_canary_duration_seconds, serin_reconcile_*) and
+// Flagger's (flagger_info, flagger_canary_*, with Flagger's names, labels
+// and values) go to the registry given in Options, served on
+// Options.MetricsAddr; /healthz and /readyz are served on
+// Options.HealthAddr, the same server when both are one address (Flagger's
+// -port).
 package kube

@@ -12,11 +12,23 @@ import (
 	"github.com/serinhq/serin/internal/notify"
 )
 
+// GlobalAlerts are the controller's own alert destinations, Flagger's
+// global ones: each Canary's events reach them unless it has alerts (or
+// event webhooks) of its own.
+type GlobalAlerts struct {
+	// Chat is the Slack or Microsoft Teams destination; nil for none.
+	Chat *notify.Global
+	// EventWebhook receives every event as a webhook payload.
+	EventWebhook string
+	// ClusterName names the cluster in every alert.
+	ClusterName string
+}
+
 // newHooksAndNotifier returns the webhook caller and the notifier, which
 // sends every event to the Canary's event webhooks and to its
-// AlertProviders (read through c).
+// AlertProviders (read through c), or to the global destinations.
 func newHooksAndNotifier(c client.Client, o Options) (engine.Hooks, engine.Notifier) {
-	h := hooks.New(hooks.Options{Now: o.Now})
+	h := hooks.New(hooks.Options{Now: o.Now, EventWebhook: o.Alerts.EventWebhook})
 	n := notify.New(notify.Options{
 		Providers: func(ctx context.Context, ns, name string) (*v1beta1.AlertProvider, error) {
 			p := &v1beta1.AlertProvider{}
@@ -25,9 +37,11 @@ func newHooksAndNotifier(c client.Client, o Options) (engine.Hooks, engine.Notif
 			}
 			return p, nil
 		},
-		Secrets: secretLookup(c),
-		Now:     o.Now,
-		OnError: func(err error) { o.Logger.Warn("alert not sent", "err", err) },
+		Secrets:     secretLookup(c),
+		Now:         o.Now,
+		OnError:     func(err error) { o.Logger.Warn("alert not sent", "err", err) },
+		Global:      o.Alerts.Chat,
+		ClusterName: o.Alerts.ClusterName,
 	})
 	return h, notify.Multi{h, n}
 }

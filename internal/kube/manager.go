@@ -5,14 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -25,15 +22,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
+	"github.com/serinhq/serin/internal/version"
 )
 
 // DefaultMinInterval is the shortest analysis interval the controller
@@ -65,8 +61,30 @@ type Options struct {
 	// disables it.
 	MetricsAddr string
 	// HealthAddr is where it serves /healthz and /readyz; "0" or empty
-	// disables it.
+	// disables them. Equal to MetricsAddr, one server serves all three,
+	// as Flagger's -port.
 	HealthAddr string
+	// ControlLoopInterval is how often flagger_canary_total is recomputed
+	// from the Canaries in the cache, as Flagger's control loop does;
+	// defaults to 10s. Canaries themselves are ticked as soon as they
+	// change and then at their analysis interval.
+	ControlLoopInterval time.Duration
+	// Version labels flagger_info; defaults to version.Version.
+	Version string
+	// NoCrossNamespaceRefs refuses Canaries whose MetricTemplates or
+	// AlertProviders are in another namespace (Flagger's
+	// -no-cross-namespace-refs).
+	NoCrossNamespaceRefs bool
+	// Alerts are the controller's own alert destinations: Flagger's
+	// -slack-*, -msteams-*, -event-webhook and -cluster-name.
+	Alerts GlobalAlerts
+	// SelectorLabels, IncludeLabelPrefixes and DisableConfigTracking
+	// shape the primary workloads, as Flagger's -selector-labels,
+	// -include-label-prefix and -enable-config-tracking (see
+	// workload.Options).
+	SelectorLabels        []string
+	IncludeLabelPrefixes  []string
+	DisableConfigTracking bool
 	// KubeAPIQPS and KubeAPIBurst bound the controller's requests to the
 	// API server; zero keeps the rest.Config's (client-go's default is 5
 	// and 10, too few for more than a few dozen Canaries).
@@ -106,6 +124,12 @@ func (o *Options) defaults() error {
 	}
 	if o.MinInterval <= 0 {
 		o.MinInterval = DefaultMinInterval
+	}
+	if o.ControlLoopInterval <= 0 {
+		o.ControlLoopInterval = 10 * time.Second
+	}
+	if o.Version == "" {
+		o.Version = version.Version
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -156,9 +180,6 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 	}
-	if o.HealthAddr != "" {
-		mo.HealthProbeBindAddress = o.HealthAddr
-	}
 	// The controller never reads managed fields: dropping them from the
 	// informer caches saves memory and the copying of every read. Writes of
 	// objects without them leave the server's managed fields as they are.
@@ -177,6 +198,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
+	m.flagger.setInfo(o.Version, o.MeshProvider)
 	engines, err := newEngines(mgr.GetClient(), cfg, o)
 	if err != nil {
 		return nil, err
@@ -189,6 +211,8 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Engines:     engines,
 		Now:         o.Now,
 		MinInterval: o.MinInterval,
+
+		NoCrossNamespaceRefs: o.NoCrossNamespaceRefs,
 	}
 	if err := r.SetupWithManager(mgr, o.Workers, o.SkipNameValidation); err != nil {
 		return nil, err
@@ -204,23 +228,12 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	})); err != nil {
 		return nil, fmt.Errorf("add cache sync check: %w", err)
 	}
-	if o.HealthAddr != "" {
-		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-			return nil, fmt.Errorf("add health check: %w", err)
-		}
-		if err := mgr.AddReadyzCheck("informers", func(*http.Request) error {
-			if !synced.Load() {
-				return errors.New("informer caches not synced")
-			}
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("add ready check: %w", err)
-		}
+	if err := mgr.Add(&canaryCounter{cache: mgr.GetCache(), metrics: m.flagger, every: o.ControlLoopInterval}); err != nil {
+		return nil, fmt.Errorf("add canary counter: %w", err)
 	}
-	if o.MetricsAddr != "" && o.MetricsAddr != "0" {
-		h := promhttp.HandlerFor(prometheus.Gatherers{o.Registry, ctrlmetrics.Registry}, promhttp.HandlerOpts{})
-		if err := mgr.Add(&httpServer{addr: o.MetricsAddr, handler: h}); err != nil {
-			return nil, fmt.Errorf("add metrics server: %w", err)
+	for _, srv := range endpoints(o.MetricsAddr, o.HealthAddr, o.Registry, &synced) {
+		if err := mgr.Add(srv); err != nil {
+			return nil, fmt.Errorf("add http server on %s: %w", srv.addr, err)
 		}
 	}
 	return mgr, nil
@@ -286,35 +299,6 @@ func canaryChanged() predicate.Predicate {
 			},
 		},
 	)
-}
-
-// httpServer serves a handler as a manager runnable on every replica,
-// leader or not.
-type httpServer struct {
-	addr    string
-	handler http.Handler
-}
-
-func (s *httpServer) NeedLeaderElection() bool { return false }
-
-func (s *httpServer) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", s.handler)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	case err := <-errc:
-		return fmt.Errorf("serve metrics: %w", err)
-	}
 }
 
 // schemeBuilders list the kinds of the controller's scheme.

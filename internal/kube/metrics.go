@@ -8,10 +8,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/rollout"
 )
 
-// Metrics are the controller's own metrics.
+// Metrics are the controller's metrics: serin's own and Flagger's.
 type Metrics struct {
+	flagger *flaggerMetrics
+
 	weight     *prometheus.GaugeVec
 	phase      *prometheus.GaugeVec
 	duration   *prometheus.HistogramVec
@@ -19,14 +22,18 @@ type Metrics struct {
 	reconcile  prometheus.Histogram
 	lag        prometheus.Histogram
 
-	mu     sync.Mutex
-	phases map[types.NamespacedName]v1beta1.CanaryPhase // the phase series each canary has
+	mu      sync.Mutex
+	phases  map[types.NamespacedName]v1beta1.CanaryPhase // the phase series each canary has
+	targets map[types.NamespacedName]string              // the target each canary's Flagger series name
 }
 
-// NewMetrics creates the controller's metrics and registers them with reg.
+// NewMetrics creates the controller's metrics, serin's and Flagger's, and
+// registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		phases: map[types.NamespacedName]v1beta1.CanaryPhase{},
+		flagger: newFlaggerMetrics(),
+		phases:  map[types.NamespacedName]v1beta1.CanaryPhase{},
+		targets: map[types.NamespacedName]string{},
 		weight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "serin_canary_weight",
 			Help: "Traffic weight of the canary in percent.",
@@ -55,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.weight, m.phase, m.duration, m.reconciles, m.reconcile, m.lag} {
+	for _, c := range append([]prometheus.Collector{m.weight, m.phase, m.duration, m.reconciles, m.reconcile, m.lag}, m.flagger.collectors()...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -63,12 +70,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// observeCanary records a canary's weight and phase after a tick that took
-// d.
-func (m *Metrics) observeCanary(ns, name string, st v1beta1.CanaryStatus, d time.Duration) {
+// observeCanary records the tick of c that took d and decided dec, c
+// being the Canary as it was before the tick.
+func (m *Metrics) observeCanary(c *v1beta1.Canary, dec rollout.Decision, d time.Duration) {
+	ns, name, st := c.Namespace, c.Name, dec.Status
 	m.weight.WithLabelValues(ns, name).Set(float64(st.CanaryWeight))
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	m.mu.Lock()
+	if old, ok := m.targets[key]; ok && old != c.Spec.TargetRef.Name {
+		m.flagger.forget(ns, old)
+	}
+	m.targets[key] = c.Spec.TargetRef.Name
 	prev, seen := m.phases[key]
 	if !seen || prev != st.Phase {
 		// Deleting by the known previous phase keeps this O(1); a partial
@@ -81,13 +93,20 @@ func (m *Metrics) observeCanary(ns, name string, st v1beta1.CanaryStatus, d time
 	}
 	m.mu.Unlock()
 	m.duration.WithLabelValues(ns, name).Observe(d.Seconds())
+	m.flagger.observeTick(c, c.Status.Phase, st, dec.Results, d)
 }
 
 // forget drops a deleted canary's series.
 func (m *Metrics) forget(ns, name string) {
+	key := types.NamespacedName{Namespace: ns, Name: name}
 	m.mu.Lock()
-	delete(m.phases, types.NamespacedName{Namespace: ns, Name: name})
+	delete(m.phases, key)
+	target, ok := m.targets[key]
+	delete(m.targets, key)
 	m.mu.Unlock()
+	if ok {
+		m.flagger.forget(ns, target)
+	}
 	l := prometheus.Labels{"namespace": ns, "name": name}
 	m.weight.DeletePartialMatch(l)
 	m.phase.DeletePartialMatch(l)

@@ -6,19 +6,29 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/rollout"
 )
+
+// observe records a tick of canary ns/name (whose target is name) that
+// ended in st.
+func observe(m *Metrics, ns, name string, st v1beta1.CanaryStatus) {
+	c := &v1beta1.Canary{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	c.Spec.TargetRef.Name = name
+	m.observeCanary(c, rollout.Decision{Status: st}, time.Millisecond)
+}
 
 func TestObserveCanaryKeepsOnePhaseSeries(t *testing.T) {
 	m, err := NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.observeCanary("ns", "a", v1beta1.CanaryStatus{Phase: v1beta1.PhaseInitialized}, time.Millisecond)
-	m.observeCanary("ns", "b", v1beta1.CanaryStatus{Phase: v1beta1.PhaseProgressing}, time.Millisecond)
-	m.observeCanary("ns", "a", v1beta1.CanaryStatus{Phase: v1beta1.PhaseProgressing, CanaryWeight: 10}, time.Millisecond)
-	m.observeCanary("ns", "a", v1beta1.CanaryStatus{Phase: v1beta1.PhaseProgressing, CanaryWeight: 20}, time.Millisecond)
+	observe(m, "ns", "a", v1beta1.CanaryStatus{Phase: v1beta1.PhaseInitialized})
+	observe(m, "ns", "b", v1beta1.CanaryStatus{Phase: v1beta1.PhaseProgressing})
+	observe(m, "ns", "a", v1beta1.CanaryStatus{Phase: v1beta1.PhaseProgressing, CanaryWeight: 10})
+	observe(m, "ns", "a", v1beta1.CanaryStatus{Phase: v1beta1.PhaseProgressing, CanaryWeight: 20})
 	if n := testutil.CollectAndCount(m.phase); n != 2 {
 		t.Errorf("%d phase series, want 2 (one per canary)", n)
 	}
@@ -29,7 +39,7 @@ func TestObserveCanaryKeepsOnePhaseSeries(t *testing.T) {
 	if n := testutil.CollectAndCount(m.phase); n != 1 {
 		t.Errorf("%d phase series after forgetting a, want 1", n)
 	}
-	m.observeCanary("ns", "a", v1beta1.CanaryStatus{Phase: v1beta1.PhaseSucceeded}, time.Millisecond)
+	observe(m, "ns", "a", v1beta1.CanaryStatus{Phase: v1beta1.PhaseSucceeded})
 	if n := testutil.CollectAndCount(m.phase); n != 2 {
 		t.Errorf("%d phase series after a came back, want 2", n)
 	}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -53,6 +54,9 @@ type Reconciler struct {
 	Now func() time.Time
 	// MinInterval is the shortest analysis interval accepted.
 	MinInterval time.Duration
+	// NoCrossNamespaceRefs refuses Canaries that refer to MetricTemplates
+	// or AlertProviders in another namespace.
+	NoCrossNamespaceRefs bool
 
 	mu  sync.Mutex
 	due map[types.NamespacedName]time.Time
@@ -117,6 +121,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 		return ctrl.Result{}, "invalid", nil
 	}
 	tickStart := r.Now()
+	ticked := c.DeepCopy()
 	d, err := eng.Tick(ctx, c.DeepCopy(), cmd, deleting, now)
 	if err != nil {
 		// The engine wrote nothing; the workqueue retries with backoff.
@@ -135,7 +140,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 			return ctrl.Result{}, "error", err
 		}
 	}
-	r.Metrics.observeCanary(c.Namespace, c.Name, d.Status, r.Now().Sub(tickStart))
+	r.Metrics.observeCanary(ticked, d, r.Now().Sub(tickStart))
 
 	if deleting && d.Status.Phase == v1beta1.PhaseTerminated {
 		if _, err := r.setFinalizer(ctx, c, false); err != nil {
@@ -178,10 +183,35 @@ func command(c *v1beta1.Canary) (rollout.Command, error) {
 // ticked until it is fixed.
 func (r *Reconciler) validate(c *v1beta1.Canary) error {
 	errs := v1beta1.ValidateCanary(c, v1beta1.ValidationOptions{MinInterval: r.MinInterval})
+	if r.NoCrossNamespaceRefs {
+		errs = append(errs, crossNamespaceRefs(c)...)
+	}
 	if len(errs) == 0 {
 		return nil
 	}
 	return errors.New(v1beta1.Problems(errs))
+}
+
+// crossNamespaceRefs returns a problem for each reference of c to a
+// MetricTemplate or AlertProvider in another namespace.
+func crossNamespaceRefs(c *v1beta1.Canary) field.ErrorList {
+	a := c.Spec.Analysis
+	if a == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	why := "cross-namespace references are disabled (--no-cross-namespace-refs)"
+	for i, m := range a.Metrics {
+		if ref := m.TemplateRef; ref != nil && ref.Namespace != "" && ref.Namespace != c.Namespace {
+			errs = append(errs, field.Forbidden(field.NewPath("spec", "analysis", "metrics").Index(i).Child("templateRef", "namespace"), why))
+		}
+	}
+	for i, al := range a.Alerts {
+		if ns := al.ProviderRef.Namespace; ns != "" && ns != c.Namespace {
+			errs = append(errs, field.Forbidden(field.NewPath("spec", "analysis", "alerts").Index(i).Child("providerRef", "namespace"), why))
+		}
+	}
+	return errs
 }
 
 // writeStatus writes st as c's status when it changed, retrying on

@@ -244,7 +244,7 @@ func TestReconcilerOnAPIServer(t *testing.T) {
 		newCanary("steps", func(c *v1beta1.Canary) { c.Spec.Analysis.StepWeight, c.Spec.Analysis.StepWeights = 0, []int{30, 20} })
 		newCanary("local", func(c *v1beta1.Canary) { c.Spec.Provider = "serin" })
 		waitEvent(t, cl, ns, "fast", "InvalidSpec", `spec.analysis.interval: must be at least 100ms, got "10ms"`)
-		waitEvent(t, cl, ns, "provider", "InvalidSpec", `spec.provider: unsupported value "istio" (supported values: "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "gatewayapi", "gatewayapi:v1", "serin", "kubernetes")`)
+		waitEvent(t, cl, ns, "provider", "InvalidSpec", `spec.provider: unsupported value "istio" (supported values: "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1", "serin", "kubernetes")`)
 		waitEvent(t, cl, ns, "steps", "InvalidSpec", `spec.analysis.stepWeights[1]: must be greater than the weight before it (30), got 20`)
 		// Valid in a manifest, but not a router this controller has.
 		waitEvent(t, cl, ns, "local", "InvalidSpec", `unknown traffic provider "serin"`)

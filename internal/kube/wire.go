@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -12,6 +13,7 @@ import (
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
 	"github.com/serinhq/serin/internal/metrics"
+	"github.com/serinhq/serin/internal/rollout"
 	"github.com/serinhq/serin/internal/traffic"
 	workload "github.com/serinhq/serin/internal/workload/kube"
 )
@@ -46,11 +48,15 @@ func newEngines(c client.Client, cfg *rest.Config, o Options) (Engines, error) {
 	if _, err := traffic.ForProvider(o.MeshProvider, c); err != nil {
 		return nil, fmt.Errorf("mesh provider: %w", err)
 	}
-	w := workload.New(c)
+	w := workload.New(c, workload.Options{
+		SelectorLabels:        o.SelectorLabels,
+		IncludeLabelPrefixes:  o.IncludeLabelPrefixes,
+		DisableConfigTracking: o.DisableConfigTracking,
+	})
 	hooks, notifier := newHooksAndNotifier(c, o)
 	var (
 		mu      sync.Mutex
-		engines = map[string]*engine.Engine{}
+		engines = map[string]Ticker{}
 	)
 	return func(provider string) (Ticker, error) {
 		if provider == "" {
@@ -65,8 +71,42 @@ func newEngines(c client.Client, cfg *rest.Config, o Options) (Engines, error) {
 		if err != nil {
 			return nil, fmt.Errorf("spec.provider: %w", err)
 		}
-		e := engine.New(w, r, src, hooks, notifier)
+		var e Ticker = engine.New(w, r, src, hooks, notifier)
+		if provider == "kubernetes" {
+			e = blueGreenOnly{e}
+		}
 		engines[provider] = e
 		return e, nil
 	}, nil
+}
+
+// blueGreenOnly runs the Canaries of the kubernetes provider as Flagger
+// does: with no traffic split, every release is blue/green. A Canary
+// without iterations gets 10, and request matches (A/B testing) are
+// dropped; Warning events say so when the analysis starts.
+type blueGreenOnly struct{ Ticker }
+
+// blueGreenIterations is what Flagger runs a kubernetes Canary without
+// iterations for.
+const blueGreenIterations = 10
+
+func (b blueGreenOnly) Tick(ctx context.Context, c *v1beta1.Canary, cmd rollout.Command, deleting bool, now time.Time) (rollout.Decision, error) {
+	var warnings []rollout.Event
+	if a := c.Spec.Analysis; a != nil {
+		if len(a.Match) > 0 {
+			a.Match = nil
+			warnings = append(warnings, rollout.Event{Type: rollout.Warning, Reason: "Progressing",
+				Message: "A/B testing is not supported when using the kubernetes provider: spec.analysis.match has no effect"})
+		}
+		if a.Iterations < 1 {
+			a.Iterations = blueGreenIterations
+			warnings = append(warnings, rollout.Event{Type: rollout.Warning, Reason: "Progressing",
+				Message: fmt.Sprintf("Progressive traffic is not supported when using the kubernetes provider: running %d blue/green iterations", blueGreenIterations)})
+		}
+	}
+	d, err := b.Ticker.Tick(ctx, c, cmd, deleting, now)
+	if err == nil && len(warnings) > 0 && d.Status.Phase == v1beta1.PhaseProgressing && c.Status.Phase != v1beta1.PhaseProgressing {
+		d.Events = append(warnings, d.Events...)
+	}
+	return d, err
 }

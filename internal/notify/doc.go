@@ -18,10 +18,16 @@
 // lowest it receives. A provider's address may come from its Secret's
 // "address" key, and its proxy from "proxy", as in Flagger.
 //
+// A Canary without alerts sends the events that announce a release
+// (Initialized, NewRevision, Succeeded, Failed) to Options.Global when set:
+// the controller's own Slack or Microsoft Teams destination, Flagger's
+// -slack-url and -msteams-url. Options.ClusterName names the cluster in
+// every message (Flagger's -cluster-name).
+//
 // Sending never blocks the rollout: Notify queues the messages and returns,
-// and a sender per AlertProvider posts them in order, each within a
-// timeout (a queue that grows past 100 messages drops the next ones). A
-// failure is handed to Options.OnError for the runtime to log; Flush
-// waits for the messages queued so far. Multi
+// and a sender per AlertProvider (and one for the global destination)
+// posts them in order, each within a timeout (a queue that grows past 100
+// messages drops the next ones). A failure is handed to Options.OnError for
+// the runtime to log; Flush waits for the messages queued so far. Multi
 // fans one event out to several notifiers; Nop drops it.
 package notify

@@ -95,6 +95,43 @@ type Options struct {
 	// provider, from the senders' goroutines (so possibly concurrently);
 	// failures are dropped when nil.
 	OnError func(error)
+	// Global receives the key events of Canaries without alerts, as
+	// Flagger's -slack-url and -msteams-url; nil for none.
+	Global *Global
+	// ClusterName, when set, names the cluster in every message, as
+	// Flagger's -cluster-name.
+	ClusterName string
+}
+
+// Global is an alert destination of the controller rather than of an
+// AlertProvider: Flagger's -slack-* or -msteams-* flags. As in Flagger, it
+// receives only the events a release is announced by (Initialized,
+// NewRevision, Succeeded and Failed), and only for Canaries whose analysis
+// has no alerts of its own.
+type Global struct {
+	// Type is "slack" or "msteams".
+	Type string
+	// Address is the incoming webhook URL. With Token and no Address,
+	// messages go to Slack's chat.postMessage API.
+	Address string
+	// Token is sent as a bearer token (Slack's API).
+	Token    string
+	Proxy    string
+	Channel  string
+	Username string
+}
+
+// SlackPostMessageURL is Slack's API for posting with a token.
+const SlackPostMessageURL = "https://slack.com/api/chat.postMessage"
+
+// announces reports whether an event of this reason announces a release's
+// start or end, the events sent to the Global destination.
+func announces(reason string) bool {
+	switch reason {
+	case "Initialized", "NewRevision", "Succeeded", "Failed":
+		return true
+	}
+	return false
 }
 
 // Alerts sends events to AlertProviders. It is safe for concurrent use.
@@ -127,13 +164,21 @@ func New(opts Options) *Alerts {
 // Notify implements engine.Notifier: it queues the event for each alert of
 // the Canary whose severity it reaches and returns.
 func (a *Alerts) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event) {
-	if c.Spec.Analysis == nil {
-		return
-	}
 	sev := SeverityOf(e)
 	// The tick's context ends with the tick; a message has its own timeout.
 	ctx = context.WithoutCancel(ctx)
 	c = c.DeepCopy()
+	if c.Spec.Analysis == nil || len(c.Spec.Analysis.Alerts) == 0 {
+		if g := a.opts.Global; g != nil && announces(e.Reason) {
+			global := v1beta1.CanaryAlert{Name: "global " + g.Type}
+			a.enqueue(c, global, "global/"+g.Type, func() {
+				if err := a.sendGlobal(ctx, c, g, e, sev); err != nil {
+					a.fail(c, global, err)
+				}
+			})
+		}
+		return
+	}
 	for _, alert := range c.Spec.Analysis.Alerts {
 		floor, err := ParseSeverity(alert.Severity)
 		if err != nil {
@@ -241,27 +286,49 @@ func (a *Alerts) send(ctx context.Context, c *v1beta1.Canary, alert v1beta1.Cana
 	if err != nil {
 		return fmt.Errorf("AlertProvider %s: %w", ref, err)
 	}
-	if err := a.post(ctx, client, target, body); err != nil {
+	if err := a.post(ctx, client, target, "", body); err != nil {
 		return fmt.Errorf("AlertProvider %s (%s): %w", ref, p.Spec.Type, err)
 	}
 	return nil
 }
 
+// sendGlobal posts e to the controller's own destination g.
+func (a *Alerts) sendGlobal(ctx context.Context, c *v1beta1.Canary, g *Global, e rollout.Event, sev Severity) error {
+	addr := g.Address
+	if addr == "" && g.Token != "" {
+		addr = SlackPostMessageURL
+	}
+	p := &v1beta1.AlertProvider{Spec: v1beta1.AlertProviderSpec{Type: g.Type, Channel: g.Channel, Username: g.Username}}
+	body, target, err := a.message(c, p, e, sev, addr)
+	if err != nil {
+		return err
+	}
+	client, err := a.client(g.Proxy)
+	if err != nil {
+		return err
+	}
+	return a.post(ctx, client, target, g.Token, body)
+}
+
 // message builds the body for provider p and the URL to post it to.
 func (a *Alerts) message(c *v1beta1.Canary, p *v1beta1.AlertProvider, e rollout.Event, sev Severity, addr string) ([]byte, string, error) {
 	subject := c.Name + "." + c.Namespace
+	if a.opts.ClusterName != "" {
+		subject += " (cluster " + a.opts.ClusterName + ")"
+	}
 	var v any
 	switch p.Spec.Type {
 	case "slack", "rocket", "discord":
 		if p.Spec.Type == "discord" && !strings.HasSuffix(addr, "/slack") {
 			addr = strings.TrimSuffix(addr, "/") + "/slack"
 		}
-		v = slackMessage(c, p, e, sev, subject)
+		v = slackMessage(c, p, e, sev, subject, a.opts.ClusterName)
 	case "webhook":
 		v = Event{
 			Name: c.Name, Namespace: c.Namespace, Phase: c.Status.Phase,
 			Type: e.Type, Reason: e.Reason, Message: e.Message,
 			Severity: sev.String(), Timestamp: a.opts.Now().UTC(),
+			Cluster: a.opts.ClusterName,
 		}
 	default: // gchat, msteams and any other
 		v = textMessage{Text: fmt.Sprintf("%s %s: %s", sevIcon(sev), subject, e.Message)}
@@ -292,7 +359,10 @@ func (a *Alerts) client(proxy string) (*http.Client, error) {
 	return c, nil
 }
 
-func (a *Alerts) post(ctx context.Context, client *http.Client, addr string, body []byte) error {
+// post sends body to addr, with token as a bearer token when set; a
+// token-authenticated post must also answer "ok": true, as Slack's API
+// does.
+func (a *Alerts) post(ctx context.Context, client *http.Client, addr, token string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, addr, bytes.NewReader(body))
@@ -300,6 +370,9 @@ func (a *Alerts) post(ctx context.Context, client *http.Client, addr string, bod
 		return fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("post: %w", err)
@@ -308,6 +381,15 @@ func (a *Alerts) post(ctx context.Context, client *http.Client, addr string, bod
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("post: status %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	if token != "" {
+		var answer struct {
+			OK    bool   `json:"ok"`
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal(b, &answer); err != nil || !answer.OK {
+			return fmt.Errorf("post: not ok: %s", strings.TrimSpace(string(b)))
+		}
 	}
 	return nil
 }

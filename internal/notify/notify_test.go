@@ -397,3 +397,85 @@ func TestNotifyDoesNotWait(t *testing.T) {
 		t.Errorf("%d sent, %d dropped (%v), want %d in all with the overflow dropped", len(msgs), len(dropped), dropped, maxQueue+3)
 	}
 }
+
+// TestGlobal checks the controller's own destination (Flagger's
+// -slack-url, -msteams-url, -cluster-name): it gets the events that
+// announce a release, of Canaries without alerts only.
+func TestGlobal(t *testing.T) {
+	s := startSink(t, 200)
+	n := New(Options{
+		Providers:   providers(provider("test", "hook", "webhook", s.URL+"/own")),
+		Global:      &Global{Type: "slack", Address: s.URL + "/slack", Channel: "general", Username: "flagger"},
+		ClusterName: "prod-eu",
+	})
+	events := []rollout.Event{
+		{Type: rollout.Normal, Reason: "NewRevision", Message: "New revision detected! Scaling up podinfo.test"},
+		{Type: rollout.Normal, Reason: "Progressing", Message: "Advance podinfo.test canary weight 10"},
+		{Type: rollout.Warning, Reason: "Failed", Message: "Canary failed! Scaling down podinfo.test"},
+	}
+	for _, e := range events {
+		n.Notify(context.Background(), canary(), e)
+		n.Notify(context.Background(), canary(alert("own", "hook", "")), e)
+	}
+	n.Flush()
+	var global, own []post
+	for _, p := range s.got() {
+		if p.path == "/slack" {
+			global = append(global, p)
+		} else {
+			own = append(own, p)
+		}
+	}
+	if len(own) != 3 {
+		t.Errorf("the Canary with alerts sent %d, want all 3 to its own provider", len(own))
+	}
+	if len(global) != 2 {
+		t.Fatalf("global destination got %d posts, want 2 (new revision, failure): %v", len(global), global)
+	}
+	b := global[1].body
+	att := b["attachments"].([]any)[0].(map[string]any)
+	if b["channel"] != "general" || b["username"] != "flagger" || att["color"] != "danger" ||
+		att["author_name"] != "podinfo.test (cluster prod-eu)" || !strings.Contains(fmt.Sprint(att["fields"]), "title:Cluster value:prod-eu") {
+		t.Errorf("global slack message = %v", b)
+	}
+}
+
+func TestGlobalTeamsAndToken(t *testing.T) {
+	s := startSink(t, 200)
+	n := New(Options{Global: &Global{Type: "msteams", Address: s.URL + "/teams"}})
+	n.Notify(context.Background(), canary(), promoted)
+	n.Flush()
+	if got := s.got(); len(got) != 1 || got[0].body["text"] != "[info] podinfo.test: Promotion completed! podinfo.test" {
+		t.Errorf("teams posts = %v", got)
+	}
+
+	// Slack's API: a bearer token, and an answer that must say ok.
+	var auth []string
+	var mu sync.Mutex
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auth = append(auth, r.Header.Get("Authorization"))
+		mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer xoxb-good" {
+			fmt.Fprint(w, `{"ok":false,"error":"invalid_auth"}`)
+			return
+		}
+		fmt.Fprint(w, `{"ok":true}`)
+	}))
+	t.Cleanup(api.Close)
+	var errs []error
+	for _, token := range []string{"xoxb-good", "xoxb-bad"} {
+		n := New(Options{
+			Global:  &Global{Type: "slack", Address: api.URL, Token: token, Channel: "general"},
+			OnError: func(err error) { errs = append(errs, err) },
+		})
+		n.Notify(context.Background(), canary(), promoted)
+		n.Flush()
+	}
+	if len(auth) != 2 || auth[0] != "Bearer xoxb-good" {
+		t.Errorf("authorization headers = %q", auth)
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "invalid_auth") {
+		t.Errorf("errors = %v, want one naming invalid_auth", errs)
+	}
+}

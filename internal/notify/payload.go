@@ -18,6 +18,8 @@ type Event struct {
 	// Severity is info, warn or error.
 	Severity  string    `json:"severity"`
 	Timestamp time.Time `json:"timestamp"`
+	// Cluster is the controller's cluster name, when it has one.
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // textMessage is the plain form Google Chat, Microsoft Teams and most chat
@@ -50,7 +52,7 @@ type slackField struct {
 	Short bool   `json:"short"`
 }
 
-func slackMessage(c *v1beta1.Canary, p *v1beta1.AlertProvider, e rollout.Event, sev Severity, subject string) slackPayload {
+func slackMessage(c *v1beta1.Canary, p *v1beta1.AlertProvider, e rollout.Event, sev Severity, subject, cluster string) slackPayload {
 	color := map[Severity]string{Info: "good", Warn: "warning", Error: "danger"}[sev]
 	target := c.Spec.TargetRef.Name
 	if k := c.Spec.TargetRef.Kind; k != "" {
@@ -62,6 +64,9 @@ func slackMessage(c *v1beta1.Canary, p *v1beta1.AlertProvider, e rollout.Event, 
 	}
 	if c.Status.Phase != "" {
 		fields = append(fields, slackField{Title: "Phase", Value: string(c.Status.Phase), Short: true})
+	}
+	if cluster != "" {
+		fields = append(fields, slackField{Title: "Cluster", Value: cluster, Short: true})
 	}
 	return slackPayload{
 		Channel:  p.Spec.Channel,

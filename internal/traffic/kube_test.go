@@ -13,12 +13,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
@@ -94,25 +96,48 @@ func TestRoutersOnCluster(t *testing.T) {
 			return &ts, w, err
 		})
 	})
+	t.Run("smi:v1alpha3", func(t *testing.T) {
+		testWeights(t, c, cl, "smi:v1alpha3", func(ctx context.Context, key client.ObjectKey) (client.Object, [2]int64, error) {
+			ts := &unstructured.Unstructured{}
+			ts.SetAPIVersion("split.smi-spec.io/v1alpha3")
+			ts.SetKind("TrafficSplit")
+			var w [2]int64
+			err := cl.Get(ctx, key, ts)
+			if err == nil {
+				service, _, _ := unstructured.NestedString(ts.Object, "spec", "service")
+				backends, _, _ := unstructured.NestedSlice(ts.Object, "spec", "backends")
+				if len(backends) != 2 {
+					t.Fatalf("backends = %+v, want two", backends)
+				}
+				var names []string
+				for i, b := range backends {
+					m := b.(map[string]any)
+					names = append(names, m["service"].(string))
+					w[i] = m["weight"].(int64)
+				}
+				checkBackends(t, service, key.Name, names)
+			}
+			return ts, w, err
+		})
+	})
 	t.Run("gatewayapi:v1", func(t *testing.T) {
 		testWeights(t, c, cl, "gatewayapi:v1", func(ctx context.Context, key client.ObjectKey) (client.Object, [2]int64, error) {
 			var hr gatewayv1.HTTPRoute
 			err := cl.Get(ctx, key, &hr)
-			var w [2]int64
-			if err == nil {
-				if len(hr.Spec.Rules) != 1 || len(hr.Spec.Rules[0].BackendRefs) != 2 {
-					t.Fatalf("rules = %+v, want one rule with two backends", hr.Spec.Rules)
-				}
-				pr := hr.Spec.ParentRefs
-				if len(pr) != 1 || ptr.Deref(pr[0].Kind, "") != "Service" || ptr.Deref(pr[0].Group, "") != "core" ||
-					string(pr[0].Name) != key.Name || ptr.Deref(pr[0].Port, 0) != 9898 {
-					t.Errorf("parentRefs = %+v, want the apex Service on port 9898", pr)
-				}
-				b := hr.Spec.Rules[0].BackendRefs
-				checkBackends(t, key.Name, key.Name, []string{string(b[0].Name), string(b[1].Name)})
-				w = [2]int64{int64(*b[0].Weight), int64(*b[1].Weight)}
+			if err != nil {
+				return &hr, [2]int64{}, err
 			}
-			return &hr, w, err
+			return &hr, meshRouteWeights(t, key, hr.Spec), nil
+		})
+	})
+	t.Run("gatewayapi:v1beta1", func(t *testing.T) {
+		testWeights(t, c, cl, "gatewayapi:v1beta1", func(ctx context.Context, key client.ObjectKey) (client.Object, [2]int64, error) {
+			var hr gatewayv1beta1.HTTPRoute
+			err := cl.Get(ctx, key, &hr)
+			if err != nil {
+				return &hr, [2]int64{}, err
+			}
+			return &hr, meshRouteWeights(t, key, hr.Spec), nil
 		})
 	})
 	t.Run("smi:v1alpha1 takes over a Flagger TrafficSplit", func(t *testing.T) {
@@ -325,4 +350,22 @@ func v1alpha1Weights(t *testing.T, ts *v1alpha1.TrafficSplit) [2]int64 {
 	}
 	checkBackends(t, ts.Spec.Service, ts.Name, []string{ts.Spec.Backends[0].Service, ts.Spec.Backends[1].Service})
 	return [2]int64{ts.Spec.Backends[0].Weight.Value(), ts.Spec.Backends[1].Weight.Value()}
+}
+
+// meshRouteWeights checks that spec is the mesh route of the apex Service
+// key on port 9898, one rule with the primary and canary backends, and
+// returns their weights.
+func meshRouteWeights(t *testing.T, key client.ObjectKey, spec gatewayv1.HTTPRouteSpec) [2]int64 {
+	t.Helper()
+	if len(spec.Rules) != 1 || len(spec.Rules[0].BackendRefs) != 2 {
+		t.Fatalf("rules = %+v, want one rule with two backends", spec.Rules)
+	}
+	pr := spec.ParentRefs
+	if len(pr) != 1 || ptr.Deref(pr[0].Kind, "") != "Service" || ptr.Deref(pr[0].Group, "") != "core" ||
+		string(pr[0].Name) != key.Name || ptr.Deref(pr[0].Port, 0) != 9898 {
+		t.Errorf("parentRefs = %+v, want the apex Service on port 9898", pr)
+	}
+	b := spec.Rules[0].BackendRefs
+	checkBackends(t, key.Name, key.Name, []string{string(b[0].Name), string(b[1].Name)})
+	return [2]int64{int64(*b[0].Weight), int64(*b[1].Weight)}
 }

@@ -21,14 +21,18 @@ func TestForProvider(t *testing.T) {
 	tests := []struct {
 		provider string
 		smi      smi.Version // "" for Gateway API
+		gateway  gatewayapi.Version
 	}{
-		{"", smi.V1Alpha1},
-		{"linkerd", smi.V1Alpha1},
-		{"smi", smi.V1Alpha1},
-		{"smi:v1alpha1", smi.V1Alpha1},
-		{"smi:v1alpha2", smi.V1Alpha2},
-		{"gatewayapi", ""},
-		{"gatewayapi:v1", ""},
+		{"", smi.V1Alpha1, ""},
+		{"linkerd", smi.V1Alpha1, ""},
+		{"smi", smi.V1Alpha1, ""},
+		{"smi:v1alpha1", smi.V1Alpha1, ""},
+		{"smi:v1alpha2", smi.V1Alpha2, ""},
+		{"smi:v1alpha3", smi.V1Alpha3, ""},
+		{"gatewayapi", "", gatewayapi.V1},
+		{"gatewayapi:v1", "", gatewayapi.V1},
+		{"gatewayapi:v1beta1", "", gatewayapi.V1Beta1},
+		{"kubernetes", "", ""},
 	}
 	for _, tt := range tests {
 		r, err := traffic.ForProvider(tt.provider, cl)
@@ -42,8 +46,12 @@ func TestForProvider(t *testing.T) {
 				t.Errorf("ForProvider(%q) = SMI %s, want SMI %s", tt.provider, r.Version(), tt.smi)
 			}
 		case *gatewayapi.Router:
-			if tt.smi != "" {
-				t.Errorf("ForProvider(%q) = Gateway API, want SMI %s", tt.provider, tt.smi)
+			if tt.smi != "" || r.Version() != tt.gateway {
+				t.Errorf("ForProvider(%q) = Gateway API %s, want SMI %q / Gateway API %q", tt.provider, r.Version(), tt.smi, tt.gateway)
+			}
+		case traffic.KubernetesRouter:
+			if tt.provider != "kubernetes" {
+				t.Errorf("ForProvider(%q) = the kubernetes router", tt.provider)
 			}
 		default:
 			t.Errorf("ForProvider(%q) = %T", tt.provider, r)
@@ -57,7 +65,7 @@ func TestForProviderErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := fake.NewClientBuilder().WithScheme(scheme).Build()
-	for _, p := range []string{"istio", "smi:v1alpha3", "gatewayapi:v1beta1", "Linkerd", "serin"} {
+	for _, p := range []string{"istio", "smi:v1alpha4", "gatewayapi:v1alpha2", "Linkerd", "serin"} {
 		_, err := traffic.ForProvider(p, cl)
 		if err == nil {
 			t.Errorf("ForProvider(%q) succeeded, want an error", p)

@@ -7,9 +7,11 @@ import (
 	"strconv"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
@@ -20,22 +22,52 @@ import (
 // Router sets a Canary's routes in the HTTPRoute named after its apex
 // Service.
 type Router struct {
-	client client.Client
+	client  client.Client
+	version Version
 }
 
 var _ engine.Router = (*Router)(nil)
 
-// AddToScheme registers the gateway.networking.k8s.io/v1 kinds with s.
-func AddToScheme(s *runtime.Scheme) error { return gatewayv1.Install(s) }
+// Version is the gateway.networking.k8s.io version of the HTTPRoutes a
+// router writes. Both have the same spec; v1beta1 is what Linkerd 2.14's
+// own Gateway API CRDs and Flagger's gatewayapi:v1beta1 provider use.
+type Version string
 
-// NewRouter returns a router that writes HTTPRoutes through cl, whose
-// scheme must know gateway.networking.k8s.io/v1 (see AddToScheme).
-func NewRouter(cl client.Client) (*Router, error) {
-	if gvk := gatewayv1.SchemeGroupVersion.WithKind("HTTPRoute"); !cl.Scheme().Recognizes(gvk) {
+// The HTTPRoute versions the router writes.
+const (
+	V1      Version = "v1"
+	V1Beta1 Version = "v1beta1"
+)
+
+// AddToScheme registers the gateway.networking.k8s.io/v1 and v1beta1
+// kinds with s.
+func AddToScheme(s *runtime.Scheme) error {
+	if err := gatewayv1.Install(s); err != nil {
+		return err
+	}
+	return gatewayv1beta1.Install(s)
+}
+
+// NewRouter returns a router that writes HTTPRoutes of version v through
+// cl, whose scheme must know that version (see AddToScheme).
+func NewRouter(cl client.Client, v Version) (*Router, error) {
+	var gvk schema.GroupVersionKind
+	switch v {
+	case V1:
+		gvk = gatewayv1.SchemeGroupVersion.WithKind("HTTPRoute")
+	case V1Beta1:
+		gvk = gatewayv1beta1.SchemeGroupVersion.WithKind("HTTPRoute")
+	default:
+		return nil, fmt.Errorf("gatewayapi: unknown HTTPRoute version %q: want %q or %q", v, V1, V1Beta1)
+	}
+	if !cl.Scheme().Recognizes(gvk) {
 		return nil, fmt.Errorf("gatewayapi: the client's scheme does not know %s; register it with gatewayapi.AddToScheme", gvk)
 	}
-	return &Router{client: cl}, nil
+	return &Router{client: cl, version: v}, nil
 }
+
+// Version returns the HTTPRoute version the router writes.
+func (r *Router) Version() Version { return r.version }
 
 // SetRoutes makes the HTTPRoute <apex> in the Canary's namespace match r,
 // creating it if needed, owned by the Canary. It writes nothing when the
@@ -46,10 +78,19 @@ func (r *Router) SetRoutes(ctx context.Context, c *v1beta1.Canary, routes rollou
 		return err
 	}
 	apex := c.ServiceName()
-	route := &gatewayv1.HTTPRoute{}
-	route.Namespace, route.Name = c.Namespace, apex
+	var route client.Object
+	var setSpec func()
+	if r.version == V1Beta1 {
+		hr := &gatewayv1beta1.HTTPRoute{}
+		route, setSpec = hr, func() { hr.Spec = spec }
+	} else {
+		hr := &gatewayv1.HTTPRoute{}
+		route, setSpec = hr, func() { hr.Spec = spec }
+	}
+	route.SetNamespace(c.Namespace)
+	route.SetName(apex)
 	if _, err := kubeobj.Apply(ctx, r.client, c, route, func() error {
-		route.Spec = spec
+		setSpec()
 		return nil
 	}); err != nil {
 		return fmt.Errorf("gatewayapi: set HTTPRoute %s/%s to primary %d, canary %d: %w",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,7 +28,16 @@ const (
 	V1Alpha1 Version = "v1alpha1"
 	// V1Alpha2 has integer weights.
 	V1Alpha2 Version = "v1alpha2"
+	// V1Alpha3 has integer weights too (Open Service Mesh serves it, and
+	// Flagger's smi:v1alpha3 provider writes it). The router writes it
+	// as an unstructured object: its spec is v1alpha2's.
+	V1Alpha3 Version = "v1alpha3"
 )
+
+// v1alpha3Kind is the kind the V1Alpha3 router writes.
+func v1alpha3Kind() schema.GroupVersionKind {
+	return schema.GroupVersionKind{Group: v1alpha2.GroupVersion.Group, Version: string(V1Alpha3), Kind: "TrafficSplit"}
+}
 
 // ErrMatchUnsupported is returned for routes with request matches (A/B
 // testing), which a TrafficSplit of these versions cannot express.
@@ -59,8 +69,10 @@ func NewRouter(cl client.Client, v Version) (*Router, error) {
 		gv = v1alpha1.GroupVersion
 	case V1Alpha2:
 		gv = v1alpha2.GroupVersion
+	case V1Alpha3:
+		return &Router{client: cl, version: v}, nil
 	default:
-		return nil, fmt.Errorf("smi: unknown TrafficSplit version %q: want %q or %q", v, V1Alpha1, V1Alpha2)
+		return nil, fmt.Errorf("smi: unknown TrafficSplit version %q: want %q, %q or %q", v, V1Alpha1, V1Alpha2, V1Alpha3)
 	}
 	if gvk := gv.WithKind("TrafficSplit"); !cl.Scheme().Recognizes(gvk) {
 		return nil, fmt.Errorf("smi: the client's scheme does not know %s; register it with smi.AddToScheme", gvk)
@@ -114,6 +126,19 @@ func (r *Router) SetRoutes(ctx context.Context, c *v1beta1.Canary, routes rollou
 				},
 				func(a, b v1alpha2.TrafficSplitBackend) bool { return a == b })
 			return nil
+		}
+	case V1Alpha3:
+		ts := &unstructured.Unstructured{}
+		ts.SetGroupVersionKind(v1alpha3Kind())
+		obj, mutate = ts, func() error {
+			backends := []any{
+				map[string]any{"service": primary, "weight": int64(routes.PrimaryWeight)},
+				map[string]any{"service": canary, "weight": int64(routes.CanaryWeight)},
+			}
+			if err := unstructured.SetNestedField(ts.Object, apex, "spec", "service"); err != nil {
+				return err
+			}
+			return unstructured.SetNestedSlice(ts.Object, backends, "spec", "backends")
 		}
 	}
 	obj.SetNamespace(c.Namespace)

@@ -68,7 +68,7 @@ func TestOnAPIServer(t *testing.T) {
 			t.Fatalf("create %T: %v", o, err)
 		}
 	}
-	w := New(cl)
+	w := New(cl, Options{})
 	apply := func(a rollout.ActionType) {
 		t.Helper()
 		if err := w.Apply(ctx, c, rollout.Action{Type: a}); err != nil {

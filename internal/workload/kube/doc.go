@@ -13,7 +13,9 @@
 //
 // The revision of the target is a hash of its pod template and of the data
 // of the ConfigMaps and Secrets it references, so a change of either starts a
-// release. Every action is idempotent: running it twice changes nothing more.
+// release. Options carry Flagger's flags that shape this: which selector
+// labels identify the pods, which of the target's labels the primary
+// copies, and whether ConfigMaps and Secrets are tracked at all. Every action is idempotent: running it twice changes nothing more.
 //
 // Reads go through the client it is given (in the controller, the informer
 // cache); writes go to the API server.

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 
@@ -15,10 +16,6 @@ const PrimarySuffix = "-primary"
 // selects the target's pods.
 const CanarySuffix = "-canary"
 
-// selectorKeys are the pod labels, in order of preference, whose value tells
-// the primary's pods from the target's, as Flagger's --selector-labels.
-var selectorKeys = []string{"app", "name", "app.kubernetes.io/name"}
-
 // PrimaryName is the name of the primary Deployment of c.
 func PrimaryName(c *v1beta1.Canary) string { return c.Spec.TargetRef.Name + PrimarySuffix }
 
@@ -31,15 +28,31 @@ func ServiceName(c *v1beta1.Canary) string {
 }
 
 // selectorLabel returns the key and value of the label that selects the
-// target's pods.
-func selectorLabel(d *appsv1.Deployment) (string, string, error) {
+// target's pods: the first of keys (Flagger's -selector-labels) in its
+// selector.
+func selectorLabel(d *appsv1.Deployment, keys []string) (string, string, error) {
 	if d.Spec.Selector == nil {
 		return "", "", fmt.Errorf("deployment %s: spec.selector is empty", d.Name)
 	}
-	for _, k := range selectorKeys {
+	for _, k := range keys {
 		if v, ok := d.Spec.Selector.MatchLabels[k]; ok {
 			return k, v, nil
 		}
 	}
-	return "", "", fmt.Errorf("deployment %s: spec.selector.matchLabels must hold one of the labels %v", d.Name, selectorKeys)
+	return "", "", fmt.Errorf("deployment %s: spec.selector.matchLabels must hold one of the labels %v", d.Name, keys)
+}
+
+// includedLabels returns the labels whose key starts with one of prefixes
+// ("*" matches all).
+func includedLabels(labels map[string]string, prefixes []string) map[string]string {
+	out := map[string]string{}
+	for k, v := range labels {
+		for _, p := range prefixes {
+			if p == "*" || strings.HasPrefix(k, p) {
+				out[k] = v
+				break
+			}
+		}
+	}
+	return out
 }

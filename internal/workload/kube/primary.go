@@ -37,7 +37,7 @@ func (w *Workload) initPrimary(ctx context.Context, c *v1beta1.Canary) error {
 		return err
 	}
 	if primary == nil {
-		p, err := buildPrimary(c, target, tracked)
+		p, err := w.buildPrimary(c, target, tracked)
 		if err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func (w *Workload) promote(ctx context.Context, c *v1beta1.Canary) error {
 	if primary == nil {
 		return fmt.Errorf("primary deployment %s/%s not found", c.Namespace, PrimaryName(c))
 	}
-	want, err := buildPrimary(c, target, tracked)
+	want, err := w.buildPrimary(c, target, tracked)
 	if err != nil {
 		return err
 	}
@@ -150,8 +150,8 @@ func (w *Workload) scale(ctx context.Context, ns, name string, n int32) error {
 // buildPrimary returns the primary Deployment for target: the target's pod
 // template with the selector label set to the primary's name and tracked
 // configs renamed to their primary copies.
-func buildPrimary(c *v1beta1.Canary, target *appsv1.Deployment, tracked []trackedConfig) (*appsv1.Deployment, error) {
-	key, _, err := selectorLabel(target)
+func (w *Workload) buildPrimary(c *v1beta1.Canary, target *appsv1.Deployment, tracked []trackedConfig) (*appsv1.Deployment, error) {
+	key, _, err := selectorLabel(target, w.o.SelectorLabels)
 	if err != nil {
 		return nil, err
 	}
@@ -163,10 +163,7 @@ func buildPrimary(c *v1beta1.Canary, target *appsv1.Deployment, tracked []tracke
 	tmpl.Labels[key] = name
 	renameConfigRefs(&tmpl.Spec, tracked)
 
-	labels := maps.Clone(target.Labels)
-	if labels == nil {
-		labels = map[string]string{}
-	}
+	labels := includedLabels(target.Labels, w.o.IncludeLabelPrefixes)
 	labels[key] = name
 	annotations := maps.Clone(target.Annotations)
 	delete(annotations, lastApplied)

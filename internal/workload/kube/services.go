@@ -30,7 +30,7 @@ type serviceSpec struct {
 // An apex Service that exists already (created with the target) is taken
 // over: its selector and port are set, its ownership is left as it is.
 func (w *Workload) ensureServices(ctx context.Context, c *v1beta1.Canary, target *appsv1.Deployment) error {
-	key, value, err := selectorLabel(target)
+	key, value, err := selectorLabel(target, w.o.SelectorLabels)
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func (w *Workload) ensureService(ctx context.Context, c *v1beta1.Canary, s servi
 // restoreApex points the apex Service at the target and drops the
 // Canary's ownership of it.
 func (w *Workload) restoreApex(ctx context.Context, c *v1beta1.Canary, target *appsv1.Deployment) error {
-	key, value, err := selectorLabel(target)
+	key, value, err := selectorLabel(target, w.o.SelectorLabels)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,14 +22,46 @@ import (
 // and HorizontalPodAutoscalers.
 type Workload struct {
 	c client.Client
+	o Options
 }
 
 var _ engine.Workload = (*Workload)(nil)
 
+// Options are Flagger's controller flags that shape the workloads. The
+// zero value is Flagger's defaults.
+type Options struct {
+	// SelectorLabels are the pod labels, in order of preference, whose
+	// value tells the primary's pods from the target's (Flagger's
+	// -selector-labels); empty is app, name, app.kubernetes.io/name.
+	SelectorLabels []string
+	// IncludeLabelPrefixes are the prefixes of the target's labels copied
+	// to the primary Deployment; "*" copies all, none copies none
+	// (Flagger's -include-label-prefix).
+	IncludeLabelPrefixes []string
+	// DisableConfigTracking stops tracking the ConfigMaps and Secrets the
+	// target references (Flagger's -enable-config-tracking=false): they
+	// are neither part of the revision nor copied for the primary.
+	DisableConfigTracking bool
+}
+
 // New returns a Workload that reads and writes through c. c's scheme must
 // know serin's kinds and the core, apps and autoscaling/v2 kinds, for the
 // owner references of the objects it creates.
-func New(c client.Client) *Workload { return &Workload{c: c} }
+func New(c client.Client, o Options) *Workload {
+	if len(o.SelectorLabels) == 0 {
+		o.SelectorLabels = []string{"app", "name", "app.kubernetes.io/name"}
+	}
+	return &Workload{c: c, o: o}
+}
+
+// readConfigs reads the configs spec references, or none when config
+// tracking is disabled.
+func (w *Workload) readConfigs(ctx context.Context, ns string, spec *corev1.PodSpec) ([]trackedConfig, error) {
+	if w.o.DisableConfigTracking {
+		return nil, nil
+	}
+	return readConfigs(ctx, w.c, ns, spec)
+}
 
 // Observe reads the target and the primary and computes the target's
 // revision.
@@ -42,7 +75,7 @@ func (w *Workload) Observe(ctx context.Context, c *v1beta1.Canary) (rollout.Work
 		return st, err
 	}
 	if target != nil {
-		tracked, err := readConfigs(ctx, w.c, c.Namespace, &target.Spec.Template.Spec)
+		tracked, err := w.readConfigs(ctx, c.Namespace, &target.Spec.Template.Spec)
 		if err != nil {
 			return st, err
 		}
@@ -122,7 +155,7 @@ func (w *Workload) target(ctx context.Context, c *v1beta1.Canary) (*appsv1.Deplo
 	if t == nil {
 		return nil, nil, fmt.Errorf("target deployment %s/%s not found", c.Namespace, c.Spec.TargetRef.Name)
 	}
-	tracked, err := readConfigs(ctx, w.c, c.Namespace, &t.Spec.Template.Spec)
+	tracked, err := w.readConfigs(ctx, c.Namespace, &t.Spec.Template.Spec)
 	if err != nil {
 		return nil, nil, err
 	}

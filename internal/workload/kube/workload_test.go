@@ -1,7 +1,9 @@
 package kube
 
 import (
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -82,7 +84,7 @@ func tracked(refs ...configRef) []trackedConfig {
 
 func TestBuildPrimary(t *testing.T) {
 	target := podinfo()
-	p, err := buildPrimary(canary(), target, tracked(
+	p, err := New(nil, Options{IncludeLabelPrefixes: []string{"*"}}).buildPrimary(canary(), target, tracked(
 		configRef{Kind: configMapKind, Name: "podinfo-config"},
 		configRef{Kind: configMapKind, Name: "podinfo-env"},
 		configRef{Kind: secretKind, Name: "podinfo-secret"},
@@ -137,7 +139,7 @@ func TestBuildPrimary(t *testing.T) {
 func TestBuildPrimaryNeedsSelectorLabel(t *testing.T) {
 	d := podinfo()
 	d.Spec.Selector.MatchLabels = map[string]string{"tier": "web"}
-	if _, err := buildPrimary(canary(), d, nil); err == nil {
+	if _, err := New(nil, Options{IncludeLabelPrefixes: []string{"*"}}).buildPrimary(canary(), d, nil); err == nil {
 		t.Fatal("want an error for a selector without app, name or app.kubernetes.io/name")
 	}
 }
@@ -207,5 +209,55 @@ func TestServicePorts(t *testing.T) {
 	merged := mergePorts([]corev1.ServicePort{{Name: "grpc", Port: 9898, NodePort: 30001}, {Name: "metrics", Port: 9797}}, got)
 	if len(merged) != 2 || merged[0].NodePort != 30001 || merged[1].Name != "metrics" {
 		t.Errorf("merged = %+v", merged)
+	}
+}
+
+// TestFlaggerWorkloadOptions checks Flagger's -selector-labels and
+// -include-label-prefix.
+func TestFlaggerWorkloadOptions(t *testing.T) {
+	target := podinfo()
+	target.Labels["app.kubernetes.io/part-of"] = "demo"
+	for _, tc := range []struct {
+		name     string
+		prefixes []string
+		want     map[string]string
+	}{
+		{"none, Flagger's default", nil, map[string]string{"app": "podinfo-primary"}},
+		{"one prefix", []string{"app.kubernetes.io"}, map[string]string{"app": "podinfo-primary", "app.kubernetes.io/part-of": "demo"}},
+		{"all", []string{"*"}, map[string]string{"app": "podinfo-primary", "app.kubernetes.io/part-of": "demo", "team": "a"}},
+	} {
+		p, err := New(nil, Options{IncludeLabelPrefixes: tc.prefixes}).buildPrimary(canary(), target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(p.Labels, tc.want) {
+			t.Errorf("%s: primary labels %v, want %v", tc.name, p.Labels, tc.want)
+		}
+	}
+
+	d := podinfo()
+	d.Spec.Selector.MatchLabels = map[string]string{"tier": "web", "app": "podinfo"}
+	d.Spec.Template.Labels["tier"] = "web"
+	p, err := New(nil, Options{SelectorLabels: []string{"tier", "app"}}).buildPrimary(canary(), d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Spec.Selector.MatchLabels; len(got) != 1 || got["tier"] != "podinfo-primary" {
+		t.Errorf("selector with -selector-labels=tier,app: %v, want tier=podinfo-primary", got)
+	}
+	d.Spec.Selector.MatchLabels = map[string]string{"app": "podinfo"}
+	if _, err := New(nil, Options{SelectorLabels: []string{"tier"}}).buildPrimary(canary(), d, nil); err == nil || !strings.Contains(err.Error(), "[tier]") {
+		t.Errorf("selector without the -selector-labels: error %v, want one naming [tier]", err)
+	}
+}
+
+// TestConfigTrackingDisabled checks Flagger's -enable-config-tracking=false:
+// no config is read (the client is nil), so none is part of the revision
+// or copied for the primary.
+func TestConfigTrackingDisabled(t *testing.T) {
+	w := New(nil, Options{DisableConfigTracking: true})
+	tracked, err := w.readConfigs(t.Context(), "test", &podinfo().Spec.Template.Spec)
+	if err != nil || tracked != nil {
+		t.Fatalf("readConfigs = %v, %v; want nothing", tracked, err)
 	}
 }
