@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -49,6 +51,13 @@ func providers() []string {
 	}
 }
 
+// otherMeshes lists the spec.provider values of Flagger's other meshes and
+// ingresses, which serin does not drive.
+func otherMeshes() []string {
+	return []string{"istio", "appmesh", "appmesh:v1beta2", "contour", "nginx", "gloo", "skipper",
+		"traefik", "osm", "kuma", "apisix", "knative", "supergloo"}
+}
+
 // alertSeverities lists the values of an alert's severity.
 func alertSeverities() []string { return []string{"", "info", "warn", "error"} }
 
@@ -64,8 +73,20 @@ func ValidateCanary(c *Canary, opts ValidationOptions) field.ErrorList {
 	spec := field.NewPath("spec")
 	s := &c.Spec
 
-	if p := providers(); !slices.Contains(p, s.Provider) {
+	switch p := providers(); {
+	case slices.Contains(otherMeshes(), s.Provider):
+		quoted := make([]string, len(p)-1)
+		for i, v := range p[1:] {
+			quoted[i] = strconv.Quote(v)
+		}
+		errs = append(errs, field.Invalid(spec.Child("provider"), s.Provider, fmt.Sprintf(
+			"another mesh's or ingress's provider: serin drives Linkerd (SMI TrafficSplit), Gateway API HTTPRoutes and plain Kubernetes (blue/green), so its fields for other meshes have no effect; want one of %s",
+			strings.Join(quoted, ", "))))
+	case !slices.Contains(p, s.Provider):
 		errs = append(errs, field.NotSupported(spec.Child("provider"), s.Provider, p[1:]))
+	case s.Provider == "serin" && !opts.NoCluster:
+		errs = append(errs, field.Invalid(spec.Child("provider"), s.Provider,
+			"serin is the local runtime's proxy, which serin controller does not drive: on a cluster use linkerd, smi:v1alpha1|2|3, gatewayapi:v1|v1beta1 or kubernetes"))
 	}
 	if s.MetricsServer != "" {
 		errs = append(errs, validateURL(s.MetricsServer, spec.Child("metricsServer"))...)
