@@ -185,30 +185,45 @@ func TestKubernetes(t *testing.T) {
 	})
 
 	t.Run("Prometheus down mid-release halts advancement", func(t *testing.T) {
-		e := setup(t, cluster, "blind", false)
-		c := release(t, e.ns, "")
-		c.Spec.ProgressDeadlineSeconds = ptr.To[int32](15)
-		e.initialize(t, c)
-		setImage(t, e.cl, e.ns, "podinfo", "podinfod", image171)
-		waitWeight(t, e, 20)
-		e.prom.Stop()
-		c, err := getCanary(t.Context(), e.cl, e.ns, "podinfo")
-		if err != nil {
-			t.Fatal(err)
-		}
-		blindAt := c.Status.CanaryWeight
-		weights := recordWeights(t, e.route)
-		c = waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseFailed, 2*time.Minute, v1beta1.PhaseSucceeded)
-		seen := weights.seen()
-		t.Logf("blind at weight %d; weights seen since: %v; %s", blindAt, seen, c.Status.Message)
-		// One tick may have queried Prometheus before it stopped.
-		for _, w := range seen {
-			if w > blindAt+c.Spec.Analysis.StepWeight {
-				t.Errorf("weight rose to %d while Prometheus was down (blind at %d)", w, blindAt)
-			}
-		}
+		e, blind, weights := blindRelease(t, cluster, "blind", 15*time.Second)
+		c := waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseFailed, 2*time.Minute, v1beta1.PhaseSucceeded)
+		t.Logf("blind at weight %d; weights seen since: %v; %s", blind.Status.CanaryWeight, weights.seen(), c.Status.Message)
+		checkHeld(t, weights.seen(), blind)
 		checkRolledBack(t, e, image170)
 	})
+}
+
+// blindRelease starts a release with the given progress deadline in a new
+// namespace, waits for weight 20 and stops Prometheus. It returns the
+// Canary as it was when it went blind, and the weights of its route from
+// then on.
+func blindRelease(t *testing.T, cluster *testenv.Cluster, ns string, deadline time.Duration) (*env, *v1beta1.Canary, *recorder[int]) {
+	t.Helper()
+	e := setup(t, cluster, ns, false)
+	c := release(t, e.ns, "")
+	c.Spec.ProgressDeadlineSeconds = ptr.To(int32(deadline / time.Second))
+	e.initialize(t, c)
+	setImage(t, e.cl, e.ns, "podinfo", "podinfod", image171)
+	waitWeight(t, e, 20)
+	e.prom.Stop()
+	c, err := getCanary(t.Context(), e.cl, e.ns, "podinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, c, recordWeights(t, e.route)
+}
+
+// checkHeld checks that no weight seen rose more than one step above the
+// weight at which the release went blind: one tick may have queried
+// Prometheus before it stopped.
+func checkHeld(t *testing.T, seen []int, blind *v1beta1.Canary) {
+	t.Helper()
+	at := blind.Status.CanaryWeight
+	for _, w := range seen {
+		if w > at+blind.Spec.Analysis.StepWeight {
+			t.Errorf("weight rose to %d while Prometheus was down (blind at %d): %v", w, at, seen)
+		}
+	}
 }
 
 // waitRelease waits until the controller has seen the new revision and

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/serinhq/serin/api/v1beta1"
@@ -26,39 +25,21 @@ func TestReliability(t *testing.T) {
 	cluster := startCluster(t)
 
 	t.Run("Prometheus down mid-release", func(t *testing.T) {
-		e := setup(t, cluster, "outage", false)
-		c := release(t, e.ns, "")
 		// The deadline outlasts the outage: a blind release holds.
-		c.Spec.ProgressDeadlineSeconds = ptr.To(int32((*outage + time.Minute) / time.Second))
-		e.initialize(t, c)
-		setImage(t, e.cl, e.ns, "podinfo", "podinfod", image171)
-		waitWeight(t, e, 20)
-
-		e.prom.Stop()
-		c, err := getCanary(t.Context(), e.cl, e.ns, "podinfo")
-		if err != nil {
-			t.Fatal(err)
-		}
-		blindAt := c.Status.CanaryWeight
-		weights := recordWeights(t, e.route)
+		e, blind, weights := blindRelease(t, cluster, "outage", *outage+time.Minute)
 		phases := recordPhases(t, e)
-		blind := time.Now()
+		down := time.Now()
 		waitFor(t, *outage+time.Minute, "the outage to pass", func(context.Context) (bool, error) {
-			return time.Since(blind) >= *outage, nil
+			return time.Since(down) >= *outage, nil
 		})
 		seen, during := weights.seen(), phases.seen()
-		// One tick may have queried Prometheus before it stopped.
-		for _, w := range seen {
-			if w > blindAt+c.Spec.Analysis.StepWeight {
-				t.Errorf("weight rose to %d while Prometheus was down (blind at %d): %v", w, blindAt, seen)
-			}
-		}
+		checkHeld(t, seen, blind)
 		for _, p := range during {
 			if p != v1beta1.PhaseProgressing {
 				t.Errorf("phase %s while Prometheus was down: %v", p, during)
 			}
 		}
-		t.Logf("blind at weight %d for %s; weights %v, phases %v", blindAt, *outage, seen, during)
+		t.Logf("blind at weight %d for %s; weights %v, phases %v", blind.Status.CanaryWeight, *outage, seen, during)
 
 		e.prom.Start()
 		waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseSucceeded, 3*time.Minute, v1beta1.PhaseFailed)
