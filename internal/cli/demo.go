@@ -86,6 +86,9 @@ func demoObjects(o demoOptions) ([]any, error) {
 		if err != nil || d.IsDir() {
 			return err
 		}
+		if path == "podinfo/local/loadtester.yaml" {
+			return nil // the walkthrough's demo runs no loadtester
+		}
 		f, err := examples.Podinfo.Open(path)
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -142,6 +143,13 @@ func parseHey(args []string) (*heyLoad, error) {
 		l.opts.Requests = *n
 	}
 	return l, nil
+}
+
+// dialWith makes the load's connections with dial.
+func (l *heyLoad) dialWith(dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	if tr, ok := l.opts.Client.Transport.(*http.Transport); ok {
+		tr.DialContext = dial
+	}
 }
 
 // run sends the load and returns its summary. It fails when no request

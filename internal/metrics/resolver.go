@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -50,6 +51,9 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock queries are evaluated at.
 	Now func() time.Time
+	// Transport returns the transport Prometheus queries are sent with;
+	// a clone of http.DefaultTransport when nil.
+	Transport func() *http.Transport
 }
 
 // Resolver sends each metric to its source. It is safe for concurrent use.
@@ -187,6 +191,7 @@ func (r *Resolver) queryPrometheus(ctx context.Context, c *v1beta1.Canary, m v1b
 // client returns the cached client for cfg, creating it on first use.
 func (r *Resolver) client(cfg prometheus.Config) (*prometheus.Client, error) {
 	cfg.Timeout = r.opts.Timeout
+	cfg.Transport = r.opts.Transport
 	b, err := json.Marshal(cfg) // maps marshal sorted: a stable key
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client key: %w", err)

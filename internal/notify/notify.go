@@ -95,6 +95,10 @@ type Options struct {
 	// provider, from the senders' goroutines (so possibly concurrently);
 	// failures are dropped when nil.
 	OnError func(error)
+	// Transport returns the transport messages are sent with (a
+	// provider's proxy is set on it); a clone of http.DefaultTransport
+	// when nil. The local runtime's resolves Kubernetes Service names.
+	Transport func() *http.Transport
 }
 
 // Alerts sends events to AlertProviders. It is safe for concurrent use.
@@ -280,6 +284,9 @@ func (a *Alerts) client(proxy string) (*http.Client, error) {
 		return c, nil
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if a.opts.Transport != nil {
+		tr = a.opts.Transport()
+	}
 	if proxy != "" {
 		u, err := url.Parse(proxy)
 		if err != nil || u.Host == "" {
