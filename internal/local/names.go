@@ -133,13 +133,14 @@ func (o *objects) unresolved(objs []any) []refusal {
 	return rs
 }
 
-// serviceListenPort is the port a Service's first port listens on, for
-// its NAME_SERVICE_PORT variable, or 0 when it has none.
-func (r *Runtime) serviceListenPort(s *corev1.Service) int {
+// serviceListenPort is the port the Service name listens on for the
+// first port of s (name is s's own, or one its Canary makes), for its
+// NAME_SERVICE_PORT variable; 0 when s has no port.
+func (r *Runtime) serviceListenPort(s *corev1.Service, name string, made bool) int {
 	if len(s.Spec.Ports) == 0 {
 		return 0
 	}
 	var p int
-	_, _ = fmt.Sscanf(r.listenAddrLocked(s.Namespace, s.Name, s.Spec.Ports[0].Port, false), "127.0.0.1:%d", &p)
+	_, _ = fmt.Sscanf(r.listenAddrLocked(s.Namespace, name, s.Spec.Ports[0].Port, made), "127.0.0.1:%d", &p)
 	return p
 }

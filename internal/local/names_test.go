@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -226,6 +227,23 @@ func TestNamesReachServices(t *testing.T) {
 	}
 	if !made["podinfo-primary"] || !made["podinfo-canary"] {
 		t.Errorf("services listed for the Canary: %v", made)
+	}
+
+	// Pods get the made Services' variables too, as on Kubernetes, with
+	// the ports the names resolve to.
+	addr, _, _ := rt.Dialer().Table().Resolve("podinfo-canary.test", port)
+	rt.mu.Lock()
+	var env []string
+	for _, p := range rt.pods {
+		if p.Spec().Deployment == "podinfo-primary" {
+			for _, e := range p.Spec().Services {
+				env = append(env, e.Name+"="+e.Value)
+			}
+		}
+	}
+	rt.mu.Unlock()
+	if want := "PODINFO_CANARY_SERVICE_PORT=" + strings.TrimPrefix(addr, "127.0.0.1:"); addr == "" || !slices.Contains(env, want) {
+		t.Errorf("the primary's pod has %q, want %s", env, want)
 	}
 
 	// During a release, podinfo-canary reaches the new version alone.

@@ -124,13 +124,20 @@ func (r *Runtime) stopPod(p *Pod) {
 }
 
 // serviceEnvLocked is the NAME_SERVICE_HOST/PORT environment of a
-// namespace's Services.
+// namespace's Services, those Canaries make included.
 func (r *Runtime) serviceEnvLocked(ns string) []corev1.EnvVar {
 	var env []corev1.EnvVar
 	for _, k := range sortedKeys(r.obj.services) {
 		s := r.obj.services[k]
-		if s.Namespace == ns && len(s.Spec.Ports) > 0 {
-			env = append(env, ServiceEnv(s.Name, r.serviceListenPort(s))...)
+		if s.Namespace != ns || len(s.Spec.Ports) == 0 {
+			continue
+		}
+		env = append(env, ServiceEnv(s.Name, r.serviceListenPort(s, s.Name, false))...)
+		if r.obj.canaryOfService(s.Namespace, s.Name) != nil {
+			// The Services the Canary makes, as Flagger's on Kubernetes.
+			for _, made := range []string{s.Name + "-primary", s.Name + "-canary"} {
+				env = append(env, ServiceEnv(made, r.serviceListenPort(s, made, true))...)
+			}
 		}
 	}
 	return env
