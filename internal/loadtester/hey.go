@@ -176,5 +176,14 @@ func (l *heyLoad) run(ctx context.Context) (demo.Report, error) {
 // summary is one line on what a load did.
 func summary(url string, r demo.Report) string {
 	return fmt.Sprintf("%d requests to %s: %d answered below 500, %d with 5xx, %d failed; latency p50 %v p99 %v",
-		r.Requests, url, r.Good, r.Bad, r.Failed, r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond))
+		r.Requests, url, r.Good, r.Bad, r.Failed, roundLatency(r.P50), roundLatency(r.P99))
+}
+
+// roundLatency rounds a latency to the millisecond, or below one to 10us,
+// so that a fast answer does not read as 0s.
+func roundLatency(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
 }
