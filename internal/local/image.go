@@ -14,19 +14,50 @@ import (
 // isFlaggerLoadtester reports whether image (with any tag or digest, and
 // Docker Hub's registry spelt out or not) is Flagger's loadtester.
 func isFlaggerLoadtester(image string) bool {
-	repo, _, _ := strings.Cut(image, "@")
-	if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
-		repo = repo[:i]
-	}
-	switch strings.TrimPrefix(strings.TrimPrefix(repo, "docker.io/"), "index.docker.io/") {
+	switch imageRepo(image) {
 	case "ghcr.io/fluxcd/flagger-loadtester", "weaveworks/flagger-loadtester":
 		return true
 	}
 	return false
 }
 
+// imageRepo is an image's repository, without its tag or digest, and
+// without Docker Hub's registry.
+func imageRepo(image string) string {
+	repo, _, _ := strings.Cut(image, "@")
+	if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
+		repo = repo[:i]
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(repo, "docker.io/"), "index.docker.io/")
+}
+
+// serinContainer runs a container of serin's own image, whose entrypoint
+// is serin, as the serin binary with its args; `serin loadtester` (as
+// deploy/kustomize/loadtester runs it) listens on the pod's port instead
+// of the --addr or --port the args name.
+func serinContainer(c corev1.Container) corev1.Container {
+	out := *c.DeepCopy()
+	out.Command = []string{"serin"}
+	if c.Args[0] != "loadtester" {
+		return out
+	}
+	out.Args = []string{"loadtester", "--port=$(PORT)"}
+	for i := 1; i < len(c.Args); i++ {
+		a := c.Args[i]
+		switch {
+		case a == "--addr" || a == "--port" || a == "-addr" || a == "-port":
+			i++ // and its value
+		case strings.HasPrefix(a, "--addr=") || strings.HasPrefix(a, "--port=") || strings.HasPrefix(a, "-addr=") || strings.HasPrefix(a, "-port="):
+		default:
+			out.Args = append(out.Args, a)
+		}
+	}
+	return out
+}
+
 // localContainer is the container as the local runtime runs it. Images
-// are not run, except Flagger's loadtester: a container of that image
+// are not run, except serin's own (see serinContainer) and Flagger's
+// loadtester: a container of that image
 // whose command is not serin runs `serin loadtester` on the pod's port,
 // with the timeout of Flagger's -timeout flag, and its probes ask
 // /healthz on the pod's port (Flagger's manifests probe with wget, which
@@ -34,6 +65,9 @@ func isFlaggerLoadtester(image string) bool {
 // counterpart of are refused; the error is about the container's
 // command (or its args when it has none: containerWordsField).
 func localContainer(c corev1.Container) (corev1.Container, error) {
+	if imageRepo(c.Image) == "ghcr.io/serinhq/serin" && len(c.Command) == 0 && len(c.Args) > 0 {
+		return serinContainer(c), nil
+	}
 	if !isFlaggerLoadtester(c.Image) || (len(c.Command) > 0 && c.Command[0] == "serin") {
 		return c, nil
 	}

@@ -152,6 +152,12 @@ func TestLoadtesterImage(t *testing.T) {
 		t.Errorf("a serin command became %q", got.Command)
 	}
 
+	// serin's image, as deploy/kustomize/loadtester runs it.
+	kustomize := corev1.Container{Image: "ghcr.io/serinhq/serin:latest", Args: []string{"loadtester", "--addr=:8080", "--timeout=1h"}}
+	if got, _ := localContainer(kustomize); strings.Join(append(got.Command, got.Args...), " ") != "serin loadtester --port=$(PORT) --timeout=1h" {
+		t.Errorf("serin's image runs %q %q", got.Command, got.Args)
+	}
+
 	bad := strings.Replace(checkLoadtester, "-timeout=1h]", "-timeout=1h, -namespace-regexp=test]", 1)
 	err = Check(decodeSet(t, "loadtester.yaml", bad))
 	if err == nil || !strings.Contains(err.Error(), "loadtester.yaml:12: spec.template.spec.containers[0].command: Flagger's loadtester runs locally as serin loadtester") ||
