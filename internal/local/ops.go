@@ -343,7 +343,7 @@ func madeServiceViews(routes []Route) []ServiceView {
 				Backends: rt.Backends, Canary: rt.Made,
 			})
 		}
-		out[i].Service.Spec.Ports = append(out[i].Service.Spec.Ports, corev1.ServicePort{Name: "http", Port: rt.Port})
+		out[i].Service.Spec.Ports = append(out[i].Service.Spec.Ports, corev1.ServicePort{Port: rt.Port})
 		out[i].Addresses = append(out[i].Addresses, rt.Addr)
 	}
 	return out
