@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,9 @@ type demoOptions struct {
 	podinfoPort  int32
 	timeout      time.Duration
 	dashboard    string
+	// withLoadtester runs Flagger's loadtester and the Canary with its
+	// webhooks: an acceptance test, hey load and a promotion gate.
+	withLoadtester bool
 }
 
 const (
@@ -55,7 +59,14 @@ stat deploy) until Ctrl-C, which stops every process it started.
 --scenario=faulty releases a 1.7.1 that fails about 10% of its requests, which
 the analysis catches and rolls back. --interval shortens the analysis interval
 (the walkthrough's is 10s). --exit ends after the summary, with status 0 when
-the release ended as the scenario expects.`,
+the release ended as the scenario expects.
+
+--with-loadtester also runs Flagger's loadtester (as serin loadtester) and
+the walkthrough's Canary with its webhooks: an acceptance test with hey
+before the canary gets traffic, hey load on podinfo-canary during the
+analysis, and a promotion gate that holds the release at 100% until
+serin promote canary/podinfo, or a curl to the loadtester's /gate/open,
+opens it (with --exit, the demo opens it itself).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.scenario != "default" && o.scenario != "faulty" {
@@ -75,6 +86,7 @@ the release ended as the scenario expects.`,
 	f.Int32Var(&o.podinfoPort, "podinfo-port", 9898, "port of the podinfo Service on 127.0.0.1")
 	f.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up when the release has not ended after this long")
 	f.StringVar(&o.dashboard, "dashboard", defaultDashboardAddr, "address of the live web dashboard (host:port; empty turns it off)")
+	f.BoolVar(&o.withLoadtester, "with-loadtester", false, "also run Flagger's loadtester and the Canary with its webhooks: an acceptance test, hey load and a promotion gate")
 	return cmd
 }
 
@@ -85,6 +97,9 @@ func demoObjects(o demoOptions) ([]any, error) {
 	err := fs.WalkDir(examples.Podinfo, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
+		}
+		if !demoFileWanted(path, o.withLoadtester) {
+			return nil
 		}
 		f, err := examples.Podinfo.Open(path)
 		if err != nil {
@@ -114,6 +129,13 @@ func demoObjects(o demoOptions) ([]any, error) {
 		c.Spec.Service.Port = o.podinfoPort
 		if o.interval > 0 {
 			c.Spec.Analysis.Interval = o.interval.String()
+		}
+		// The webhooks' load goes to podinfo-canary.test on podinfo's port.
+		port := strings.NewReplacer(".test:9898", fmt.Sprintf(".test:%d", o.podinfoPort))
+		for i, w := range c.Spec.Analysis.Webhooks {
+			for k, v := range w.Metadata {
+				c.Spec.Analysis.Webhooks[i].Metadata[k] = port.Replace(v)
+			}
 		}
 	}
 	if err := set.Validate(v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal, NoCluster: true}); err != nil {
@@ -181,7 +203,11 @@ func runDemo(ctx context.Context, out, errw io.Writer, o demoOptions) error {
 	}
 
 	fmt.Fprintf(out, "serin demo (%s scenario): the walkthrough of a canary release, on this machine.\n", o.scenario)
-	fmt.Fprintln(out, "Starting podinfo 1.7.0, the frontend and the load generator...")
+	if o.withLoadtester {
+		fmt.Fprintln(out, "Starting podinfo 1.7.0, the frontend, the load generator and Flagger's loadtester (as serin loadtester)...")
+	} else {
+		fmt.Fprintln(out, "Starting podinfo 1.7.0, the frontend and the load generator...")
+	}
 	c, err := waitCanary(ctx, rt, run, func(c *v1beta1.Canary) bool { return c.Status.Phase == v1beta1.PhaseInitialized })
 	if err != nil {
 		return fail(err)
@@ -200,6 +226,11 @@ func runDemo(ctx context.Context, out, errw io.Writer, o demoOptions) error {
 Canary podinfo.test: step %d%% every %s while success >= 99%% and p99 <= 500ms; rollback after %d failed checks.
 `, time.Since(started).Round(10*time.Millisecond), dashLine, o.frontendPort, o.podinfoPort,
 		stateFlag, stateFlag, stateFlag, c.Spec.Analysis.StepWeight, interval, c.Spec.Analysis.EffectiveThreshold())
+	var lt *loadtesterView
+	if o.withLoadtester {
+		fmt.Fprint(out, webhookLines(c))
+		lt = newLoadtesterView(rt, o.exit)
+	}
 
 	release := time.Now()
 	seq := lastSeq(rt)
@@ -217,13 +248,16 @@ Canary podinfo.test: step %d%% every %s while success >= 99%% and p99 <= 500ms; 
 	}
 	newRev := targetRevision(rt)
 
-	end, err := watchRelease(ctx, rt, run, out, seq, newRev, o.timeout)
+	end, err := watchRelease(ctx, rt, run, out, seq, newRev, o.timeout, lt)
 	if err != nil {
 		return fail(err)
 	}
 	sum := demoSummary(rt, end, release)
 	fmt.Fprintln(out)
 	fmt.Fprint(out, sum.String())
+	if lt != nil {
+		fmt.Fprint(out, lt.summary())
+	}
 	expected := (o.scenario == "default") == sum.Promoted
 	if !expected {
 		fmt.Fprintf(out, "This is not what the %s scenario expects.\n", o.scenario)
@@ -308,8 +342,9 @@ func waitCanary(ctx context.Context, rt *local.Runtime, run *runState, done func
 }
 
 // watchRelease shows the release until it ends: a live view on a terminal,
-// one line per event otherwise.
-func watchRelease(ctx context.Context, rt *local.Runtime, run *runState, out io.Writer, seq int64, rev string, timeout time.Duration) (*v1beta1.Canary, error) {
+// one line per event otherwise, with the loadtester's tasks and gate when
+// lt is set.
+func watchRelease(ctx context.Context, rt *local.Runtime, run *runState, out io.Writer, seq int64, rev string, timeout time.Duration, lt *loadtesterView) (*v1beta1.Canary, error) {
 	tty := isTerminal(out)
 	var view *demo.LiveView
 	if tty {
@@ -321,27 +356,48 @@ func watchRelease(ctx context.Context, rt *local.Runtime, run *runState, out io.
 	defer t.Stop()
 	deadline := time.After(timeout)
 	lastWeight := -1
+	var lastNotes []string
+	show := func(line string) {
+		if !tty {
+			fmt.Fprintln(out, line)
+		}
+		decisions = append(decisions, line)
+		if len(decisions) > 6 {
+			decisions = decisions[1:]
+		}
+	}
 	for {
+		var lines []demoLine
 		evs, _ := rt.Events(seq)
 		for _, e := range evs {
 			seq = e.Seq
 			if e.Kind != "Canary" {
 				continue
 			}
-			line := fmt.Sprintf("%s %s %s", e.Time.Format("15:04:05"), e.Reason, e.Message)
-			if !tty {
-				fmt.Fprintln(out, line)
-			}
-			decisions = append(decisions, line)
-			if len(decisions) > 6 {
-				decisions = decisions[1:]
-			}
+			lines = append(lines, newDemoLine(e.Time, "%s %s", e.Reason, e.Message))
 		}
 		c, ok := rt.Canary(demoNamespace, "podinfo")
 		if !ok {
 			return nil, errors.New("canary test/podinfo is gone")
 		}
+		var notes []string
+		if lt != nil {
+			var more []demoLine
+			more, notes = lt.step(ctx, c)
+			lines = append(lines, more...)
+			slices.SortStableFunc(lines, func(a, b demoLine) int { return a.at.Compare(b.at) })
+		}
+		for _, l := range lines {
+			show(l.text)
+		}
+		if !tty && !slices.Equal(notes, lastNotes) {
+			for _, n := range notes {
+				fmt.Fprintln(out, n)
+			}
+		}
+		lastNotes = notes
 		f := demoFrame(rt, c, decisions, time.Since(start))
+		f.Notes = notes
 		if tty {
 			view.Draw(f)
 		} else if f.Weight != lastWeight {

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/serinhq/serin/internal/loadtester"
+	"github.com/serinhq/serin/internal/svcnames"
 )
 
 // newLoadtesterCommand is `serin loadtester`: Flagger's loadtester API.
@@ -58,6 +59,11 @@ It listens on 127.0.0.1 unless --addr says otherwise: in a pod, pass
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			opts.Registry, opts.Logger = reg, log
+			if names := os.Getenv(svcnames.EnvVar); names != "" {
+				// Run by serin run: Kubernetes Service names reach the
+				// local Services.
+				opts.Dial = (&svcnames.Dialer{Table: svcnames.FileTable(names)}).DialContext
+			}
 			srv, err := loadtester.New(opts)
 			if err != nil {
 				return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -44,12 +45,14 @@ func newLocalEngine(a local.Adapters) local.Engine {
 		Builtin:   builtin.New(a.Telemetry, time.Now),
 		Templates: metrics.TemplateLookup(a.Templates),
 		Now:       time.Now,
+		Transport: a.Dialer.Transport,
 	})
-	webhooks := hooks.New(hooks.Options{Now: time.Now})
+	webhooks := hooks.New(hooks.Options{Now: time.Now, Client: &http.Client{Transport: a.Dialer.Transport()}})
 	alerts := notify.New(notify.Options{
 		Providers: notify.ProviderLookup(a.Providers),
 		Now:       time.Now,
 		OnError:   func(err error) { a.Logger.Warn("alert not sent", "err", err) },
+		Transport: a.Dialer.Transport,
 	})
 	return engine.New(a.Workload, a.Router, src, webhooks, notify.Multi{webhooks, alerts})
 }

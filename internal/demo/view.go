@@ -26,7 +26,10 @@ type Frame struct {
 	Canary    Side
 	// Decisions are the latest events, oldest first.
 	Decisions []string
-	Elapsed   time.Duration
+	// Notes are lines shown under the decisions until they change, such
+	// as how to open a gate that holds the release.
+	Notes   []string
+	Elapsed time.Duration
 }
 
 // Bar draws weight out of 100 as a bar of width cells.
@@ -55,6 +58,9 @@ func (f Frame) Lines() []string {
 	}
 	for _, d := range f.Decisions {
 		lines = append(lines, "    "+d)
+	}
+	for _, n := range f.Notes {
+		lines = append(lines, "  "+n)
 	}
 	return lines
 }

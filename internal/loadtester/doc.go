@@ -31,6 +31,10 @@
 // payload's name.namespace is open and 403 when it is closed, as every
 // gate is at start; /gate/open|close and /rollback/open|close set it (202).
 //
+// Options.Dial makes hey's connections: under serin run it resolves
+// Kubernetes Service names to the local Services (internal/svcnames), so
+// hey http://podinfo-canary.test:9898/ reaches the canary's pods.
+//
 // /healthz answers 200; /metrics serves the registry passed in. With
 // Options.Token, task and gate requests must carry the token as a bearer
 // token or as basic auth's password; /healthz and /metrics stay open.

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -144,6 +145,13 @@ func parseHey(args []string) (*heyLoad, error) {
 	return l, nil
 }
 
+// dialWith makes the load's connections with dial.
+func (l *heyLoad) dialWith(dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	if tr, ok := l.opts.Client.Transport.(*http.Transport); ok {
+		tr.DialContext = dial
+	}
+}
+
 // run sends the load and returns its summary. It fails when no request
 // got an answer: a load test of an address nothing answers at is not a
 // passed test.
@@ -168,5 +176,14 @@ func (l *heyLoad) run(ctx context.Context) (demo.Report, error) {
 // summary is one line on what a load did.
 func summary(url string, r demo.Report) string {
 	return fmt.Sprintf("%d requests to %s: %d answered below 500, %d with 5xx, %d failed; latency p50 %v p99 %v",
-		r.Requests, url, r.Good, r.Bad, r.Failed, r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond))
+		r.Requests, url, r.Good, r.Bad, r.Failed, roundLatency(r.P50), roundLatency(r.P99))
+}
+
+// roundLatency rounds a latency to the millisecond, or below one to 10us,
+// so that a fast answer does not read as 0s.
+func roundLatency(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
 }

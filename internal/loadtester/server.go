@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -50,6 +51,9 @@ type Options struct {
 	AllowCommands []string
 	// Timeout bounds one task; DefaultTimeout when zero.
 	Timeout time.Duration
+	// Dial makes hey's connections; nil means a net.Dialer. Under serin
+	// run it resolves Kubernetes Service names (svcnames).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Server is Flagger's loadtester API. It is an http.Handler; Close stops
@@ -209,6 +213,9 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, err := newTask(canary, p.Metadata, s.policy)
+	if err == nil && t.hey != nil && s.opts.Dial != nil {
+		t.hey.dialWith(s.opts.Dial)
+	}
 	if err != nil {
 		code := http.StatusBadRequest
 		if errors.Is(err, errForbidden) {

@@ -1,7 +1,9 @@
 package loadtester
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -271,5 +273,29 @@ func TestToken(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Errorf("GET %s without a token = %d, want 200", path, resp.StatusCode)
 		}
+	}
+}
+
+// TestHeyDial: with Options.Dial, hey's requests are dialled through it,
+// as serin run's Kubernetes names are.
+func TestHeyDial(t *testing.T) {
+	var got atomic.Int64
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host == "podinfo-canary.test:9898" {
+			got.Add(1)
+		}
+	}))
+	defer app.Close()
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == "podinfo-canary.test:9898" {
+			addr = app.Listener.Addr().String()
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	_, url := startServer(t, Options{Dial: dial})
+	code, body := post(t, url+"/", taskBody(`{"cmd":"hey -n 4 -c 1 http://podinfo-canary.test:9898/"}`))
+	if code != 200 || got.Load() != 4 {
+		t.Fatalf("answered %d %q; the app got %d requests for its name, want 4", code, body, got.Load())
 	}
 }

@@ -85,6 +85,7 @@ func (o *objects) plan(objs []any, where locate) (*objects, []string, []refusal)
 		out = append(out, fmt.Sprintf("%s/%s %s", kind, name, verb))
 	}
 	rs = append(rs, next.conflicts(origin, where)...)
+	rs = append(rs, next.unresolved(objs)...)
 	slices.SortStableFunc(rs, func(a, b refusal) int { return cmp.Compare(a.index, b.index) })
 	return next, out, rs
 }
@@ -113,6 +114,9 @@ func objectProblems(i int, obj any) []refusal {
 	case *appsv1.Deployment:
 		for j, c := range v.Spec.Template.Spec.Containers {
 			at := fmt.Sprintf("spec.template.spec.containers[%d]", j)
+			if _, err := localContainer(c); err != nil {
+				rs = append(rs, refusal{i, at + "." + containerWordsField(c), err.Error()})
+			}
 			if len(c.EnvFrom) > 0 {
 				rs = append(rs, refusal{i, at + ".envFrom", "not supported by the local runtime, which runs no ConfigMaps or Secrets: write the variables in env"})
 			}
@@ -187,6 +191,9 @@ func (o *objects) conflicts(origin map[string]int, where locate) []refusal {
 			}
 		}
 		for j, p := range s.Spec.Ports {
+			if !boundPort(p.Port) {
+				continue // a free port is chosen for it
+			}
 			cur := h(j)
 			if first, taken := listeners[p.Port]; taken && first.desc != cur.desc {
 				blame(first, cur, "port %[2]d is also the port of %[1]s: each Service port is a listener on 127.0.0.1, so two cannot share one", p.Port)
@@ -240,8 +247,8 @@ type madeName struct{ kind, name, what, field string }
 
 // madeNames are the objects a Canary makes beside its apex Service: its
 // primary Deployment, and the primary and canary Services Flagger makes
-// on Kubernetes, which serin's proxy serves locally as the apex Service's
-// backends.
+// on Kubernetes, which serin's proxy serves locally on free ports, reached
+// by their names (see madeRoutesLocked).
 func madeNames(c *v1beta1.Canary) []madeName {
 	svc, field := c.ServiceName(), "spec.targetRef.name"
 	if c.Spec.Service.Name != "" {

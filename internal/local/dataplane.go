@@ -56,7 +56,7 @@ func (pp *ProxyPlane) Apply(routes []Route) error {
 }
 
 func (pp *ProxyPlane) route(r Route) dataplane.Route {
-	listen := fmt.Sprintf("127.0.0.1:%d", r.Port)
+	listen := r.Addr
 	fallback := dataplane.Backend{Name: "unavailable", Namespace: r.Namespace, Deployment: "unavailable", Weight: 1, Endpoints: []string{pp.addr}}
 	if c := r.Canary; c != nil {
 		return trafficproxy.Route(r.Name, listen, c.Canary, c.Routes, proxyBackend(c.Primary), proxyBackend(c.Target), fallback)

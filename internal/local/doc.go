@@ -8,7 +8,13 @@
 //     named "serin" runs the serin binary itself.
 //   - Services become listeners of serin's proxy on 127.0.0.1:<port>
 //     (ProxyPlane), whose backends are the ready pods of the Deployments
-//     they select.
+//     they select; a port below 1024, and the <service>-primary and
+//     <service>-canary Services a Canary makes, listen on free ports.
+//     Their Kubernetes names (podinfo-canary.test:9898) resolve to those
+//     listeners through the runtime's Dialer, which the engine's webhooks,
+//     metric queries and alerts use, and through the table written to
+//     NamesPath for the processes (internal/svcnames). Flagger's
+//     loadtester image runs as serin loadtester (localContainer).
 //   - Canaries are reconciled by the engine, through the Workload of
 //     internal/workload/local and the Router of internal/traffic/proxy,
 //     with metrics from the proxy's telemetry. Deleting a Canary never

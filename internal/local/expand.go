@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/serinhq/serin/internal/svcnames"
 )
 
 // Expand replaces each $(VAR) in s with the value lookup gives for VAR, as
@@ -54,6 +56,9 @@ type PodEnv struct {
 	// Services are the variables Kubernetes gives a pod for each Service of
 	// its namespace (NAME_SERVICE_HOST, NAME_SERVICE_PORT), in order.
 	Services []corev1.EnvVar
+	// Names is the file of the runtime's names table, given as
+	// SERIN_SERVICE_NAMES (svcnames.EnvVar) when set.
+	Names string
 }
 
 // ContainerEnv returns the environment of a container's process, in the
@@ -66,6 +71,9 @@ func ContainerEnv(c corev1.Container, p PodEnv) ([]corev1.EnvVar, error) {
 		{Name: "PORT", Value: fmt.Sprint(p.Port)},
 		{Name: "HOSTNAME", Value: p.PodName},
 		{Name: "SERIN_CONTAINER_IMAGE", Value: p.Image},
+	}
+	if p.Names != "" {
+		env = append(env, corev1.EnvVar{Name: svcnames.EnvVar, Value: p.Names})
 	}
 	env = append(env, p.Services...)
 	vals := make(map[string]string, len(env)+len(c.Env))

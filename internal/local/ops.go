@@ -1,6 +1,7 @@
 package local
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/serinhq/serin/api/v1beta1"
 	wlocal "github.com/serinhq/serin/internal/workload/local"
@@ -79,7 +81,7 @@ func (r *Runtime) portsFreeLocked(next *objects) error {
 	for _, sk := range slices.Sorted(maps.Keys(next.services)) {
 		s := next.services[sk]
 		for _, p := range s.Spec.Ports {
-			if open[p.Port] {
+			if open[p.Port] || !boundPort(p.Port) {
 				continue
 			}
 			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p.Port))
@@ -243,7 +245,7 @@ func (r *Runtime) Snapshot() Snapshot {
 			if rt.Namespace != sv.Namespace || rt.Service != sv.Name {
 				continue
 			}
-			v.Addresses = append(v.Addresses, fmt.Sprintf("127.0.0.1:%d", rt.Port))
+			v.Addresses = append(v.Addresses, rt.Addr)
 			if v.Backends == nil {
 				v.Backends = rt.Backends
 				if rt.Canary != nil {
@@ -254,6 +256,10 @@ func (r *Runtime) Snapshot() Snapshot {
 		}
 		s.Services = append(s.Services, v)
 	}
+	s.Services = append(s.Services, madeServiceViews(routes)...)
+	slices.SortStableFunc(s.Services, func(a, b ServiceView) int {
+		return cmp.Or(cmp.Compare(a.Service.Namespace, b.Service.Namespace), cmp.Compare(a.Service.Name, b.Service.Name))
+	})
 	for _, k := range sortedKeys(r.obj.canaries) {
 		s.Canaries = append(s.Canaries, *r.obj.canaries[k].DeepCopy())
 	}
@@ -311,4 +317,34 @@ func NormalizeKind(k string) string {
 		return "alertprovider"
 	}
 	return strings.ToLower(k)
+}
+
+// madeServiceViews are the <service>-primary and <service>-canary Services
+// the Canaries make, as Flagger makes them on Kubernetes: not objects of
+// the runtime, but listeners reached by their names.
+func madeServiceViews(routes []Route) []ServiceView {
+	var out []ServiceView
+	idx := map[string]int{}
+	for _, rt := range routes {
+		if rt.Made == "" {
+			continue
+		}
+		k := key(rt.Namespace, rt.Service)
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, ServiceView{
+				Service: corev1.Service{
+					TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+					ObjectMeta: metav1.ObjectMeta{Name: rt.Service, Namespace: rt.Namespace,
+						Annotations: map[string]string{canaryAnnotation: rt.Made}},
+				},
+				Backends: rt.Backends, Canary: rt.Made,
+			})
+		}
+		out[i].Service.Spec.Ports = append(out[i].Service.Spec.Ports, corev1.ServicePort{Port: rt.Port})
+		out[i].Addresses = append(out[i].Addresses, rt.Addr)
+	}
+	return out
 }

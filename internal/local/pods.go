@@ -92,11 +92,17 @@ func (r *Runtime) startPod(d *appsv1.Deployment, rev string) {
 	if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
 		grace = min(grace, time.Duration(*g)*time.Second)
 	}
+	containers, err := localContainers(d.Spec.Template.Spec.Containers)
+	if err != nil {
+		r.recordLocked(Event{Type: "Warning", Reason: "FailedCreate", Kind: "Deployment", Namespace: d.Namespace, Name: d.Name, Message: err.Error()})
+		return
+	}
 	spec := PodSpec{
 		Name: name, Namespace: d.Namespace, Deployment: d.Name, Revision: rev,
 		Labels: d.Spec.Template.Labels, Port: port,
-		Containers:  d.Spec.Template.Spec.Containers,
+		Containers:  containers,
 		Services:    r.serviceEnvLocked(d.Namespace),
+		Names:       NamesPath(r.opts.StateDir),
 		GracePeriod: grace,
 	}
 	r.pods[key(d.Namespace, name)] = r.sup.Start(r.ctx, spec)
@@ -118,13 +124,20 @@ func (r *Runtime) stopPod(p *Pod) {
 }
 
 // serviceEnvLocked is the NAME_SERVICE_HOST/PORT environment of a
-// namespace's Services.
+// namespace's Services, those Canaries make included.
 func (r *Runtime) serviceEnvLocked(ns string) []corev1.EnvVar {
 	var env []corev1.EnvVar
 	for _, k := range sortedKeys(r.obj.services) {
 		s := r.obj.services[k]
-		if s.Namespace == ns && len(s.Spec.Ports) > 0 {
-			env = append(env, ServiceEnv(s.Name, int(s.Spec.Ports[0].Port))...)
+		if s.Namespace != ns || len(s.Spec.Ports) == 0 {
+			continue
+		}
+		env = append(env, ServiceEnv(s.Name, r.serviceListenPort(s, s.Name, false))...)
+		if r.obj.canaryOfService(s.Namespace, s.Name) != nil {
+			// The Services the Canary makes, as Flagger's on Kubernetes.
+			for _, made := range []string{s.Name + "-primary", s.Name + "-canary"} {
+				env = append(env, ServiceEnv(made, r.serviceListenPort(s, made, true))...)
+			}
 		}
 	}
 	return env

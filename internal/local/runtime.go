@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,6 +16,7 @@ import (
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
 	"github.com/serinhq/serin/internal/rollout"
+	"github.com/serinhq/serin/internal/svcnames"
 	"github.com/serinhq/serin/internal/telemetry"
 	trafficproxy "github.com/serinhq/serin/internal/traffic/proxy"
 	wlocal "github.com/serinhq/serin/internal/workload/local"
@@ -57,6 +59,10 @@ type Adapters struct {
 	// Logger receives what the adapters cannot report on a Canary, such
 	// as an alert that could not be sent.
 	Logger *slog.Logger
+	// Dialer resolves Kubernetes Service names to the runtime's
+	// listeners: the webhooks', metric queries' and alerts' clients dial
+	// through it.
+	Dialer *svcnames.Dialer
 }
 
 // Engine reconciles one Canary once; *engine.Engine is one.
@@ -92,6 +98,14 @@ type Runtime struct {
 	// readySeen is the readiness each Canary last saw, so that a change
 	// reconciles it at once instead of at its next interval.
 	readySeen map[string]string
+	// ports are the free ports chosen for listeners that do not take
+	// their Service's port, by namespace/service:port.
+	ports map[string]int
+	// namesWritten is the names table last written to NamesPath.
+	namesWritten []byte
+
+	// names is the names table in effect, read by the Dialer without mu.
+	names atomic.Pointer[svcnames.Table]
 }
 
 // Open locks the state directory, loads the last state and stops the
@@ -152,8 +166,8 @@ func Open(opts Options) (*Runtime, error) {
 		kick: make(chan struct{}, 1), wake: make(chan struct{}, 1),
 		obj: newObjects(st), pods: map[string]*Pod{},
 		commands: map[string]rollout.Command{}, due: map[string]time.Time{},
-		readySeen: map[string]string{},
-		rand:      rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))),
+		readySeen: map[string]string{}, ports: map[string]int{},
+		rand: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))),
 	}
 	r.sup = NewSupervisor(SupervisorOptions{
 		LogDir: LogDir(opts.StateDir), Self: opts.Self, Dir: opts.Dir,
@@ -162,7 +176,7 @@ func Open(opts Options) (*Runtime, error) {
 	r.engine = opts.NewEngine(Adapters{
 		Workload: wlocal.New(cluster{r}), Router: trafficproxy.New(table{r}),
 		Telemetry: r.tel, Templates: r.metricTemplate, Providers: r.alertProvider,
-		Logger: r.log,
+		Logger: r.log, Dialer: r.Dialer(),
 	})
 	return r, nil
 }
@@ -195,7 +209,7 @@ func (r *Runtime) Run(ctx context.Context, api func(context.Context) error) (err
 	}()
 
 	r.mu.Lock()
-	routesErr := r.plane.Apply(r.routesLocked())
+	routesErr := r.applyRoutesLocked()
 	r.mu.Unlock()
 	if routesErr != nil {
 		return routesErr
@@ -271,7 +285,7 @@ func (r *Runtime) syncLoop(ctx context.Context) {
 		r.mu.Lock()
 		r.finishHandoversLocked()
 		r.syncPods()
-		err := r.plane.Apply(r.routesLocked())
+		err := r.applyRoutesLocked()
 		if err != nil && (r.planeErr == nil || err.Error() != r.planeErr.Error()) {
 			r.recordLocked(Event{Type: "Warning", Reason: "ProxyError", Kind: "Service", Message: err.Error()})
 		}
@@ -388,7 +402,7 @@ func (t table) SetSplit(ns, name string, routes rollout.Routes) error {
 	defer r.mu.Unlock()
 	r.obj.routes[key(ns, name)] = routes
 	r.saveLocked()
-	return r.plane.Apply(r.routesLocked())
+	return r.applyRoutesLocked()
 }
 
 var (

@@ -26,6 +26,8 @@ type PodSpec struct {
 	Containers []corev1.Container
 	// Services are the NAME_SERVICE_HOST/PORT variables of the namespace.
 	Services []corev1.EnvVar
+	// Names is the file of the runtime's names table (PodEnv.Names).
+	Names string
 	// GracePeriod between SIGTERM and SIGKILL when the pod stops.
 	GracePeriod time.Duration
 }
@@ -330,7 +332,7 @@ func terminate(pid int, exited <-chan error, grace time.Duration) {
 func (p *Pod) commandOf(c corev1.Container) ([]corev1.EnvVar, []string, error) {
 	env, err := ContainerEnv(c, PodEnv{
 		PodName: p.spec.Name, Namespace: p.spec.Namespace, Port: p.spec.Port,
-		Image: c.Image, Services: p.spec.Services,
+		Image: c.Image, Services: p.spec.Services, Names: p.spec.Names,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -49,9 +49,12 @@ func Validate(set *manifest.Set) error {
 // local runtime refuses in the set taken alone: kinds it does not run
 // (named by their Kubernetes kind), env taken from ConfigMaps or Secrets,
 // Services without ports or with a port twice, two Services on one port
-// (the apex Service a Canary makes included), an object written twice,
-// two Canaries on one Deployment, and a Deployment or Service named as
-// one a Canary makes for itself. It is the check every Apply makes, over
+// from 1024 up (the apex Service a Canary makes included), an object
+// written twice, two Canaries on one Deployment, a Deployment or Service
+// named as one a Canary makes for itself, Flagger's loadtester with flags
+// serin's has no counterpart of, and a URL (a webhook's, one in its
+// command, a provider's) whose Kubernetes Service name resolves to no
+// local Service or port. It is the check every Apply makes, over
 // an empty runtime; nil when there is nothing to refuse.
 func Check(set *manifest.Set) error {
 	objs := setObjects(set)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -115,5 +116,40 @@ func TestProviderTemplateErrors(t *testing.T) {
 				t.Fatalf("err = %v, want one line containing %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestProvidersUseTheTransport: an HTTP provider's queries go through
+// Options.Transport, which the local runtime gives to resolve Kubernetes
+// Service names such as graphite.monitoring.
+func TestProvidersUseTheTransport(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `[{"target":"x","datapoints":[[99.5,1799999990]]}]`)
+	}))
+	t.Cleanup(srv.Close)
+	var dialed []string
+	var mu sync.Mutex
+	transport := func() *http.Transport {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			mu.Lock()
+			dialed = append(dialed, addr)
+			mu.Unlock()
+			return (&net.Dialer{}).DialContext(ctx, network, strings.TrimPrefix(srv.URL, "http://"))
+		}
+		return tr
+	}
+	tmpl := template("test", "rate", "http://graphite.monitoring:8080", `target=x`)
+	tmpl.Spec.Provider.Type = "graphite"
+	r := New(Options{Templates: templates(tmpl), Transport: transport, Now: func() time.Time { return now }})
+	m := v1beta1.CanaryMetric{Name: "rate", Interval: "1m", TemplateRef: &v1beta1.CrossNamespaceObjectReference{Name: "rate"}}
+	obs, err := r.Query(context.Background(), canary(), m, time.Time{})
+	if err != nil || !obs.HasValue || obs.Value != 99.5 {
+		t.Fatalf("Query() = %+v, %v, want 99.5", obs, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dialed) == 0 || dialed[0] != "graphite.monitoring:8080" {
+		t.Errorf("dialed %v, want graphite.monitoring:8080 through the transport", dialed)
 	}
 }

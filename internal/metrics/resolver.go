@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +61,9 @@ type Options struct {
 	KubeConfig *rest.Config
 	// Now is the clock queries are evaluated at.
 	Now func() time.Time
+	// Transport returns the transport Prometheus and the HTTP providers'
+	// queries are sent with; a clone of http.DefaultTransport when nil.
+	Transport func() *http.Transport
 }
 
 // Resolver sends each metric to its source. It is safe for concurrent use.
@@ -186,6 +190,7 @@ func (r *Resolver) queryProvider(ctx context.Context, c *v1beta1.Canary, m v1bet
 	cfg := providers.Config{
 		Type: p.Type, Address: p.Address, Headers: p.Headers, InsecureSkipVerify: p.InsecureSkipVerify,
 		Region: p.Region, Timeout: r.opts.Timeout, Kube: r.opts.Kube, KubeConfig: r.opts.KubeConfig,
+		Transport: r.opts.Transport,
 	}
 	if p.SecretRef != nil {
 		if cfg.Secret, err = r.secret(ctx, ns, p.SecretRef.Name); err != nil {
@@ -285,6 +290,7 @@ func (r *Resolver) queryPrometheus(ctx context.Context, c *v1beta1.Canary, m v1b
 // client returns the cached client for cfg, creating it on first use.
 func (r *Resolver) client(cfg prometheus.Config) (*prometheus.Client, error) {
 	cfg.Timeout = r.opts.Timeout
+	cfg.Transport = r.opts.Transport
 	b, err := json.Marshal(cfg) // maps marshal sorted: a stable key
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client key: %w", err)

@@ -101,6 +101,10 @@ type Options struct {
 	// ClusterName, when set, names the cluster in every message, as
 	// Flagger's -cluster-name.
 	ClusterName string
+	// Transport returns the transport messages are sent with (a
+	// provider's proxy is set on it); a clone of http.DefaultTransport
+	// when nil. The local runtime's resolves Kubernetes Service names.
+	Transport func() *http.Transport
 }
 
 // Global is an alert destination of the controller rather than of an
@@ -347,6 +351,9 @@ func (a *Alerts) client(proxy string) (*http.Client, error) {
 		return c, nil
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if a.opts.Transport != nil {
+		tr = a.opts.Transport()
+	}
 	if proxy != "" {
 		u, err := url.Parse(proxy)
 		if err != nil || u.Host == "" {

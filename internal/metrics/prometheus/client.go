@@ -32,6 +32,10 @@ type Config struct {
 	InsecureSkipVerify bool
 	// Timeout of one query; DefaultTimeout when zero.
 	Timeout time.Duration
+	// Transport returns the transport to send queries with; a clone of
+	// http.DefaultTransport when nil. The local runtime's resolves
+	// Kubernetes Service names.
+	Transport func() *http.Transport `json:"-"`
 }
 
 // Client runs instant queries against one Prometheus server.
@@ -47,6 +51,9 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, errors.New("prometheus address is empty")
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.Transport != nil {
+		base = cfg.Transport()
+	}
 	if cfg.InsecureSkipVerify {
 		base.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the MetricTemplate
 	}

@@ -38,6 +38,9 @@ func newHTTPAPI(cfg Config, address string) (*httpAPI, error) {
 		return nil, fmt.Errorf("%s: spec.provider.address %q is not an http(s) URL", cfg.Type, address)
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.Transport != nil {
+		transport = cfg.Transport()
+	}
 	if cfg.InsecureSkipVerify {
 		transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the MetricTemplate
 	}

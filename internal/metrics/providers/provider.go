@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
@@ -74,6 +75,10 @@ type Config struct {
 	// KubeConfig reaches the cluster's API server (externalmetrics
 	// without an address); nil outside a cluster.
 	KubeConfig *rest.Config
+	// Transport returns the transport HTTP providers send with (the local
+	// runtime's resolves Kubernetes Service names); a clone of
+	// http.DefaultTransport when nil.
+	Transport func() *http.Transport
 }
 
 func (c Config) timeout() time.Duration {
