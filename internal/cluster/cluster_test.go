@@ -1,11 +1,14 @@
 package cluster
 
 import (
+	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -54,5 +57,51 @@ func TestEventOf(t *testing.T) {
 	})
 	if !e.Time.Equal(ts) || e.Kind != "Canary" || e.Name != "podinfo" || e.Count != 3 {
 		t.Errorf("eventOf = %+v", e)
+	}
+}
+
+// fakeProm answers each query with the samples of the first key it
+// contains.
+type fakeProm map[string]model.Vector
+
+func (f fakeProm) Vector(_ context.Context, q string, _ time.Time) (model.Vector, error) {
+	for k, v := range f {
+		if strings.Contains(q, k) {
+			return v, nil
+		}
+	}
+	return nil, nil
+}
+
+func sample(v float64, labels ...string) *model.Sample {
+	m := model.Metric{}
+	for i := 0; i < len(labels); i += 2 {
+		m[model.LabelName(labels[i])] = model.LabelValue(labels[i+1])
+	}
+	return &model.Sample{Metric: m, Value: model.SampleValue(v)}
+}
+
+func TestLinkerdStats(t *testing.T) {
+	q := fakeProm{
+		"response_total": {
+			sample(95, "namespace", "test", "deployment", "podinfo", "classification", "success"),
+			sample(5, "namespace", "test", "deployment", "podinfo", "classification", "failure"),
+			sample(0, "namespace", "test", "deployment", "idle", "classification", "success"),
+		},
+		"histogram_quantile(0.5,":  {sample(3.5, "namespace", "test", "deployment", "podinfo")},
+		"histogram_quantile(0.95,": {sample(math.NaN(), "namespace", "test", "deployment", "podinfo")},
+		"histogram_quantile(0.99,": {sample(9.9, "namespace", "test", "deployment", "podinfo")},
+		"tcp_open_connections":     {sample(2, "namespace", "test", "deployment", "podinfo")},
+	}
+	got, err := LinkerdStats(t.Context(), q, StatDeployment, "test", time.Minute, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := got["test/podinfo"]
+	if !ok || len(got) != 1 {
+		t.Fatalf("rows %+v, want test/podinfo only (idle had no traffic)", got)
+	}
+	if r.Success != 95 || math.Abs(r.RPS-100.0/60) > 1e-12 || r.P50 == nil || *r.P50 != 3.5 || r.P95 != nil || r.P99 == nil || *r.P99 != 9.9 || r.TCPConn == nil || *r.TCPConn != 2 {
+		t.Errorf("row %+v", r)
 	}
 }

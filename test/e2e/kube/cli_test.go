@@ -3,8 +3,12 @@ package kube
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +20,9 @@ import (
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/cli"
+	"github.com/serinhq/serin/internal/cluster"
 	"github.com/serinhq/serin/internal/kube"
+	"github.com/serinhq/serin/internal/metrics/prometheus"
 	"github.com/serinhq/serin/internal/rollout"
 	"github.com/serinhq/serin/internal/testenv"
 )
@@ -52,8 +58,8 @@ func flaggerCRD(t *testing.T) string {
 
 // TestClusterCLI steers a release on the test cluster with serin's
 // commands, as a user does from a terminal with a kubeconfig: get, pause,
-// resume, promote, abort, retry, set image, events and describe; and
-// checks that RBAC refusals read as one line.
+// resume, promote, abort, retry, set image, events, describe and stat
+// deploy; and checks that RBAC refusals read as one line.
 func TestClusterCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
@@ -191,8 +197,15 @@ func TestClusterCLI(t *testing.T) {
 	if row := canaryRow(t, run("get", "canaries"), "podinfo"); row[2] != "Failed" {
 		t.Errorf("get canaries after abort: %v, want Failed", row)
 	}
+	_, failed0 := e.mesh.counts("podinfo")
 	run("retry", "canary/podinfo")
 	waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseProgressing, time.Minute)
+	// The canary serves again and fails some requests: stat's SUCCESS
+	// has something to show.
+	waitFor(t, time.Minute, "the retried canary failing requests", func(context.Context) (bool, error) {
+		_, failed := e.mesh.counts("podinfo")
+		return failed >= failed0+2, nil
+	})
 
 	events := run("events")
 	for _, want := range []string{"Paused", "by command"} {
@@ -207,6 +220,9 @@ func TestClusterCLI(t *testing.T) {
 		t.Errorf("logs on a cluster: %v, want a pointer to kubectl logs", err)
 	}
 
+	t.Run("stat deploy matches Linkerd's PromQL", func(t *testing.T) {
+		checkStat(t, e, run)
+	})
 }
 
 // grantRead lets user read Canaries, Deployments and Events in ns, and
@@ -265,4 +281,129 @@ func canaryRow(t *testing.T, table, name string) []string {
 	}
 	t.Fatalf("no row for %s in:\n%s", name, table)
 	return nil
+}
+
+// checkStat checks each column of serin stat deploy's rows for podinfo and
+// podinfo-primary, at a time already scraped, against Linkerd's PromQL run
+// by the test: the table as printed, and the numbers behind it.
+func checkStat(t *testing.T, e *env, run func(args ...string) string) {
+	t.Helper()
+	ctx := t.Context()
+	q, err := prometheus.NewClient(prometheus.Config{Address: e.prom.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A time already scraped (every second) at which PromQL sees the
+	// retried canary's failures.
+	var at time.Time
+	waitFor(t, time.Minute, "Prometheus to see the canary's failures", func(ctx context.Context) (bool, error) {
+		at = time.Now().Add(-1500 * time.Millisecond)
+		vec, err := q.Vector(ctx, successQuery(e.ns, "podinfo"), at)
+		return err == nil && len(vec) == 1 && vec[0].Value < 100, err
+	})
+	table := run("stat", "deploy", "--prometheus", e.prom.URL, "--time", at.Format(time.RFC3339Nano))
+	t.Logf("serin stat deploy at %s:\n%s", at.Format(time.RFC3339Nano), table)
+	printed := map[string][]string{}
+	for _, line := range strings.Split(table, "\n") {
+		if f := strings.Fields(line); len(f) == 9 {
+			printed[f[1]] = f
+		}
+	}
+	c, err := cluster.NewForConfig(e.cluster.RESTConfig(), e.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := c.Stat(ctx, q, cluster.StatDeployment, e.ns, time.Minute, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, r := range rows {
+		if r.Name != "podinfo" && r.Name != "podinfo-primary" {
+			continue
+		}
+		checked++
+		row, ok := printed[r.Name]
+		if !ok {
+			t.Fatalf("no row for %s in the table", r.Name)
+		}
+		sel := fmt.Sprintf(`direction="inbound", namespace=%q, deployment=%q`, e.ns, r.Name)
+		for _, col := range []struct {
+			name, format string
+			column       int
+			got          *float64
+			query        string
+		}{
+			{"SUCCESS", "%.2f%%", 3, &r.Success, successQuery(e.ns, r.Name)},
+			{"RPS", "%.1frps", 4, &r.RPS, fmt.Sprintf(`sum(increase(response_total{%s}[1m])) / 60`, sel)},
+			{"LATENCY_P50", "%.0fms", 5, r.P50, fmt.Sprintf(`histogram_quantile(0.5, sum(irate(response_latency_ms_bucket{%s}[1m])) by (le))`, sel)},
+			{"LATENCY_P95", "%.0fms", 6, r.P95, fmt.Sprintf(`histogram_quantile(0.95, sum(irate(response_latency_ms_bucket{%s}[1m])) by (le))`, sel)},
+			{"LATENCY_P99", "%.0fms", 7, r.P99, fmt.Sprintf(`histogram_quantile(0.99, sum(irate(response_latency_ms_bucket{%s}[1m])) by (le))`, sel)},
+		} {
+			want := promValue(t, q, col.query, at)
+			if math.IsNaN(want) {
+				// No response in irate's last two samples: no latency.
+				if col.got != nil || row[col.column] != "-" {
+					t.Errorf("%s %s = %v, printed %s; PromQL gives NaN", r.Name, col.name, col.got, row[col.column])
+				}
+				continue
+			}
+			if col.got == nil || math.Abs(*col.got-want) > 1e-9*math.Max(1, math.Abs(want)) {
+				t.Errorf("%s %s = %v, PromQL %s gives %v", r.Name, col.name, col.got, col.query, want)
+			}
+			if p := fmt.Sprintf(col.format, want); row[col.column] != p {
+				t.Errorf("%s %s printed %s, PromQL gives %s", r.Name, col.name, row[col.column], p)
+			}
+		}
+		if !regexp.MustCompile(`^\d+/\d+$`).MatchString(r.Meshed) || row[2] != r.Meshed {
+			t.Errorf("%s MESHED = %q, printed %q", r.Name, r.Meshed, row[2])
+		}
+	}
+	if checked != 2 {
+		t.Errorf("stat rows %+v lack podinfo or podinfo-primary", rows)
+	}
+
+	// stat ts: a row per leaf of the TrafficSplit, with the numbers of the
+	// Deployment its Service selects.
+	ts := run("stat", "ts", "--prometheus", e.prom.URL, "--time", at.Format(time.RFC3339Nano))
+	t.Logf("serin stat ts:\n%s", ts)
+	leaves := map[string]string{"podinfo-primary": "podinfo-primary", "podinfo-canary": "podinfo"}
+	for _, line := range strings.Split(ts, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 9 || f[1] != "podinfo" {
+			continue
+		}
+		if d, ok := leaves[f[2]]; ok {
+			if got, want := f[4:], printed[d][3:8]; strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Errorf("stat ts leaf %s: %v, stat deploy %s: %v", f[2], got, d, want)
+			}
+			delete(leaves, f[2])
+		}
+	}
+	if len(leaves) > 0 {
+		t.Errorf("stat ts lacks the leaves %v", leaves)
+	}
+	// stat po: a row per pod (the exporter has no pod label: no traffic).
+	if po := run("stat", "po", "--prometheus", e.prom.URL); !strings.Contains(po, "podinfo-primary-") {
+		t.Errorf("stat po lists no podinfo-primary pod:\n%s", po)
+	}
+	b, _ := json.Marshal(rows)
+	t.Logf("stat rows: %s", b)
+}
+
+func successQuery(ns, deployment string) string {
+	sel := fmt.Sprintf(`direction="inbound", namespace=%q, deployment=%q`, ns, deployment)
+	return fmt.Sprintf(`100 * sum(increase(response_total{%s, classification="success"}[1m])) / sum(increase(response_total{%s}[1m]))`, sel, sel)
+}
+
+func promValue(t *testing.T, q *prometheus.Client, query string, at time.Time) float64 {
+	t.Helper()
+	vec, err := q.Vector(t.Context(), query, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vec) != 1 {
+		t.Fatalf("%s: %d series", query, len(vec))
+	}
+	return float64(vec[0].Value)
 }
