@@ -20,7 +20,10 @@ const KubectlPluginName = "kubectl-serin"
 func NewRootCommandFor(argv0 string) *cobra.Command {
 	root := NewRootCommand()
 	if strings.TrimSuffix(filepath.Base(argv0), ".exe") == KubectlPluginName {
-		root.Use = "kubectl serin"
+		if root.Annotations == nil {
+			root.Annotations = map[string]string{}
+		}
+		root.Annotations[cobra.CommandDisplayNameAnnotation] = "kubectl serin"
 	}
 	return root
 }

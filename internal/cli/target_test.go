@@ -77,11 +77,11 @@ func TestTargetChoice(t *testing.T) {
 }
 
 func TestKubectlPluginName(t *testing.T) {
-	if got := NewRootCommandFor("/usr/local/bin/kubectl-serin").Use; got != "kubectl serin" {
-		t.Errorf("as kubectl-serin: Use %q", got)
+	if got := NewRootCommandFor("/usr/local/bin/kubectl-serin").DisplayName(); got != "kubectl serin" {
+		t.Errorf("as kubectl-serin: shown as %q", got)
 	}
-	if got := NewRootCommandFor("serin").Use; got != "serin" {
-		t.Errorf("as serin: Use %q", got)
+	if got := NewRootCommandFor("serin").DisplayName(); got != "serin" {
+		t.Errorf("as serin: shown as %q", got)
 	}
 }
 
