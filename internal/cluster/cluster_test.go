@@ -13,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/serinhq/serin/internal/metrics/prometheus"
 )
 
 func TestAccessForbidden(t *testing.T) {
@@ -103,5 +105,16 @@ func TestLinkerdStats(t *testing.T) {
 	}
 	if r.Success != 95 || math.Abs(r.RPS-100.0/60) > 1e-12 || r.P50 == nil || *r.P50 != 3.5 || r.P95 != nil || r.P99 == nil || *r.P99 != 9.9 || r.TCPConn == nil || *r.TCPConn != 2 {
 		t.Errorf("row %+v", r)
+	}
+}
+
+func TestLinkerdStatsUnreachable(t *testing.T) {
+	q, err := prometheus.NewClient(prometheus.Config{Address: "http://127.0.0.1:1", Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = LinkerdStats(t.Context(), q, StatDeployment, "test", time.Minute, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "cannot reach Prometheus (pass --prometheus URL") {
+		t.Errorf("unreachable Prometheus: %v", err)
 	}
 }
