@@ -19,9 +19,15 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## build bin/serin and bin/serin-proxy
+build: ## build bin/serin, bin/serin-proxy and bin/kubectl-serin (the kubectl plugin: a link to serin)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/serin ./cmd/serin
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/serin-proxy ./cmd/serin-proxy
+	ln -sf serin $(BIN)/kubectl-serin
+
+.PHONY: install
+install: ## install serin, serin-proxy and the kubectl plugin kubectl-serin (a link to serin) into $(GOBIN) or ~/go/bin
+	$(GO) install -ldflags "$(LDFLAGS)" ./cmd/serin ./cmd/serin-proxy
+	dir=$$($(GO) env GOBIN); dir=$${dir:-$$($(GO) env GOPATH)/bin}; ln -sf serin "$$dir/kubectl-serin"
 
 .PHONY: generate
 generate: ## regenerate deepcopy code and CRDs from api/

@@ -1,4 +1,6 @@
 // Command serin runs automated canary releases; see `serin --help`.
+// Installed (or linked) as kubectl-serin it is also a kubectl plugin:
+// `kubectl serin get canaries -n test`.
 package main
 
 import (
@@ -9,7 +11,7 @@ import (
 )
 
 func main() {
-	if err := cli.NewRootCommand().Execute(); err != nil {
+	if err := cli.NewRootCommandFor(os.Args[0]).Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}

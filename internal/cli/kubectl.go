@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -138,174 +137,8 @@ func findCanary(cs []v1beta1.Canary, ns, name string) *v1beta1.Canary {
 	return nil
 }
 
-func newGetCommand() *cobra.Command {
-	var (
-		lf     localFlags
-		output string
-	)
-	cmd := &cobra.Command{
-		Use:       "get canaries|deployments|services|pods [NAME]",
-		Short:     "List objects of the running local instance",
-		ValidArgs: []string{"canaries", "deployments", "services", "pods"},
-		Args:      cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			snap, err := lf.client().Snapshot(cmd.Context())
-			if err != nil {
-				return err
-			}
-			name := ""
-			if len(args) == 2 {
-				name = args[1]
-			}
-			return printGet(cmd.OutOrStdout(), snap, local.NormalizeKind(args[0]), lf.namespace, name, output)
-		},
-	}
-	lf.add(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: wide, yaml or json")
-	return cmd
-}
-
-func keep(ns, name, wantNS, wantName string) bool {
-	return (wantNS == "" || ns == wantNS) && (wantName == "" || name == wantName)
-}
-
-func printGet(w io.Writer, snap local.Snapshot, kind, ns, name, output string) error {
-	var items []any
-	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	wide := output == "wide"
-	switch kind {
-	case "canary":
-		fmt.Fprint(tw, "NAMESPACE\tNAME\tSTATUS\tWEIGHT\tLASTTRANSITIONTIME")
-		if wide {
-			fmt.Fprint(tw, "\tFAILEDCHECKS\tMESSAGE")
-		}
-		fmt.Fprintln(tw)
-		for _, c := range snap.Canaries {
-			if !keep(c.Namespace, c.Name, ns, name) {
-				continue
-			}
-			items = append(items, c)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s", c.Namespace, c.Name, c.Status.Phase, c.Status.CanaryWeight,
-				c.Status.LastTransitionTime.UTC().Format(time.RFC3339))
-			if wide {
-				fmt.Fprintf(tw, "\t%d\t%s", c.Status.FailedChecks, c.Status.Message)
-			}
-			fmt.Fprintln(tw)
-		}
-	case "deployment":
-		fmt.Fprint(tw, "NAMESPACE\tNAME\tREADY\tUP-TO-DATE\tAVAILABLE")
-		if wide {
-			fmt.Fprint(tw, "\tCONTAINERS\tIMAGES\tREVISION\tREASON")
-		}
-		fmt.Fprintln(tw)
-		for _, d := range snap.Deployments {
-			dep := d.Deployment
-			if !keep(dep.Namespace, dep.Name, ns, name) {
-				continue
-			}
-			items = append(items, d)
-			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%d", dep.Namespace, dep.Name, d.Ready, *dep.Spec.Replicas, d.UpToDate, d.Ready)
-			if wide {
-				var names, images []string
-				for _, c := range dep.Spec.Template.Spec.Containers {
-					names, images = append(names, c.Name), append(images, c.Image)
-				}
-				fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s", strings.Join(names, ","), strings.Join(images, ","), d.Revision, d.Reason)
-			}
-			fmt.Fprintln(tw)
-		}
-	case "service":
-		fmt.Fprint(tw, "NAMESPACE\tNAME\tADDRESS\tBACKENDS")
-		if wide {
-			fmt.Fprint(tw, "\tSELECTOR\tCANARY")
-		}
-		fmt.Fprintln(tw)
-		for _, s := range snap.Services {
-			if !keep(s.Service.Namespace, s.Service.Name, ns, name) {
-				continue
-			}
-			items = append(items, s)
-			var bs []string
-			for _, b := range s.Backends {
-				bs = append(bs, fmt.Sprintf("%s=%d(%d ready)", b.Deployment, b.Weight, len(b.Endpoints)))
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s", s.Service.Namespace, s.Service.Name, strings.Join(s.Addresses, ","), orNone(strings.Join(bs, ",")))
-			if wide {
-				var sel []string
-				for k, v := range s.Service.Spec.Selector {
-					sel = append(sel, k+"="+v)
-				}
-				slices.Sort(sel)
-				fmt.Fprintf(tw, "\t%s\t%s", orNone(strings.Join(sel, ",")), orNone(s.Canary))
-			}
-			fmt.Fprintln(tw)
-		}
-	case "pod":
-		fmt.Fprint(tw, "NAMESPACE\tNAME\tREADY\tSTATUS\tRESTARTS\tAGE")
-		if wide {
-			fmt.Fprint(tw, "\tADDRESS\tPIDS\tREASON")
-		}
-		fmt.Fprintln(tw)
-		for _, p := range snap.Pods {
-			if !keep(p.Namespace, p.Name, ns, name) {
-				continue
-			}
-			items = append(items, p)
-			ready, status := "0/1", "Pending"
-			switch {
-			case p.Terminating:
-				status = "Terminating"
-			case p.Ready:
-				ready, status = "1/1", "Running"
-			case p.Running:
-				status = "Running"
-			case p.Restarts > 0:
-				status = "CrashLoopBackOff"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s", p.Namespace, p.Name, ready, status, p.Restarts, time.Since(p.Started).Round(time.Second))
-			if wide {
-				fmt.Fprintf(tw, "\t127.0.0.1:%d\t%v\t%s", p.Port, p.PIDs, p.Reason)
-			}
-			fmt.Fprintln(tw)
-		}
-	default:
-		return fmt.Errorf("unknown resource type %q: want canaries, deployments, services or pods", kind)
-	}
-	switch output {
-	case "json":
-		b, err := json.MarshalIndent(map[string]any{"items": items}, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(w, string(b))
-		return err
-	case "yaml":
-		b, err := yaml.Marshal(map[string]any{"items": items})
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
-	case "", "wide":
-		if len(items) == 0 {
-			_, err := fmt.Fprintln(w, "No resources found.")
-			return err
-		}
-		return tw.Flush()
-	default:
-		return fmt.Errorf("--output: must be wide, yaml or json, got %q", output)
-	}
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "<none>"
-	}
-	return s
-}
-
 func newDescribeCommand() *cobra.Command {
-	var lf localFlags
+	var tf targetFlags
 	cmd := &cobra.Command{
 		Use:   "describe canary NAME",
 		Short: "Show a Canary's spec, status, metrics and last decisions",
@@ -314,30 +147,23 @@ func newDescribeCommand() *cobra.Command {
 			if local.NormalizeKind(args[0]) != "canary" {
 				return fmt.Errorf("describe: only canaries can be described, got %q", args[0])
 			}
-			c := lf.client()
-			snap, err := c.Snapshot(cmd.Context())
+			t, err := tf.target()
 			if err != nil {
 				return err
 			}
-			var nss []string
-			for _, cn := range snap.Canaries {
-				if cn.Name == args[1] {
-					nss = append(nss, cn.Namespace)
-				}
-			}
-			ns, err := resolveNamespace(lf.namespace, nss)
+			cn, err := findCanaryIn(cmd.Context(), t, &tf, args[1])
 			if err != nil {
-				return fmt.Errorf("canary %s: %w", args[1], err)
+				return err
 			}
-			i := slices.IndexFunc(snap.Canaries, func(cn v1beta1.Canary) bool { return cn.Namespace == ns && cn.Name == args[1] })
-			if i < 0 {
-				return fmt.Errorf("canary %s/%s: %w", ns, args[1], local.ErrNotFound)
-			}
-			cn := snap.Canaries[i]
+			ns := cn.Namespace
 			w := cmd.OutOrStdout()
 			spec, _ := yaml.Marshal(cn.Spec)
 			st := cn.Status
-			fmt.Fprintf(w, "Name:       %s\nNamespace:  %s\nStrategy:   %s\n\nSpec:\n%s\n", cn.Name, cn.Namespace, cn.Strategy(), indent(string(spec), "  "))
+			fmt.Fprintf(w, "Name:       %s\nNamespace:  %s\n", cn.Name, cn.Namespace)
+			if cn.APIVersion != "" {
+				fmt.Fprintf(w, "API:        %s\n", cn.APIVersion)
+			}
+			fmt.Fprintf(w, "Strategy:   %s\n\nSpec:\n%s\n", cn.Strategy(), indent(string(spec), "  "))
 			fmt.Fprintf(w, "Status:\n  Phase:          %s\n  Canary weight:  %d\n  Failed checks:  %d\n  Revision:       %s (promoted %s)\n  Last change:    %s\n  Message:        %s\n",
 				st.Phase, st.CanaryWeight, st.FailedChecks, orNone(st.LastAppliedSpec), orNone(st.LastPromotedSpec),
 				st.LastTransitionTime.UTC().Format(time.RFC3339), st.Message)
@@ -352,7 +178,7 @@ func newDescribeCommand() *cobra.Command {
 			}
 			fmt.Fprintln(w, "\nEvents:")
 			var evs []local.Event
-			err = c.Events(cmd.Context(), 0, false, func(e local.Event) error {
+			err = t.Events(cmd.Context(), ns, false, func(e local.Event) error {
 				if e.Kind == "Canary" && e.Namespace == ns && e.Name == cn.Name {
 					evs = append(evs, e)
 				}
@@ -367,7 +193,7 @@ func newDescribeCommand() *cobra.Command {
 			return err
 		},
 	}
-	lf.add(cmd)
+	tf.add(cmd)
 	return cmd
 }
 
@@ -381,34 +207,42 @@ func indent(s, prefix string) string {
 
 func newEventsCommand() *cobra.Command {
 	var (
-		lf    localFlags
+		tf    targetFlags
 		watch bool
 	)
 	cmd := &cobra.Command{
 		Use:   "events [-w]",
-		Short: "Show the events of the running local instance",
+		Short: "Show the events of the local instance or a cluster's Canaries",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := signalContext(cmd.Context())
 			defer cancel()
 			w := cmd.OutOrStdout()
-			return lf.client().Events(ctx, 0, watch, func(e local.Event) error {
-				if lf.namespace == "" || e.Namespace == lf.namespace {
-					_, err := fmt.Fprintln(w, e)
-					return err
-				}
-				return nil
+			t, err := tf.target()
+			if err != nil {
+				return err
+			}
+			ns, err := tf.ns(t)
+			if err != nil {
+				return err
+			}
+			return t.Events(ctx, ns, watch, func(e local.Event) error {
+				_, err := fmt.Fprintln(w, e)
+				return err
 			})
 		},
 	}
-	lf.add(cmd)
+	tf.add(cmd)
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "keep printing new events")
 	return cmd
 }
 
 func newSetCommand() *cobra.Command {
 	set := &cobra.Command{Use: "set", Short: "Change a Deployment's image or environment, as kubectl set"}
-	var lfi, lfe localFlags
+	var (
+		tfi targetFlags
+		lfe localFlags
+	)
 	image := &cobra.Command{
 		Use:   "image deployment/NAME CONTAINER=IMAGE",
 		Short: "Set a container's image (a new revision: a Canary releases it)",
@@ -422,18 +256,22 @@ func newSetCommand() *cobra.Command {
 			if !ok {
 				return fmt.Errorf("want CONTAINER=IMAGE, got %q", args[1])
 			}
-			ns, err := deploymentNamespace(cmd.Context(), lfi, name)
+			t, err := tfi.target()
 			if err != nil {
 				return err
 			}
-			if err := lfi.client().SetImage(cmd.Context(), local.SetImageRequest{Namespace: ns, Name: name, Container: container, Image: img}); err != nil {
+			ns, err := deploymentNamespace(cmd.Context(), t, &tfi, name)
+			if err != nil {
+				return err
+			}
+			if err := t.SetImage(cmd.Context(), local.SetImageRequest{Namespace: ns, Name: name, Container: container, Image: img}); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "deployment/%s image updated\n", name)
 			return err
 		},
 	}
-	lfi.add(image)
+	tfi.add(image)
 	env := &cobra.Command{
 		Use:   "env deployment/NAME KEY=VALUE...",
 		Short: "Set environment variables (KEY- or KEY= removes one)",
@@ -455,7 +293,7 @@ func newSetCommand() *cobra.Command {
 				}
 				vars[k] = v
 			}
-			ns, err := deploymentNamespace(cmd.Context(), lfe, name)
+			ns, err := deploymentNamespace(cmd.Context(), localTarget{lfe.client()}, &targetFlags{localFlags: lfe}, name)
 			if err != nil {
 				return err
 			}
@@ -479,29 +317,62 @@ func deploymentArg(s string) (string, error) {
 	return name, nil
 }
 
-func deploymentNamespace(ctx context.Context, lf localFlags, name string) (string, error) {
-	if lf.namespace != "" {
-		return lf.namespace, nil
+// deploymentNamespace is the namespace of a named Deployment: -n, the
+// target's default, or (locally, and with -A) the only namespace holding one
+// of that name.
+func deploymentNamespace(ctx context.Context, t target, tf *targetFlags, name string) (string, error) {
+	ns, err := tf.ns(t)
+	if err != nil || ns != "" {
+		return ns, err
 	}
-	snap, err := lf.client().Snapshot(ctx)
+	deps, err := t.Deployments(ctx, "")
 	if err != nil {
 		return "", err
 	}
 	var nss []string
-	for _, d := range snap.Deployments {
+	for _, d := range deps {
 		if d.Deployment.Name == name {
 			nss = append(nss, d.Deployment.Namespace)
 		}
 	}
-	ns, err := resolveNamespace("", nss)
+	ns, err = resolveNamespace("", nss)
 	if err != nil {
 		return "", fmt.Errorf("deployment %s: %w", name, err)
 	}
 	return ns, nil
 }
 
+// findCanaryIn finds a named Canary: in -n's (or the target's default)
+// namespace, or the only namespace holding one of that name. A serin.dev
+// Canary comes before a flagger.app one of the same name.
+func findCanaryIn(ctx context.Context, t target, tf *targetFlags, name string) (v1beta1.Canary, error) {
+	ns, err := tf.ns(t)
+	if err != nil {
+		return v1beta1.Canary{}, err
+	}
+	cs, err := t.Canaries(ctx, ns)
+	if err != nil {
+		return v1beta1.Canary{}, err
+	}
+	var nss []string
+	for _, cn := range cs {
+		if cn.Name == name && !slices.Contains(nss, cn.Namespace) {
+			nss = append(nss, cn.Namespace)
+		}
+	}
+	if ns == "" {
+		if ns, err = resolveNamespace("", nss); err != nil {
+			return v1beta1.Canary{}, fmt.Errorf("canary %s: %w", name, err)
+		}
+	}
+	if i := slices.IndexFunc(cs, func(cn v1beta1.Canary) bool { return cn.Namespace == ns && cn.Name == name }); i >= 0 {
+		return cs[i], nil
+	}
+	return v1beta1.Canary{}, fmt.Errorf("canary %s/%s: %w", ns, name, local.ErrNotFound)
+}
+
 func newCanaryCommand(c rollout.Command) *cobra.Command {
-	var lf localFlags
+	var tf targetFlags
 	cmd := &cobra.Command{
 		Use: string(c) + " canary/NAME",
 		Short: map[rollout.Command]string{
@@ -520,35 +391,28 @@ func newCanaryCommand(c rollout.Command) *cobra.Command {
 			if local.NormalizeKind(kind) != "canary" {
 				return fmt.Errorf("want canary/NAME, got %q", args[0])
 			}
-			cl := lf.client()
-			snap, err := cl.Snapshot(cmd.Context())
+			t, err := tf.target()
 			if err != nil {
 				return err
 			}
-			var nss []string
-			for _, cn := range snap.Canaries {
-				if cn.Name == name {
-					nss = append(nss, cn.Namespace)
-				}
-			}
-			ns, err := resolveNamespace(lf.namespace, nss)
+			cn, err := findCanaryIn(cmd.Context(), t, &tf, name)
 			if err != nil {
-				return fmt.Errorf("canary %s: %w", name, err)
+				return err
 			}
-			if err := cl.Command(cmd.Context(), ns, name, c); err != nil {
+			if err := t.Command(cmd.Context(), cn.Namespace, name, c); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "canary/%s: %s requested\n", name, c)
 			return err
 		},
 	}
-	lf.add(cmd)
+	tf.add(cmd)
 	return cmd
 }
 
 func newLogsCommand() *cobra.Command {
 	var (
-		lf     localFlags
+		tf     targetFlags
 		follow bool
 	)
 	cmd := &cobra.Command{
@@ -560,16 +424,20 @@ func newLogsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ns, err := deploymentNamespace(cmd.Context(), lf, name)
+			t, err := tf.target()
+			if err != nil {
+				return err
+			}
+			ns, err := deploymentNamespace(cmd.Context(), t, &tf, name)
 			if err != nil {
 				return err
 			}
 			ctx, cancel := signalContext(cmd.Context())
 			defer cancel()
-			return lf.client().Logs(ctx, ns, name, follow, cmd.OutOrStdout())
+			return t.Logs(ctx, ns, name, follow, cmd.OutOrStdout())
 		},
 	}
-	lf.add(cmd)
+	tf.add(cmd)
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output")
 	return cmd
 }

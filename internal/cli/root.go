@@ -2,11 +2,31 @@ package cli
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/serinhq/serin/internal/version"
 )
+
+// KubectlPluginName is the name under which kubectl runs serin as a
+// plugin: `kubectl serin ...` runs kubectl-serin on $PATH.
+const KubectlPluginName = "kubectl-serin"
+
+// NewRootCommandFor returns the root command for a binary started as
+// argv0: named kubectl-serin (a kubectl plugin) it calls itself
+// "kubectl serin" in its help and behaves as serin.
+func NewRootCommandFor(argv0 string) *cobra.Command {
+	root := NewRootCommand()
+	if strings.TrimSuffix(filepath.Base(argv0), ".exe") == KubectlPluginName {
+		if root.Annotations == nil {
+			root.Annotations = map[string]string{}
+		}
+		root.Annotations[cobra.CommandDisplayNameAnnotation] = "kubectl serin"
+	}
+	return root
+}
 
 // NewRootCommand returns the serin command with every subcommand.
 func NewRootCommand() *cobra.Command {

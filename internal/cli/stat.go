@@ -66,7 +66,7 @@ admin API (GET /stats).`,
 	cmd.Flags().StringVar(&addr, "proxy", "", "admin address of a serin proxy (host:port)")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json or wide")
 	cmd.Flags().DurationVarP(&window, "window", "t", time.Minute, "time window of the metrics")
-	cmd.AddCommand(newStatDeployCommand())
+	cmd.AddCommand(newStatKindCommands()...)
 	return cmd
 }
 

@@ -49,6 +49,14 @@ type Options struct {
 	ControllerManagerArgs []string
 	// APIServerArgs are added to kube-apiserver's flags.
 	APIServerArgs []string
+	// RBAC runs kube-apiserver with --authorization-mode=RBAC instead of
+	// AlwaysAllow. The admin (group system:masters) may still do anything;
+	// Users get only what Roles bound to them allow.
+	RBAC bool
+	// Users are names of further users, each with a token of its own and
+	// no group but system:authenticated; UserKubeconfig returns a
+	// kubeconfig for one.
+	Users []string
 	// ControlPlaneOnly starts etcd and kube-apiserver alone: no
 	// kube-controller-manager, kube-scheduler, kwok or Node. Nothing acts
 	// on Deployments then; a test that needs them rolled out plays the
@@ -66,6 +74,7 @@ type Cluster struct {
 	scheme     *runtime.Scheme
 	procs      []*process
 	timeout    time.Duration
+	users      map[string]string // user name -> kubeconfig path
 }
 
 // NodeName is the name of the cluster's fake Node.
@@ -134,8 +143,18 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string, opts Option
 	if err := writeServiceAccountKey(c.dir); err != nil {
 		return err
 	}
+	tokenLines := token + `,admin,admin,"system:masters"` + "\n"
+	userTokens := map[string]string{}
+	for i, u := range opts.Users {
+		ut, err := randomToken()
+		if err != nil {
+			return err
+		}
+		userTokens[u] = ut
+		tokenLines += fmt.Sprintf("%s,%s,user-%d\n", ut, u, i)
+	}
 	tokens := filepath.Join(c.dir, "tokens.csv")
-	if err := os.WriteFile(tokens, []byte(token+`,admin,admin,"system:masters"`+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(tokens, []byte(tokenLines), 0o600); err != nil {
 		return fmt.Errorf("write token file: %w", err)
 	}
 	c.config = &rest.Config{
@@ -148,6 +167,20 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string, opts Option
 	c.kubeconfig = filepath.Join(c.dir, "kubeconfig")
 	if err := writeKubeconfig(c.kubeconfig, c.config); err != nil {
 		return err
+	}
+	c.users = map[string]string{}
+	for u, ut := range userTokens {
+		cfg := rest.CopyConfig(c.config)
+		cfg.BearerToken = ut
+		path := filepath.Join(c.dir, "kubeconfig-"+u)
+		if err := writeKubeconfig(path, cfg); err != nil {
+			return err
+		}
+		c.users[u] = path
+	}
+	authz := "--authorization-mode=AlwaysAllow"
+	if opts.RBAC {
+		authz = "--authorization-mode=RBAC"
 	}
 
 	// etcd
@@ -178,7 +211,7 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string, opts Option
 		"--secure-port=" + strconv.Itoa(apiPort),
 		"--cert-dir=" + filepath.Join(c.dir, "apiserver-certs"),
 		"--token-auth-file=" + tokens,
-		"--authorization-mode=AlwaysAllow",
+		authz,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + filepath.Join(c.dir, "sa.pub"),
 		"--service-account-signing-key-file=" + filepath.Join(c.dir, "sa.key"),
@@ -395,6 +428,17 @@ func (c *Cluster) RESTConfig() *rest.Config { return rest.CopyConfig(c.config) }
 
 // Kubeconfig returns the path of a kubeconfig file for the admin.
 func (c *Cluster) Kubeconfig() string { return c.kubeconfig }
+
+// UserKubeconfig returns the path of a kubeconfig file for one of
+// Options.Users; it fails the test for a user not among them.
+func (c *Cluster) UserKubeconfig(t testing.TB, user string) string {
+	t.Helper()
+	path, ok := c.users[user]
+	if !ok {
+		t.Fatalf("testenv: no user %q: name it in Options.Users", user)
+	}
+	return path
+}
 
 // Client returns a controller-runtime client with the admin's rights.
 func (c *Cluster) Client() client.Client { return c.client }
