@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,13 +42,7 @@ func startServer(t *testing.T, bin, probe string, args ...string) (string, *proc
 // its URL.
 func startReceiverProcess(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "receiver")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./test/e2e/testdata/receiver")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build receiver: %v\n%s", err, out)
-	}
-	url, _ := startServer(t, bin, "/_requests")
+	url, _ := startServer(t, goBuild(t, "./test/e2e/testdata/receiver", "receiver"), "/_requests")
 	return url
 }
 
