@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,7 +29,11 @@ type GlobalAlerts struct {
 // sends every event to the Canary's event webhooks and to its
 // AlertProviders (read through c), or to the global destinations.
 func newHooksAndNotifier(c client.Client, o Options) (engine.Hooks, engine.Notifier) {
-	h := hooks.New(hooks.Options{Now: o.Now, EventWebhook: o.Alerts.EventWebhook})
+	var hc *http.Client
+	if o.Transport != nil {
+		hc = &http.Client{Transport: o.Transport()}
+	}
+	h := hooks.New(hooks.Options{Client: hc, Now: o.Now, EventWebhook: o.Alerts.EventWebhook})
 	n := notify.New(notify.Options{
 		Providers: func(ctx context.Context, ns, name string) (*v1beta1.AlertProvider, error) {
 			p := &v1beta1.AlertProvider{}
@@ -42,6 +47,7 @@ func newHooksAndNotifier(c client.Client, o Options) (engine.Hooks, engine.Notif
 		OnError:     func(err error) { o.Logger.Warn("alert not sent", "err", err) },
 		Global:      o.Alerts.Chat,
 		ClusterName: o.Alerts.ClusterName,
+		Transport:   o.Transport,
 	})
 	return h, notify.Multi{h, n}
 }

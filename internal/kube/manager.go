@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -103,6 +104,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
+	// Transport returns the transport of webhooks, alerts and metric
+	// providers; nil for a clone of http.DefaultTransport, which resolves
+	// names with the system's DNS (cluster DNS in a pod). A controller run
+	// outside the cluster, as the end-to-end tests run it, resolves
+	// Service names with a svcnames.Dialer's Transport.
+	Transport func() *http.Transport
 
 	// Source replaces the metric source (Prometheus and MetricTemplates).
 	// For tests and benchmarks.

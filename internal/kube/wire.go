@@ -43,6 +43,7 @@ func newEngines(c client.Client, cfg *rest.Config, o Options) (Engines, error) {
 			Kube:       c,
 			KubeConfig: cfg,
 			Now:        o.Now,
+			Transport:  o.Transport,
 		})
 	}
 	if _, err := traffic.ForProvider(o.MeshProvider, c); err != nil {

@@ -2,12 +2,19 @@ package kube
 
 import (
 	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/rollout"
+	"github.com/serinhq/serin/internal/svcnames"
 )
 
 // tickerFunc is a Ticker that calls a function.
@@ -56,5 +63,58 @@ func TestBlueGreenOnly(t *testing.T) {
 	c.Spec.Analysis = &v1beta1.CanaryAnalysis{Iterations: 5}
 	if d, _ := b.Tick(t.Context(), c, rollout.NoCommand, false, time.Time{}); len(d.Events) != 1 || got.Spec.Analysis.Iterations != 5 {
 		t.Errorf("blue/green canary: events %+v, iterations %d", d.Events, got.Spec.Analysis.Iterations)
+	}
+}
+
+// TestOptionsTransport checks that webhooks and alerts go through
+// Options.Transport: with a svcnames table, Kubernetes names reach the
+// address they map to; without, the system resolves them.
+func TestOptionsTransport(t *testing.T) {
+	got := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Host + r.URL.Path
+	}))
+	defer srv.Close()
+	tab := &svcnames.Table{}
+	tab.Add(svcnames.Name{Service: "flagger-loadtester", Namespace: "test"}, 80, srv.Listener.Addr().String())
+	tab.Add(svcnames.Name{Service: "alerts", Namespace: "test"}, 80, srv.Listener.Addr().String())
+	d := &svcnames.Dialer{Table: func() *svcnames.Table { return tab }}
+
+	s, err := NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider := &v1beta1.AlertProvider{ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "on-call"},
+		Spec: v1beta1.AlertProviderSpec{Type: "webhook", Address: "http://alerts.test/hook"}}
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(provider).Build()
+	canary := &v1beta1.Canary{ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "podinfo"}}
+	canary.Spec.Analysis = &v1beta1.CanaryAnalysis{
+		Webhooks: []v1beta1.CanaryWebhook{{Name: "gate", Type: v1beta1.ConfirmRolloutHook, URL: "http://flagger-loadtester.test/gate/check"}},
+		Alerts:   []v1beta1.CanaryAlert{{Name: "on-call", ProviderRef: v1beta1.CrossNamespaceObjectReference{Name: "on-call"}}},
+	}
+
+	h, n := newHooksAndNotifier(c, Options{Transport: d.Transport, Logger: slog.New(slog.DiscardHandler)})
+	if r := h.Call(t.Context(), canary, v1beta1.ConfirmRolloutHook); len(r) != 1 || !r[0].OK {
+		t.Fatalf("webhook through the table: %+v", r)
+	}
+	n.Notify(t.Context(), canary, rollout.Event{Type: rollout.Warning, Reason: "Failed", Message: "Rolling back podinfo.test"})
+	want := map[string]bool{"flagger-loadtester.test/gate/check": true, "alerts.test/hook": true}
+	for len(want) > 0 {
+		select {
+		case r := <-got:
+			if !want[r] {
+				t.Fatalf("unexpected request %s", r)
+			}
+			delete(want, r)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no request for %v", want)
+		}
+	}
+
+	// Without a transport (production), the name goes to the system's
+	// resolver, which does not know it.
+	h, _ = newHooksAndNotifier(c, Options{Logger: slog.New(slog.DiscardHandler)})
+	if r := h.Call(t.Context(), canary, v1beta1.ConfirmRolloutHook); len(r) != 1 || r[0].OK {
+		t.Fatalf("webhook without the table: %+v, want it not to reach the server", r)
 	}
 }

@@ -48,6 +48,14 @@ type env struct {
 }
 
 func setup(t *testing.T, cluster *testenv.Cluster, ns string, httpRoute bool) *env {
+	e := setupMesh(t, cluster, ns, httpRoute)
+	e.ctrl = startController(t, cluster.RESTConfig(), e.opts)
+	return e
+}
+
+// setupMesh is setup without the controller, for tests that change its
+// options before they start it.
+func setupMesh(t *testing.T, cluster *testenv.Cluster, ns string, httpRoute bool) *env {
 	e := &env{cluster: cluster, cl: cluster.Client(), ns: ns}
 	applyExample(t, e.cl, ns)
 	e.route = trafficSplitWeights(e.cl, ns, "podinfo")
@@ -57,7 +65,6 @@ func setup(t *testing.T, cluster *testenv.Cluster, ns string, httpRoute bool) *e
 	e.mesh = startMesh(t, ns, "podinfo", e.route)
 	e.prom = testenv.StartPrometheus(t, []string{e.mesh.addr}, time.Second)
 	e.opts = kube.Options{MeshProvider: "linkerd", MetricsServer: e.prom.URL}
-	e.ctrl = startController(t, cluster.RESTConfig(), e.opts)
 	return e
 }
 

@@ -45,6 +45,7 @@ type mesh struct {
 	errCredit map[string]float64
 	sent      map[string]int // requests per deployment
 	failed    map[string]int
+	served    int // requests to serveCanary's listener
 }
 
 // startMesh starts the exporter and its traffic; both stop with the test.
@@ -109,6 +110,13 @@ func (m *mesh) counts(deployment string) (sent, failed int) {
 	return m.sent[deployment], m.failed[deployment]
 }
 
+// servedCanary returns the requests serveCanary's listener answered.
+func (m *mesh) servedCanary() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.served
+}
+
 // run sends a request every 100ms until ctx ends. The route is read once a
 // second, as a proxy refreshes its view of the split.
 func (m *mesh) run(ctx context.Context) {
@@ -145,16 +153,50 @@ func (m *mesh) request(canaryWeight int) {
 		m.credit--
 		deployment, b = m.target, m.canary
 	}
+	m.count(deployment, b)
+}
+
+// count counts a request answered by deployment as b says, and reports
+// whether it failed. The caller holds m.mu.
+func (m *mesh) count(deployment string, b behaviour) (failed bool) {
 	m.sent[deployment]++
 	m.errCredit[deployment] += b.ErrorRate
 	class, code := "success", "200"
 	if m.errCredit[deployment] >= 1 {
 		m.errCredit[deployment]--
 		m.failed[deployment]++
-		class, code = "failure", "500"
+		class, code, failed = "failure", "500", true
 	}
 	m.responses.WithLabelValues("inbound", class, code, m.namespace, deployment).Inc()
 	m.latency.WithLabelValues("inbound", code, m.namespace, deployment).Observe(b.LatencyMS)
+	return failed
+}
+
+// serveCanary listens for requests to the canary's pods, as the
+// <target>-canary Service reaches them: each request is answered as the
+// canary behaves (500 when it fails) and counted in the canary's metrics,
+// as Linkerd's proxy in the canary's pod counts it. It returns the
+// address; the listener closes with the test.
+func (m *mesh) serveCanary(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		m.mu.Lock()
+		m.served++
+		failed := m.count(m.target, m.canary)
+		m.mu.Unlock()
+		if failed {
+			http.Error(w, "canary failed on purpose", http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write([]byte(`{"hostname":"` + m.target + `-canary"}`))
+	})}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close below
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
 }
 
 var (

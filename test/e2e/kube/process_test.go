@@ -21,11 +21,18 @@ import (
 // binary's path.
 func buildSerin(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "serin")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/serin")
+	return goBuild(t, "./cmd/serin", "serin")
+}
+
+// goBuild builds the repository's package pkg into a temporary directory
+// as name and returns the binary's path.
+func goBuild(t *testing.T, pkg, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, pkg)
 	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/serin: %v\n%s", err, out)
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return bin
 }

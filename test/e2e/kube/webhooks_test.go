@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,6 +38,14 @@ func startServer(t *testing.T, bin, probe string, args ...string) (string, *proc
 	return url, p
 }
 
+// startReceiverProcess builds and starts test/e2e/testdata/receiver and returns
+// its URL.
+func startReceiverProcess(t *testing.T) string {
+	t.Helper()
+	url, _ := startServer(t, goBuild(t, "./test/e2e/testdata/receiver", "receiver"), "/_requests")
+	return url
+}
+
 // requests returns what the receiver at url got on paths under prefix.
 func requests(ctx context.Context, url, prefix string) ([]received, error) {
 	_, body, err := httpGet(ctx, url+"/_requests")
@@ -60,20 +67,32 @@ func requests(ctx context.Context, url, prefix string) ([]received, error) {
 // openGate opens a loadtester's gate for Canary ns/podinfo.
 func openGate(t *testing.T, url, ns string) {
 	t.Helper()
-	resp, err := http.Post(url+"/gate/open", "application/json", strings.NewReader(fmt.Sprintf(`{"name":"podinfo","namespace":%q}`, ns)))
+	setGate(t, url, "/gate/open", ns)
+}
+
+// setGate posts Canary ns/podinfo's payload to a loadtester's gate
+// endpoint path (/gate/open, /rollback/open, ...).
+func setGate(t *testing.T, url, path, ns string) {
+	t.Helper()
+	resp, err := http.Post(url+path, "application/json", strings.NewReader(fmt.Sprintf(`{"name":"podinfo","namespace":%q}`, ns)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("open gate: %s", resp.Status)
+		t.Fatalf("%s: %s", path, resp.Status)
 	}
 }
 
-// closedChecks counts the gate checks a loadtester answered closed.
-func closedChecks(p *process) int {
-	return strings.Count(p.out.String(), `"msg":"gate checked","gate":"gate","canary":"podinfo.hooks","open":false`)
+// gateChecks counts the checks of gate ("gate" or "rollback") of Canary
+// ns/podinfo a loadtester answered open or closed.
+func gateChecks(p *process, gate, ns string, open bool) int {
+	return strings.Count(p.out.String(), fmt.Sprintf(`"msg":"gate checked","gate":%q,"canary":"podinfo.%s","open":%t`, gate, ns, open))
 }
+
+// closedChecks counts the checks of the gate of Canary hooks/podinfo a
+// loadtester answered closed.
+func closedChecks(p *process) int { return gateChecks(p, "gate", "hooks", false) }
 
 // TestKubernetesWebhooksAndAlerts runs the walkthrough's release on the
 // test cluster with its webhooks served by real `serin loadtester`
@@ -82,13 +101,7 @@ func closedChecks(p *process) int {
 func TestKubernetesWebhooksAndAlerts(t *testing.T) {
 	cluster := startCluster(t)
 	bin := buildSerin(t)
-	recvBin := filepath.Join(t.TempDir(), "receiver")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", recvBin, "./test/e2e/testdata/receiver")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build receiver: %v\n%s", err, out)
-	}
-	recv, _ := startServer(t, recvBin, "/_requests")
+	recv := startReceiverProcess(t)
 	startLT, startP := startServer(t, bin, "/healthz", "loadtester")
 	promoLT, promoP := startServer(t, bin, "/healthz", "loadtester")
 
