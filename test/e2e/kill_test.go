@@ -87,7 +87,7 @@ func TestKilledAtRandomPoints(t *testing.T) {
 			}
 			return phase == "Succeeded"
 		})
-		t.Logf("release %d: killed %s into weight %d's step at weight %d; weights after the restart: %v",
+		t.Logf("release %d: killed %s after weight %d was seen, at weight %d; weights after the restart: %v",
 			i+1, delay.Round(time.Millisecond), target, killedAt, seen)
 		if len(seen) > 0 && seen[0] > killedAt+step {
 			t.Errorf("release %d: resumed at weight %d, more than a step past the %d it was killed at", i+1, seen[0], killedAt)

@@ -119,7 +119,7 @@ func TestControllerBinaryKilled(t *testing.T) {
 		checkPromoted(t, e, img)
 		weights.stop()
 		seen := weights.seen()
-		t.Logf("release %d: killed %s into weight %d's step at status weight %d, route weight %d; route weights since: %v",
+		t.Logf("release %d: killed %s after weight %d was seen, at status weight %d, route weight %d; route weights since: %v",
 			i+1, delay.Round(time.Millisecond), target, killedAt, routed, seen)
 		if resumedFromZero(seen, maxWeight) {
 			fromZero++

@@ -1,10 +1,8 @@
-// Package proxy holds the end-to-end tests of the serin-proxy binary.
-package proxy
+package e2e
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"flag"
@@ -16,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,7 +33,7 @@ var (
 // unanswered, and none sent after a flip's PUT returned and answered before
 // the next PUT began may be answered by the other version.
 //
-//	go test ./test/e2e/proxy/ -run TestWeightFlips -v -proxy.requests=1000000 -proxy.flips=1000
+//	go test ./test/e2e/ -run TestWeightFlips -v -proxy.requests=1000000 -proxy.flips=1000
 func TestWeightFlips(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
@@ -54,7 +51,7 @@ func TestWeightFlips(t *testing.T) {
 		t.Cleanup(s.Close)
 		backends[i] = s.Listener.Addr().String()
 	}
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	routes := func(to int) []byte { // all traffic to versions[to]
 		return fmt.Appendf(nil, `routes:
 - name: podinfo
@@ -74,7 +71,8 @@ func TestWeightFlips(t *testing.T) {
 	if err := os.WriteFile(config, routes(0), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startProxy(t, bin, admin, "--config", config, "--admin", admin, "--admin-token-file", tokenFile)
+	proxy := start(t, bin, "--config", config, "--admin", admin, "--admin-token-file", tokenFile)
+	readyProxy(t, proxy, admin)
 
 	// epoch is even while the route is stable, with all traffic to
 	// versions[epoch/2%2], and odd while a PUT is under way.
@@ -210,6 +208,9 @@ func TestWeightFlips(t *testing.T) {
 	if connErrors.Load() != 0 || sent.Load() != answered.Load() || wrong.Load() != 0 {
 		t.Errorf("%d connection errors, %d lost, %d answered by the wrong version; want none", connErrors.Load(), sent.Load()-answered.Load(), wrong.Load())
 	}
+	if err := proxy.interrupt(t); err != nil {
+		t.Errorf("serin-proxy exited with %v after SIGINT, want status 0", err)
+	}
 	if nFlips != *flips {
 		t.Errorf("%d flips, want %d", nFlips, *flips)
 	}
@@ -231,78 +232,21 @@ func buildProxy(t *testing.T) string {
 	return bin
 }
 
-// startProxy starts the proxy and waits until its admin API says it is
-// ready; it is stopped with SIGTERM, which must exit 0, when the test ends.
-func startProxy(t *testing.T, bin, admin string, args ...string) {
+// readyProxy waits until the proxy's admin API says it is ready.
+func readyProxy(t *testing.T, p *started, admin string) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
+	client := &http.Client{Timeout: 2 * time.Second}
+	waitFor(t, 30*time.Second, "serin-proxy ready", func() bool {
 		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("serin-proxy exited with %v after SIGINT", err)
-			}
-		case <-time.After(40 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("serin-proxy did not exit within 40s of SIGINT")
+		case <-p.exited:
+			t.Fatalf("serin-proxy exited before it was ready: %v\n%s", p.err, p.out.String())
+		default:
 		}
-		if t.Failed() {
-			t.Logf("serin-proxy's output:\n%s", out.String())
+		resp, err := client.Get("http://" + admin + "/readyz")
+		if err != nil {
+			return false
 		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/readyz", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("serin-proxy exited before it was ready: %v\n%s", err, strings.TrimSpace(out.String()))
-		case <-ctx.Done():
-			t.Fatalf("serin-proxy not ready within 30s:\n%s", out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// lockedBuffer collects a process's output while the test may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
