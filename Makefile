@@ -67,7 +67,7 @@ bench-scale: testenv ## the Kubernetes controller with SCALE canaries (default 1
 	set -a && . "$(TESTENV_FILE)" && set +a && $(GO) test -count=1 -timeout 60m -run TestScale -v ./test/e2e/kube/ -scale=$(or $(SCALE),1000) $(SCALE_FLAGS)
 
 .PHONY: reliability
-reliability: testenv ## the figures of docs/reliability.md (FIGURES="kills controller proxy outage fuzz"; about 3 h)
+reliability: testenv ## the figures of docs/reliability.md (FIGURES="kills controller proxy outage fuzz"; about 2 h 15 min)
 	bash hack/reliability.sh $(FIGURES)
 
 .PHONY: fuzz

@@ -3,7 +3,7 @@
 # test` (or, for fuzzing, hack/fuzz.sh); the output of each goes to
 # LOGDIR/NAME.log and its summary lines to the terminal.
 #
-#   hack/reliability.sh                 # every figure, one after another (about 3 hours, most of it fuzzing)
+#   hack/reliability.sh                 # every figure, one after another (about 2 h 15 min, 100 min of it fuzzing)
 #   hack/reliability.sh kills proxy     # some of them
 #
 # Figures: kills (serin run killed in 20 releases), controller (serin
