@@ -72,6 +72,14 @@ bench-proxy: ## wrk: serin's proxy against nginx and HAProxy (docs/benchmarks.md
 bench-scale: testenv ## the Kubernetes controller with SCALE canaries (default 1000; docs/benchmarks.md)
 	set -a && . "$(TESTENV_FILE)" && set +a && $(GO) test -count=1 -timeout 60m -run TestScale -v ./test/e2e/kube/ -scale=$(or $(SCALE),1000) $(SCALE_FLAGS)
 
+.PHONY: reliability
+reliability: testenv ## the figures of docs/reliability.md (FIGURES="kills controller proxy outage fuzz"; about 2 h 15 min)
+	bash hack/reliability.sh $(FIGURES)
+
+.PHONY: fuzz
+fuzz: ## every fuzz target one after another, FUZZTIME each (default 10m)
+	FUZZTIME=$(or $(FUZZTIME),10m) bash hack/fuzz.sh $(TARGETS)
+
 .PHONY: clean
 clean: ## remove build output
 	rm -rf $(BIN)

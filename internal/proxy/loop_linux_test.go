@@ -4,14 +4,18 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -126,9 +130,110 @@ func TestLoopsAreSharedByListeners(t *testing.T) {
 	}
 }
 
+// fuzzDeadline bounds each input of the running-loop fuzzers: a proxy that
+// has by then neither taken a client's bytes, nor answered, nor broken the
+// connection is wedged, and that is a failure, not a pass.
+const fuzzDeadline = 10 * time.Second
+
+// errWedged is what the running-loop fuzzers' exchanges return when their
+// deadline passes.
+var errWedged = errors.New("wedged: no progress before the deadline")
+
+// sendClientBytes writes payload to addr as a client would, reading and
+// discarding whatever comes back meanwhile (so a response cannot hold up
+// the writing), gives the proxy a moment to answer, then hangs up. It
+// returns errWedged if the proxy neither took the bytes nor dropped the
+// connection before the deadline.
+func sendClientBytes(addr string, payload []byte, deadline time.Time) error {
+	c, err := net.DialTimeout("tcp", addr, time.Until(deadline))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(deadline)
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	_, err = c.Write(payload)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("writing %d bytes: %w", len(payload), errWedged)
+	}
+	// A few milliseconds for the proxy to act on the bytes before the
+	// hangup; the fuzzer explores both orders either way.
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+	<-read
+	return nil
+}
+
+// exchangeWithin makes one GET of url and reads the response to its end,
+// all before the deadline. It returns the status and body, or the error
+// the client met; errWedged (wrapped) if the deadline passed first.
+func exchangeWithin(client *http.Client, url string, deadline time.Time) (int, string, error) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := client.Do(req)
+	if err == nil {
+		var body []byte
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			return resp.StatusCode, string(body), nil
+		}
+	}
+	if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, "", fmt.Errorf("GET %s: %v: %w", url, err, errWedged)
+	}
+	return 0, "", err
+}
+
+// The fuzzers' deadline is a failure: against a peer that accepts, reads
+// and never answers nor closes, both exchanges report a wedge.
+func TestFuzzExchangesReportAWedge(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	addr := ln.Addr().String()
+	// More than the socket buffers hold, so the write cannot finish.
+	if err := sendClientBytes(addr, make([]byte, 64<<20), time.Now().Add(200*time.Millisecond)); !errors.Is(err, errWedged) {
+		t.Errorf("writing to a peer that reads nothing: %v, want a wedge", err)
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	if _, _, err := exchangeWithin(client, "http://"+addr+"/", time.Now().Add(200*time.Millisecond)); !errors.Is(err, errWedged) {
+		t.Errorf("a GET nobody answers: %v, want a wedge", err)
+	}
+}
+
 // FuzzEventLoopClientBytes sends arbitrary bytes to the event loop as a
 // client would, then hangs up; the loop must neither crash nor stop
-// serving.
+// serving, and must do both within fuzzDeadline.
 func FuzzEventLoopClientBytes(f *testing.F) {
 	for _, seed := range []string{
 		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -144,24 +249,21 @@ func FuzzEventLoopClientBytes(f *testing.F) {
 	b := echoBackend(f)
 	p, _ := startProxy(f, split(b, b, 1, 0))
 	addr := p.Addrs()["podinfo"]
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
+		if err := sendClientBytes(addr, payload, time.Now().Add(fuzzDeadline)); err != nil {
+			t.Fatalf("sending %q: %v", payload, err)
 		}
-		_, _ = c.Write(payload)
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
-		_, _ = c.Read(make([]byte, 512))
-		c.Close()
-		if status, _ := get(t, client, "http://"+addr+"/"); status != 200 {
-			t.Fatalf("after %q: status %d", payload, status)
+		if status, _, err := exchangeWithin(client, "http://"+addr+"/", time.Now().Add(fuzzDeadline)); err != nil || status != 200 {
+			t.Fatalf("after %q: status %d, %v", payload, status, err)
 		}
 	})
 }
 
-// FuzzEventLoopUpstreamBytes has the upstream answer arbitrary bytes; the
-// client gets a response or a broken connection, never a crash.
+// FuzzEventLoopUpstreamBytes has the upstream answer arbitrary bytes and
+// close; within fuzzDeadline the client gets a response or a broken
+// connection, never a crash nor a hang, and another route on the same
+// loops still answers.
 func FuzzEventLoopUpstreamBytes(f *testing.F) {
 	for _, seed := range []string{
 		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
@@ -176,17 +278,22 @@ func FuzzEventLoopUpstreamBytes(f *testing.F) {
 	var answer atomic.Value
 	answer.Store("")
 	addr := rawUpstream(f, func(string) string { return answer.Load().(string) })
-	p, _ := startProxy(f, singleBackend(addr))
-	url := "http://" + p.Addrs()["podinfo"] + "/"
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	cfg := singleBackend(addr)
+	healthy := singleBackend(echoBackend(f).Listener.Addr().String()).Routes[0]
+	healthy.Name, healthy.Listen = "healthy", freeAddr(f)
+	cfg.Routes = append(cfg.Routes, healthy)
+	p, _ := startProxy(f, cfg)
+	url, healthyURL := "http://"+p.Addrs()["podinfo"]+"/", "http://"+p.Addrs()["healthy"]+"/"
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	f.Fuzz(func(t *testing.T, resp []byte) {
 		answer.Store(string(resp))
-		r, err := client.Get(url)
-		if err != nil {
-			return // a broken response may break the connection
+		// Any other error is a broken response breaking the connection.
+		if _, _, err := exchangeWithin(client, url, time.Now().Add(fuzzDeadline)); errors.Is(err, errWedged) {
+			t.Fatalf("upstream answered %q: %v", resp, err)
 		}
-		io.Copy(io.Discard, r.Body)
-		r.Body.Close()
+		if status, _, err := exchangeWithin(client, healthyURL, time.Now().Add(fuzzDeadline)); err != nil || status != 200 {
+			t.Fatalf("after the upstream answered %q, another route: status %d, %v", resp, status, err)
+		}
 	})
 }
 

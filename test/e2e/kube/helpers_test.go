@@ -279,13 +279,14 @@ type recorder[T comparable] struct {
 	mu     sync.Mutex
 	values []T
 	errs   int
+	stop   func() // ends the sampling; safe to call more than once
 }
 
-// record polls sample every 50ms until the test ends.
+// record polls sample every 50ms until the test ends or stop is called.
 func record[T comparable](t *testing.T, sample func(ctx context.Context) (T, error)) *recorder[T] {
-	r := &recorder[T]{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	r := &recorder[T]{stop: func() { cancel(); <-done }}
 	go func() {
 		defer close(done)
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -306,7 +307,7 @@ func record[T comparable](t *testing.T, sample func(ctx context.Context) (T, err
 			r.mu.Unlock()
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(r.stop)
 	return r
 }
 
