@@ -3,6 +3,7 @@ package prometheus
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -68,7 +69,28 @@ func NewClient(cfg Config) (*Client, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	return &Client{api: v1.NewAPI(c), address: cfg.Address, timeout: timeout}, nil
+	return &Client{api: v1.NewAPI(strictClient{c}), address: cfg.Address, timeout: timeout}, nil
+}
+
+// strictClient makes an error of a reply that client_golang's v1 API
+// would read as data: a 400 or 422 (the statuses Prometheus sends with
+// its errors) whose body is JSON but not a Prometheus error, e.g. `{}`
+// from a proxy in front of it. The v1 API reads such a reply as an empty
+// result, which a caller would take for "no data".
+type strictClient struct{ api.Client }
+
+func (c strictClient) Do(ctx context.Context, req *http.Request) (*http.Response, []byte, error) {
+	resp, body, err := c.Client.Do(ctx, req)
+	if err != nil || (resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusUnprocessableEntity) {
+		return resp, body, err
+	}
+	var reply struct {
+		Status string `json:"status"`
+	}
+	if json.Unmarshal(body, &reply) == nil && reply.Status == "error" {
+		return resp, body, nil
+	}
+	return resp, body, fmt.Errorf("status %d without a Prometheus error in the body: %.200q", resp.StatusCode, body)
 }
 
 // Address is the server's address.

@@ -114,6 +114,8 @@ func TestClientValue(t *testing.T) {
 			body:    `{"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected end of input"}`,
 			wantErr: "parse error: unexpected end of input"},
 		{name: "server error", status: 503, body: `overloaded`, wantErr: "503"},
+		// Found by FuzzQueryReply: read as an empty result, i.e. no data.
+		{name: "error status, JSON body but no error", status: 400, body: `{"data":{"resultType":"vector","result":[]}}`, wantErr: "status 400 without a Prometheus error"},
 		{name: "bad sample value", status: 200, body: vectorJSON(sampleJSON(``, "not-a-number")), wantErr: "query"},
 	}
 	for _, tt := range tests {
