@@ -75,9 +75,11 @@ func ValidateCanary(c *Canary, opts ValidationOptions) field.ErrorList {
 
 	switch p := providers(); {
 	case slices.Contains(otherMeshes(), s.Provider):
-		quoted := make([]string, len(p)-1)
-		for i, v := range p[1:] {
-			quoted[i] = strconv.Quote(v)
+		var quoted []string
+		for _, v := range p[1:] {
+			if v != "serin" || opts.NoCluster { // the local proxy runs only locally
+				quoted = append(quoted, strconv.Quote(v))
+			}
 		}
 		errs = append(errs, field.Invalid(spec.Child("provider"), s.Provider, fmt.Sprintf(
 			"another mesh's or ingress's provider: serin drives Linkerd (SMI TrafficSplit), Gateway API HTTPRoutes and plain Kubernetes (blue/green), so its fields for other meshes have no effect; want one of %s",

@@ -244,7 +244,7 @@ func TestReconcilerOnAPIServer(t *testing.T) {
 		newCanary("steps", func(c *v1beta1.Canary) { c.Spec.Analysis.StepWeight, c.Spec.Analysis.StepWeights = 0, []int{30, 20} })
 		newCanary("local", func(c *v1beta1.Canary) { c.Spec.Provider = "serin" })
 		waitEvent(t, cl, ns, "fast", "InvalidSpec", `spec.analysis.interval: must be at least 100ms, got "10ms"`)
-		waitEvent(t, cl, ns, "provider", "InvalidSpec", `spec.provider: another mesh's or ingress's provider: serin drives Linkerd (SMI TrafficSplit), Gateway API HTTPRoutes and plain Kubernetes (blue/green), so its fields for other meshes have no effect; want one of "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1", "serin", "kubernetes", got "istio"`)
+		waitEvent(t, cl, ns, "provider", "InvalidSpec", `spec.provider: another mesh's or ingress's provider: serin drives Linkerd (SMI TrafficSplit), Gateway API HTTPRoutes and plain Kubernetes (blue/green), so its fields for other meshes have no effect; want one of "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1", "kubernetes", got "istio"`)
 		waitEvent(t, cl, ns, "steps", "InvalidSpec", `spec.analysis.stepWeights[1]: must be greater than the weight before it (30), got 20`)
 		// The local proxy: valid in a manifest for serin run, not on a cluster.
 		waitEvent(t, cl, ns, "local", "InvalidSpec", `spec.provider: serin is the local runtime's proxy, which serin controller does not drive: on a cluster use linkerd, smi:v1alpha1|2|3, gatewayapi:v1|v1beta1 or kubernetes, got "serin"`)

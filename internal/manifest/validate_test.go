@@ -49,7 +49,7 @@ spec:
 		t.Fatal(err)
 	}
 	want := []string{
-		`in.yaml:6: spec.provider: another mesh's or ingress's provider: serin drives Linkerd (SMI TrafficSplit), Gateway API HTTPRoutes and plain Kubernetes (blue/green), so its fields for other meshes have no effect; want one of "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1", "serin", "kubernetes", got "istio"`,
+		`in.yaml:6: spec.provider: another mesh's or ingress's provider: serin drives Linkerd (SMI TrafficSplit), Gateway API HTTPRoutes and plain Kubernetes (blue/green), so its fields for other meshes have no effect; want one of "linkerd", "smi", "smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1", "kubernetes", got "istio"`,
 		`in.yaml:8: spec.targetRef.name: required`,
 		`in.yaml:12: spec.analysis.interval: must be at least 10s, got "5s"`,
 		`in.yaml:14: spec.analysis.stepWeight: not allowed with iterations: iterations make a blue/green or A/B release, stepWeight a canary release`,
