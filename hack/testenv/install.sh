@@ -164,27 +164,22 @@ build_kube() {
 	log "${cmds[*]} v$K8S_VERSION: built in $((SECONDS - start))s"
 }
 
-build_kwok() {
-	have kwok "$KWOK_VERSION" && { log "kwok v$KWOK_VERSION: cached"; return; }
-	log "kwok v$KWOK_VERSION: building"
-	local start=$SECONDS dir=$work/kwok
+# go_install NAME VERSION PACKAGE: builds a command with go install at
+# PACKAGE@vVERSION, unless it is cached at that version.
+go_install() {
+	local name=$1 version=$2 pkg=$3
+	have "$name" "$version" && { log "$name v$version: cached"; return; }
+	log "$name v$version: building"
+	local start=$SECONDS dir=$work/$name
 	mkdir -p "$dir"
-	GOBIN=$dir GOFLAGS="-buildvcs=false -trimpath" "$go" install -ldflags "-s -w" \
-		"sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
-	install_bin "$dir/kwok" kwok "$KWOK_VERSION"
-	log "kwok v$KWOK_VERSION: built in $((SECONDS - start))s"
+	GOBIN=$dir GOFLAGS="-buildvcs=false -trimpath" "$go" install -ldflags "-s -w" "$pkg@v$version"
+	install_bin "$dir/$name" "$name" "$version"
+	log "$name v$version: built in $((SECONDS - start))s"
 }
 
-build_influxd() {
-	have influxd "$INFLUXDB_VERSION" && { log "influxd v$INFLUXDB_VERSION: cached"; return; }
-	log "influxd v$INFLUXDB_VERSION: building"
-	local start=$SECONDS dir=$work/influxd
-	mkdir -p "$dir"
-	GOBIN=$dir GOFLAGS="-buildvcs=false -trimpath" "$go" install -ldflags "-s -w" \
-		"github.com/influxdata/influxdb/cmd/influxd@v$INFLUXDB_VERSION"
-	install_bin "$dir/influxd" influxd "$INFLUXDB_VERSION"
-	log "influxd v$INFLUXDB_VERSION: built in $((SECONDS - start))s"
-}
+build_kwok() { go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok; }
+
+build_influxd() { go_install influxd "$INFLUXDB_VERSION" github.com/influxdata/influxdb/cmd/influxd; }
 
 # apt_install NAME PACKAGE...: installs Debian packages unless all are.
 apt_install() {
