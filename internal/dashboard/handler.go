@@ -16,18 +16,13 @@ import (
 //go:embed static
 var static embed.FS
 
-// Source is what the dashboard reads: a running local runtime's API.
-// *local.Client is one.
-type Source interface {
-	Snapshot(ctx context.Context) (local.Snapshot, error)
-	Stats(ctx context.Context, window time.Duration) ([]local.DeploymentStat, error)
-	Events(ctx context.Context, since int64, watch bool, f func(local.Event) error) error
-}
-
 // Options configure the dashboard's handler.
 type Options struct {
 	// Source is read on every request.
 	Source Source
+	// Auth identifies callers and says what each may see and do; nil
+	// means the page is open to whoever reaches it (loopback only).
+	Auth Authenticator
 	// Window is the default window of the golden metrics (default 1m, as
 	// `linkerd viz stat`); ?window= overrides it up to MaxWindow.
 	Window time.Duration

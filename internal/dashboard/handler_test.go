@@ -18,6 +18,7 @@ import (
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/local"
+	"github.com/serinhq/serin/internal/rollout"
 	"github.com/serinhq/serin/internal/telemetry"
 )
 
@@ -30,6 +31,8 @@ type fakeSource struct {
 	err    error
 	block  bool
 	window time.Duration
+	// commands are the commands given, "ns/name command" each.
+	commands []string
 }
 
 func (f *fakeSource) wait(ctx context.Context) error {
@@ -38,6 +41,11 @@ func (f *fakeSource) wait(ctx context.Context) error {
 		return ctx.Err()
 	}
 	return f.err
+}
+
+func (f *fakeSource) Command(ctx context.Context, ns, name string, cmd rollout.Command) error {
+	f.commands = append(f.commands, ns+"/"+name+" "+string(cmd))
+	return f.wait(ctx)
 }
 
 func (f *fakeSource) Snapshot(ctx context.Context) (local.Snapshot, error) {
