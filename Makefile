@@ -34,10 +34,12 @@ generate: ## regenerate deepcopy code and CRDs from api/
 	$(GO) tool controller-gen object paths=./api/...
 	$(GO) tool controller-gen object paths=./internal/traffic/smi/...
 	$(GO) tool controller-gen crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=deploy/crds
+	cp deploy/crds/serin.dev_*.yaml deploy/chart/serin/files/crds/
 
 # What `make generate` writes; verify checks that it is up to date, also in a
 # working tree with uncommitted changes.
 GENERATED = api/v1beta1/zz_generated.deepcopy.go deploy/crds/serin.dev_*.yaml \
+            deploy/chart/serin/files/crds/serin.dev_*.yaml \
             internal/traffic/smi/*/zz_generated.deepcopy.go
 
 .PHONY: verify

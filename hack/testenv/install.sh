@@ -4,6 +4,7 @@
 #   etcd, kube-apiserver, kube-controller-manager,
 #   kube-scheduler, kwok                            from the Go module proxy
 #   influxd (InfluxDB 1.8, Flux enabled by tests)   from the Go module proxy
+#   helm (lints, renders and installs the chart)    from the Go module proxy
 #   prometheus                                      from Debian's package
 #   carbon-cache, graphite-manage (Graphite)        from Debian's graphite-carbon
 #                                                   and graphite-web packages
@@ -23,6 +24,7 @@
 #   SERIN_PROMETHEUS    path of the prometheus binary
 #   SERIN_CHROMIUM      path of the chromium binary
 #   SERIN_INFLUXD       path of the influxd binary
+#   SERIN_HELM          path of the helm binary
 #   SERIN_CARBON_CACHE  path of Graphite's carbon-cache
 #   SERIN_GRAPHITE_WEB  path of graphite-web's graphite-manage
 set -euo pipefail
@@ -32,6 +34,7 @@ ETCD_VERSION=${ETCD_VERSION:-3.6.5}
 KWOK_VERSION=${KWOK_VERSION:-0.7.0}
 # The last InfluxDB that builds without cgo: 2.x needs Rust for Flux.
 INFLUXDB_VERSION=${INFLUXDB_VERSION:-1.8.10}
+HELM_VERSION=${HELM_VERSION:-4.3.2}
 
 cache=${1:-$HOME/.cache/serin-testenv}
 go=${GO:-go}
@@ -181,6 +184,8 @@ build_kwok() { go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok; }
 
 build_influxd() { go_install influxd "$INFLUXDB_VERSION" github.com/influxdata/influxdb/cmd/influxd; }
 
+build_helm() { go_install helm "$HELM_VERSION" helm.sh/helm/v4/cmd/helm; }
+
 # apt_install NAME PACKAGE...: installs Debian packages unless all are.
 apt_install() {
 	local name=$1 pkg missing=()
@@ -241,6 +246,7 @@ install_chromium
 install_graphite
 build_kwok
 build_influxd
+build_helm
 build_etcd
 build_kube
 
@@ -252,6 +258,7 @@ KUBEBUILDER_ASSETS=$bindir
 SERIN_PROMETHEUS=$prometheus
 SERIN_CHROMIUM=$chromium
 SERIN_INFLUXD=$bindir/influxd
+SERIN_HELM=$bindir/helm
 SERIN_CARBON_CACHE=$(command -v carbon-cache || echo /usr/bin/carbon-cache)
 SERIN_GRAPHITE_WEB=$(command -v graphite-manage || echo /usr/bin/graphite-manage)
 EOF

@@ -20,6 +20,8 @@ const (
 	EnvCarbonCache = "SERIN_CARBON_CACHE"
 	// EnvGraphiteWeb names graphite-web's graphite-manage.
 	EnvGraphiteWeb = "SERIN_GRAPHITE_WEB"
+	// EnvHelm names the helm binary.
+	EnvHelm = "SERIN_HELM"
 	// EnvRequire, when "1", turns a missing test environment into a
 	// failure instead of a skip.
 	EnvRequire = "SERIN_REQUIRE_TESTENV"
@@ -42,6 +44,13 @@ func lookup(t testing.TB, key string) string {
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// Helm returns the path of the helm binary; without one the test is
+// skipped, or fails when EnvRequire is set.
+func Helm(t testing.TB) string {
+	t.Helper()
+	return lookup(t, EnvHelm)
 }
 
 // binary returns the path of the named cluster binary.
