@@ -131,7 +131,7 @@ func fixture() *fakeSource {
 func get(t *testing.T, h http.Handler, target string) (*http.Response, []byte) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://127.0.0.1:9999"+target, nil))
 	resp := rec.Result()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, b
