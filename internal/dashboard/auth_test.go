@@ -297,7 +297,7 @@ func TestRecorder(t *testing.T) {
 	c.Status.Metrics[0].Primary = &prim
 	for i := range historyPoints + 10 {
 		c.Status.CanaryWeight = i % 100
-		r.record(src.snap, now)
+		r.record(src.snap, src.stats, now)
 		now = now.Add(time.Second)
 	}
 	h, ok := r.history("test", "podinfo")
@@ -312,12 +312,16 @@ func TestRecorder(t *testing.T) {
 	if m[0] == nil || *m[0] != 97.5 || m[1] == nil || *m[1] != 100 {
 		t.Errorf("metric of a point = %v, want canary 97.5 and primary 100", m)
 	}
+	// The fixture's primary has traffic, its canary none.
+	if g := first.Golden; g == nil || g[0] != nil || g[1] == nil || *g[1] != 100 || g[3] == nil || *g[3] != 12.5 {
+		t.Errorf("golden metrics of a point = %v, want the primary's success 100 and p99 12.5 only", g)
+	}
 	if len(h.Thresholds) != 2 || h.Thresholds[0].Min == nil || *h.Thresholds[0].Min != 99 || h.Thresholds[1].Max == nil || *h.Thresholds[1].Max != 500 || h.Thresholds[1].Unit != "ms" {
 		t.Errorf("thresholds = %+v", h.Thresholds)
 	}
 	// Points older than the age limit go.
 	now = now.Add(historyAge - 100*time.Second)
-	r.record(src.snap, now)
+	r.record(src.snap, nil, now)
 	if h, _ := r.history("test", "podinfo"); len(h.Points) != 101 {
 		t.Errorf("after %s: %d points, want the 100 within it and the new one", historyAge, len(h.Points))
 	}
@@ -334,7 +338,7 @@ func TestRecorder(t *testing.T) {
 		t.Errorf("decisions: %d, first %+v; want the last %d", len(h.Decisions), h.Decisions[0], historyDecisions)
 	}
 	// A Canary that is gone is forgotten.
-	r.record(local.Snapshot{Canaries: []v1beta1.Canary{}}, now)
+	r.record(local.Snapshot{Canaries: []v1beta1.Canary{}}, nil, now)
 	if _, ok := r.history("test", "podinfo"); ok {
 		t.Error("the history of a deleted Canary is still kept")
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +31,8 @@ type fakeSource struct {
 	events []local.Event
 	err    error
 	block  bool
-	window time.Duration
+	mu     sync.Mutex
+	window time.Duration // of the last Stats but the recorder's
 	// commands are the commands given, "ns/name command" each.
 	commands []string
 }
@@ -53,7 +55,11 @@ func (f *fakeSource) Snapshot(ctx context.Context) (local.Snapshot, error) {
 }
 
 func (f *fakeSource) Stats(ctx context.Context, window time.Duration) ([]local.DeploymentStat, error) {
-	f.window = window
+	if window != goldenWindow {
+		f.mu.Lock()
+		f.window = window
+		f.mu.Unlock()
+	}
 	return f.stats, f.wait(ctx)
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/judge"
 	"github.com/serinhq/serin/internal/local"
+	wlocal "github.com/serinhq/serin/internal/workload/local"
 )
 
 // History is a Canary's recent past: the answer of
@@ -33,9 +34,17 @@ type Point struct {
 	Phase  string `json:"phase"`
 	Paused bool   `json:"paused,omitempty"`
 	// Metrics maps a metric's name to its last value on the canary and on
-	// the primary, each null when unknown.
+	// the primary, as the analysis last measured them, each null when
+	// unknown.
 	Metrics map[string][2]*float64 `json:"m,omitempty"`
+	// Golden are the golden metrics of the canary and primary Deployments
+	// over the last 30s: success rate of the canary and of the primary (%),
+	// then their p99 latency (ms), each null without traffic.
+	Golden *[4]*float64 `json:"g,omitempty"`
 }
+
+// goldenWindow is the window of the golden metrics of each Point.
+const goldenWindow = 30 * time.Second
 
 // Threshold is the range a metric must stay within.
 type Threshold struct {
@@ -107,12 +116,19 @@ func (r *recorder) sample(ctx context.Context) {
 	if err != nil {
 		return // the runtime is not there (yet); try again next time
 	}
-	r.record(snap, r.now())
+	stats, _ := r.src.Stats(sctx, goldenWindow) // without them the points have the analysis' values only
+	r.record(snap, stats, r.now())
 }
 
 // record adds a point for each Canary of snap and forgets Canaries that
 // are gone.
-func (r *recorder) record(snap local.Snapshot, now time.Time) {
+func (r *recorder) record(snap local.Snapshot, stats []local.DeploymentStat, now time.Time) {
+	golden := make(map[string]*local.DeploymentStat, len(stats))
+	for i := range stats {
+		if stats[i].HasTraffic {
+			golden[stats[i].Namespace+"/"+stats[i].Name] = &stats[i]
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	seen := make(map[string]bool, len(snap.Canaries))
@@ -134,6 +150,17 @@ func (r *recorder) record(snap local.Snapshot, now time.Time) {
 				p.Metrics = make(map[string][2]*float64, len(c.Status.Metrics))
 			}
 			p.Metrics[m.Name] = [2]*float64{finite(m.Value), finite(m.Primary)}
+		}
+		cs, ps := golden[c.Namespace+"/"+c.Spec.TargetRef.Name], golden[c.Namespace+"/"+wlocal.PrimaryName(c)]
+		if cs != nil || ps != nil {
+			var g [4]*float64
+			if cs != nil {
+				g[0], g[2] = ptr(cs.Stats.SuccessRate), ptr(cs.Stats.P99)
+			}
+			if ps != nil {
+				g[1], g[3] = ptr(ps.Stats.SuccessRate), ptr(ps.Stats.P99)
+			}
+			p.Golden = &g
 		}
 		s.points = append(s.points, p)
 		cut := 0
