@@ -90,7 +90,7 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: "no such endpoint"})
 	})
-	return checkHost(opts.Addr, http.TimeoutHandler(secure(mux), opts.Timeout, `{"error":"the dashboard timed out reading the runtime"}`))
+	return checkHost(opts.Addr, compressAPI(http.TimeoutHandler(secure(mux), opts.Timeout, `{"error":"the dashboard timed out reading the runtime"}`)))
 }
 
 type handler struct {
