@@ -184,7 +184,8 @@ func (r *recorder) record(snap local.Snapshot, stats []local.DeploymentStat, now
 func (r *recorder) watchEvents(ctx context.Context) {
 	var since int64
 	for ctx.Err() == nil {
-		err := r.src.Events(ctx, since, true, func(e local.Event) error {
+		// It returns when the runtime stops or is not there (yet).
+		_ = r.src.Events(ctx, since, true, func(e local.Event) error {
 			if e.Seq < since { // the runtime started afresh
 				since = 0
 			}
@@ -199,8 +200,7 @@ func (r *recorder) watchEvents(ctx context.Context) {
 			}
 			return nil
 		})
-		_ = err // the runtime is not there, or it stopped: look again later
-		select {
+		select { // look again later
 		case <-ctx.Done():
 		case <-time.After(r.every):
 		}
