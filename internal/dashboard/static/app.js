@@ -294,7 +294,7 @@
         el("div", {}, el("h3", {}, "Last decisions"), decisionsList(c))));
   }
 
-  // cards: canary key -> {card, main, outcome, hist, sig, c}. A card's main
+  // cards: canary key -> {node, main, outcome, hist, sig, c}. A card's main
   // part is rebuilt only when its Canary changed; its outcome line and
   // history chart are updated on their own.
   const cards = new Map();
@@ -309,31 +309,40 @@
       return;
     }
     root.querySelectorAll(":scope > .empty").forEach((n) => n.remove());
-    const seen = new Set();
-    let prev = null;
-    for (const c of list) {
-      const key = `${c.namespace}/${c.name}`;
+    keyed(root, cards, list, (c) => `${c.namespace}/${c.name}`, (c, e, key) => {
       const sig = JSON.stringify(c) + isExpanded(key);
-      let e = cards.get(key);
       if (!e) {
         e = { main: cardMain(c), outcome: outcomeLine(key), hist: el("div", { class: "history", hidden: true }), sig, c };
-        e.card = el("article", { class: "card canary", "data-canary": key }, e.main, e.outcome, e.hist);
-        cards.set(key, e);
+        e.node = el("article", { class: "card canary", "data-canary": key }, e.main, e.outcome, e.hist);
       } else if (e.sig !== sig) {
         const m = cardMain(c);
         e.main.replaceWith(m);
         Object.assign(e, { main: m, sig, c });
       }
       e.hist.hidden = !isExpanded(key);
+      return e;
+    });
+  }
+
+  // keyed puts one node per item of list into root, in order, keeping the
+  // nodes of items it had: upsert(item, entry or undefined, key) returns the
+  // item's entry, whose node is the one to show.
+  function keyed(root, cache, list, keyOf, upsert) {
+    const seen = new Set();
+    let prev = null;
+    for (const item of list) {
+      const key = keyOf(item);
+      const e = upsert(item, cache.get(key), key);
+      cache.set(key, e);
       seen.add(key);
       const want = prev ? prev.nextSibling : root.firstChild;
-      if (want !== e.card) root.insertBefore(e.card, want);
-      prev = e.card;
+      if (want !== e.node) root.insertBefore(e.node, want);
+      prev = e.node;
     }
-    for (const [key, e] of cards) {
+    for (const [key, e] of cache) {
       if (!seen.has(key)) {
-        e.card.remove();
-        cards.delete(key);
+        e.node.remove();
+        cache.delete(key);
       }
     }
   }
@@ -384,7 +393,7 @@
       p.restarts > 0 ? el("span", { class: "rs" }, `↻${p.restarts}`) : null);
   }
 
-  const rows = new Map(); // deployment key -> {sig, tr}
+  const rows = new Map(); // deployment key -> {sig, node}
   function renderDeployments(list) {
     const body = document.querySelector("#deployments tbody");
     if (!list.length) {
@@ -393,29 +402,13 @@
       return;
     }
     body.querySelectorAll(":scope > tr:not([data-deployment])").forEach((n) => n.remove());
-    const seen = new Set();
-    let prev = null;
-    for (const d of list) {
-      const key = `${d.namespace}/${d.name}`;
+    keyed(body, rows, list, (d) => `${d.namespace}/${d.name}`, (d, r) => {
       const sig = JSON.stringify(d);
-      let r = rows.get(key);
-      if (!r || r.sig !== sig) {
-        const tr = deploymentRow(d);
-        if (r) r.tr.replaceWith(tr);
-        r = { sig, tr };
-        rows.set(key, r);
-      }
-      seen.add(key);
-      const want = prev ? prev.nextSibling : body.firstChild;
-      if (want !== r.tr) body.insertBefore(r.tr, want);
-      prev = r.tr;
-    }
-    for (const [key, r] of rows) {
-      if (!seen.has(key)) {
-        r.tr.remove();
-        rows.delete(key);
-      }
-    }
+      if (r && r.sig === sig) return r;
+      const tr = deploymentRow(d);
+      if (r) r.node.replaceWith(tr);
+      return { sig, node: tr };
+    });
   }
 
   function deploymentRow(d) {
