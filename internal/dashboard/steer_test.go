@@ -208,7 +208,16 @@ func TestSteerInChromium(t *testing.T) {
 	do("open the page without the token", chromedp.Navigate(srv.URL+"/"))
 	waitPage(20*time.Second, "the page to ask for the token", func(p pageCanary) bool { return p.Auth && !p.Found })
 
-	// With it, the page stores it and takes it out of the address.
+	// A wrong token pasted in keeps it asking; the right one shows the
+	// Canary.
+	do("paste a wrong token", chromedp.SendKeys(chromedp.CSS(`#token-input`), "not-the-token"), chromedp.Click(chromedp.CSS(`#token-save`)))
+	waitPage(20*time.Second, "the page to ask again", func(p pageCanary) bool { return p.Auth && !p.Found })
+	do("paste the token", chromedp.SendKeys(chromedp.CSS(`#token-input`), auth.Token()), chromedp.Click(chromedp.CSS(`#token-save`)))
+	waitPage(20*time.Second, "the Canary on the page after pasting the token", func(p pageCanary) bool { return p.Found && !p.Auth })
+
+	// Opened with the token in its address, the page stores it and takes it
+	// out of the address.
+	eval("forget the token", `sessionStorage.clear(), ""`)
 	do("open the page", chromedp.Navigate(srv.URL+"/#token="+auth.Token()))
 	waitPage(20*time.Second, "the Canary on the page", func(p pageCanary) bool { return p.Found && p.Phase == "Initialized" && !p.Auth })
 	href := eval("read the address", `location.href`)
