@@ -124,38 +124,8 @@ func TestSteerInChromium(t *testing.T) {
 		t.Errorf("state for Host rebound.example: %d %s, want 421", code, body)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 1000), chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("hide-scrollbars", true),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
-	// The first action starts the browser, for as long as ctx lives; each
-	// later one is bounded on its own.
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		actx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		if err := chromedp.Do(actx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	eval := func(what, js string) string {
-		t.Helper()
-		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		v, err := chromedp.Run(actx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		return v
-	}
+	b := openBrowser(t, browser)
+	ctx, do, eval := b.ctx, b.do, b.eval
 	var page pageCanary
 	read := func() pageCanary {
 		t.Helper()
@@ -277,4 +247,95 @@ func TestSteerInChromium(t *testing.T) {
 	})
 	shoot("succeeded", chromedp.CaptureScreenshot())
 	shoot("history", chromedp.Screenshot(chromedp.CSS(`[data-canary="test/podinfo"]`)))
+}
+
+// tab is a tab of a headless Chromium driven over CDP.
+type tab struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// openBrowser starts Chromium for the test, which stops it at its end.
+func openBrowser(t *testing.T, browser string) *tab {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.WindowSize(1280, 1000), chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("hide-scrollbars", true),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(cancelTab)
+	// The first action starts the browser, for as long as ctx lives; each
+	// later one is bounded on its own.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return &tab{t: t, ctx: ctx}
+}
+
+func (b *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eval evaluates js, whose value must be a string.
+func (b *tab) eval(what, js string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// TestPageWith500Canaries opens the page on 500 Canaries in Chromium and
+// checks what keeps it fast: no chart is drawn until asked for, and a poll
+// that brings nothing new rebuilds no card.
+func TestPageWith500Canaries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a browser")
+	}
+	b := openBrowser(t, chromium(t))
+	auth, err := dashboard.NewTokenAuth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(dashboard.New(dashboard.Options{Source: dashboard.ManyCanaries(500), Auth: auth, Context: t.Context()}))
+	defer srv.Close()
+	b.do("open the page", chromedp.Navigate(srv.URL+"/#token="+auth.Token()))
+	count := func(sel string) string {
+		return b.eval("count "+sel, fmt.Sprintf(`String(document.querySelectorAll(%q).length)`, sel))
+	}
+	eventually(t, 30*time.Second, "500 cards", func() bool { return count("article.card") == "500" })
+	b.eval("mark the cards", `window.marked = [...document.querySelectorAll("article.card .card-main")], window.updated = document.getElementById("updated").textContent, ""`)
+	// Two more polls: the clock the page shows moves each time.
+	for range 2 {
+		eventually(t, 30*time.Second, "another poll", func() bool {
+			return b.eval("read the clock", `document.getElementById("updated").textContent === window.updated ? "" : (window.updated = document.getElementById("updated").textContent)`) != ""
+		})
+	}
+	if kept := b.eval("check the cards", `String(window.marked.filter((n) => n.isConnected).length)`); kept != "500" {
+		t.Errorf("%s of 500 unchanged cards kept their nodes across polls, want all", kept)
+	}
+	if n := count(".history svg"); n != "0" {
+		t.Errorf("%s charts drawn on a page of 500 Canaries before any was asked for", n)
+	}
+	if n := count(".history:not([hidden])"); n != "0" {
+		t.Errorf("%s histories open by default on a page of 500 Canaries", n)
+	}
+	b.do("show one history", chromedp.Click(chromedp.CSS(`[data-canary="ns-7/app-7"] .toggle-history`)))
+	eventually(t, 30*time.Second, "the chart of app-7", func() bool {
+		return count(`[data-canary="ns-7/app-7"] .history:not([hidden]) svg .line-weight`) == "1"
+	})
+	if n := count(".history svg"); n != "1" {
+		t.Errorf("%s charts drawn, want only the one asked for", n)
+	}
 }
