@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 
 	"github.com/spf13/cobra"
 
@@ -30,8 +31,13 @@ Canary's phase, traffic split, failed checks, metric verdicts and decisions,
 each Deployment's golden metrics (success rate, RPS, P50/P95/P99) and pods, and
 the events. It reads the instance through its API socket in the state
 directory, and listens on loopback unless --listen says otherwise. serin demo
-and serin run serve the same page with --dashboard.`,
-		Example: `  serin dashboard                       # then open http://127.0.0.1:9999
+and serin run serve the same page with --dashboard.
+
+The page can also promote, abort, pause, resume and retry a release, and
+draws each Canary's history. Its API needs a token, made afresh each time the
+dashboard starts and printed in the address (http://127.0.0.1:9999/#token=...):
+open that address, or paste the token into the page.`,
+		Example: `  serin dashboard                       # then open the printed http://127.0.0.1:9999/#token=...
   serin dashboard --listen 127.0.0.1:0  # any free port`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -41,10 +47,15 @@ and serin run serve the same page with --dashboard.`,
 			}
 			ctx, cancel := signalContext(cmd.Context())
 			defer cancel()
+			auth, err := dashboard.NewTokenAuth()
+			if err != nil {
+				_ = ln.Close()
+				return err
+			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "serin dashboard on %s (state in %s). Ctrl-C stops it.\n", dashboardURL(ln), stateDir)
+			fmt.Fprintf(out, "serin dashboard on %s (state in %s). Ctrl-C stops it.\n", dashboardURL(ln, auth), stateDir)
 			warnExposed(cmd.ErrOrStderr(), listen, "--listen")
-			return dashboard.Serve(ctx, ln, dashboard.New(dashboard.Options{Source: local.NewClient(stateDir)}))
+			return dashboard.Serve(ctx, ln, newDashboard(ctx, ln, stateDir, auth))
 		},
 	}
 	cmd.Flags().StringVar(&stateDir, "state-dir", local.DefaultStateDir(), "state directory of the local runtime ($SERIN_STATE_DIR)")
@@ -67,24 +78,41 @@ func listenDashboard(addr, flag string) (net.Listener, error) {
 }
 
 // startDashboard serves the dashboard of the runtime on stateDir on ln
-// until ctx ends; the returned function waits for it to stop.
-func startDashboard(ctx context.Context, ln net.Listener, stateDir string, errw io.Writer) (wait func()) {
+// until ctx ends; it returns the page's address with its token, and a
+// function that waits for it to stop.
+func startDashboard(ctx context.Context, ln net.Listener, stateDir string, errw io.Writer) (url string, wait func(), err error) {
+	auth, err := dashboard.NewTokenAuth()
+	if err != nil {
+		_ = ln.Close()
+		return "", nil, err
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		h := dashboard.New(dashboard.Options{Source: local.NewClient(stateDir)})
-		if err := dashboard.Serve(ctx, ln, h); err != nil {
+		if err := dashboard.Serve(ctx, ln, newDashboard(ctx, ln, stateDir, auth)); err != nil {
 			fmt.Fprintf(errw, "dashboard stopped: %v\n", err)
 		}
 	}()
-	return func() { <-done }
+	return dashboardURL(ln, auth), func() { <-done }, nil
 }
 
-func dashboardURL(ln net.Listener) string { return "http://" + ln.Addr().String() }
+// newDashboard is the dashboard of the runtime on stateDir: its API needs
+// auth's token, and it answers only to loopback names when ln is loopback.
+func newDashboard(ctx context.Context, ln net.Listener, stateDir string, auth *dashboard.TokenAuth) http.Handler {
+	return dashboard.New(dashboard.Options{
+		Source: local.NewClient(stateDir), Auth: auth, Addr: ln.Addr().String(), Context: ctx,
+	})
+}
+
+// dashboardURL is the page's address with the token in its fragment, which
+// the browser keeps to itself: it reaches no server log and no Referer.
+func dashboardURL(ln net.Listener, auth *dashboard.TokenAuth) string {
+	return "http://" + ln.Addr().String() + "/#token=" + auth.Token()
+}
 
 // warnExposed says so when the dashboard listens beyond this machine.
 func warnExposed(w io.Writer, addr, flag string) {
 	if !dashboard.IsLoopback(addr) {
-		fmt.Fprintf(w, "warning: %s %s accepts connections from other machines; the dashboard has no authentication\n", flag, addr)
+		fmt.Fprintf(w, "warning: %s %s accepts connections from other machines; anyone who can read the token in the address can see and steer the releases, over plain HTTP\n", flag, addr)
 	}
 }

@@ -160,11 +160,15 @@ func runDemo(ctx context.Context, out, errw io.Writer, o demoOptions) error {
 			return err
 		}
 		dctx, stopDash := context.WithCancel(context.WithoutCancel(ctx))
-		waitDash := startDashboard(dctx, ln, o.stateDir, errw)
+		url, waitDash, err := startDashboard(dctx, ln, o.stateDir, errw)
+		if err != nil {
+			stopDash()
+			return err
+		}
 		defer waitDash()
 		defer stopDash()
-		dashURL = dashboardURL(ln)
-		dashLine = fmt.Sprintf("  %-39s the dashboard: the release, golden metrics and events, live\n", dashURL)
+		dashURL = url
+		dashLine = fmt.Sprintf("  %s\n  %-39s the dashboard: the release, its history, golden metrics and events,\n  %-39s live; it can pause, resume, promote and abort (the token is its key)\n", dashURL, "", "")
 		warnExposed(errw, o.dashboard, "--dashboard")
 	}
 	rt, err := local.Open(local.Options{

@@ -140,10 +140,14 @@ instance with serin get, describe, events, set, apply, promote, logs and stat.`,
 					return err
 				}
 				dctx, stopDash := context.WithCancel(context.WithoutCancel(ctx))
-				waitDash := startDashboard(dctx, ln, lf.stateDir, cmd.ErrOrStderr())
+				url, waitDash, err := startDashboard(dctx, ln, lf.stateDir, cmd.ErrOrStderr())
+				if err != nil {
+					stopDash()
+					return err
+				}
 				defer waitDash()
 				defer stopDash()
-				dashURL = dashboardURL(ln)
+				dashURL = url
 				warnExposed(cmd.ErrOrStderr(), dashAddr, "--dashboard")
 			}
 			rt, err := local.Open(local.Options{

@@ -141,41 +141,52 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() bool)
 	}
 }
 
-// TestDashboardInChromium runs a real release with podinfo processes behind
-// serin's proxy, pauses it mid-way, serves the dashboard and checks what a
-// headless Chromium renders from it.
-func TestDashboardInChromium(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs processes and a browser")
-	}
-	browser := chromium(t)
-	dir := t.TempDir()
-	port := freePort(t)
-	rt, err := local.Open(local.Options{StateDir: dir, Self: "/nonexistent", NewEngine: func(a local.Adapters) local.Engine {
+// release is the walkthrough run by a real local runtime, with podinfo
+// processes behind serin's proxy and a load generator.
+type release struct {
+	rt   *local.Runtime
+	dir  string
+	port int32
+}
+
+func (r *release) canary() *v1beta1.Canary { c, _ := r.rt.Canary("test", "podinfo"); return c }
+
+// startRelease starts the walkthrough, its Canary changed by tune if not
+// nil, and waits for the Canary to initialise; the test's cleanup stops
+// it.
+func startRelease(t *testing.T, tune func(*v1beta1.Canary)) *release {
+	t.Helper()
+	r := &release{dir: t.TempDir(), port: freePort(t)}
+	rt, err := local.Open(local.Options{StateDir: r.dir, Self: "/nonexistent", NewEngine: func(a local.Adapters) local.Engine {
 		return engine.New(a.Workload, a.Router, builtin.New(a.Telemetry, time.Now), nil, nil)
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rt.Apply(walkthrough(port)...); err != nil {
+	r.rt = rt
+	objs := walkthrough(r.port)
+	if tune != nil {
+		tune(objs[2].(*v1beta1.Canary))
+	}
+	if _, err := rt.Apply(objs...); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx, rt.ServeAPI) }()
 	loadDone := make(chan struct{})
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		<-loadDone
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
-	}()
+	})
 	go func() { // a load generator, as the walkthrough's
 		defer close(loadDone)
 		cl := &http.Client{Timeout: 2 * time.Second}
 		for ctx.Err() == nil {
-			if resp, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
+			if resp, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/", r.port)); err == nil {
 				resp.Body.Close()
 			}
 			select {
@@ -184,12 +195,23 @@ func TestDashboardInChromium(t *testing.T) {
 			}
 		}
 	}()
-
-	canary := func() *v1beta1.Canary { c, _ := rt.Canary("test", "podinfo"); return c }
 	eventually(t, 60*time.Second, "the Canary to initialise", func() bool {
-		c := canary()
+		c := r.canary()
 		return c != nil && c.Status.Phase == v1beta1.PhaseInitialized
 	})
+	return r
+}
+
+// TestDashboardInChromium runs a real release with podinfo processes behind
+// serin's proxy, pauses it mid-way, serves the dashboard and checks what a
+// headless Chromium renders from it.
+func TestDashboardInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes and a browser")
+	}
+	browser := chromium(t)
+	r := startRelease(t, nil)
+	rt, dir, canary := r.rt, r.dir, r.canary
 	if err := rt.SetImage("test", "podinfo", "podinfod", "quay.io/stefanprodan/podinfo:1.7.1"); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +233,7 @@ func TestDashboardInChromium(t *testing.T) {
 	c := canary()
 	weight, phase := c.Status.CanaryWeight, string(c.Status.Phase)
 
-	srv := httptest.NewServer(dashboard.New(dashboard.Options{Source: local.NewClient(dir), Window: 30 * time.Second}))
+	srv := httptest.NewServer(dashboard.New(dashboard.Options{Source: local.NewClient(dir), Window: 30 * time.Second, Context: t.Context()}))
 	defer srv.Close()
 
 	dom := runChromium(t, browser, "--dump-dom", srv.URL)

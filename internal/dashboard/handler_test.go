@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +31,8 @@ type fakeSource struct {
 	events []local.Event
 	err    error
 	block  bool
-	window time.Duration
+	mu     sync.Mutex
+	window time.Duration // of the last Stats but the recorder's
 	// commands are the commands given, "ns/name command" each.
 	commands []string
 }
@@ -53,7 +55,11 @@ func (f *fakeSource) Snapshot(ctx context.Context) (local.Snapshot, error) {
 }
 
 func (f *fakeSource) Stats(ctx context.Context, window time.Duration) ([]local.DeploymentStat, error) {
-	f.window = window
+	if window != goldenWindow {
+		f.mu.Lock()
+		f.window = window
+		f.mu.Unlock()
+	}
 	return f.stats, f.wait(ctx)
 }
 
@@ -131,7 +137,7 @@ func fixture() *fakeSource {
 func get(t *testing.T, h http.Handler, target string) (*http.Response, []byte) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://127.0.0.1:9999"+target, nil))
 	resp := rec.Result()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, b

@@ -121,18 +121,39 @@ const maxDecisions = 8
 const maxEvents = 200
 
 // buildState assembles the page's state from a snapshot, the stats and the
-// events (all of them, oldest first).
-func buildState(now time.Time, window time.Duration, snap local.Snapshot, stats []local.DeploymentStat, events []local.Event, since int64) State {
+// events (all of them, oldest first): the events of each Canary are its
+// decisions.
+//
+// visible says whether the caller may see a namespace; what it may not see
+// is left out.
+func buildState(now time.Time, window time.Duration, snap local.Snapshot, stats []local.DeploymentStat, events []local.Event, since int64, visible func(ns string) bool) State {
 	st := State{
 		Time: now, Window: window.String(),
 		Canaries: []Canary{}, Deployments: []Deployment{}, Events: []local.Event{},
 	}
+	// Each Canary's events, grouped once, so that the answer costs the
+	// same for 500 Canaries as the events themselves.
+	byCanary := map[string][]local.Event{}
+	for _, e := range events {
+		if e.Kind == "Canary" {
+			k := e.Namespace + "/" + e.Name
+			byCanary[k] = append(byCanary[k], e)
+		}
+	}
 	roles := map[string][2]string{} // namespace/deployment -> role, canary
 	for i := range snap.Canaries {
 		c := &snap.Canaries[i]
+		if !visible(c.Namespace) {
+			continue
+		}
 		roles[c.Namespace+"/"+wlocal.PrimaryName(c)] = [2]string{"primary", c.Name}
 		roles[c.Namespace+"/"+c.Spec.TargetRef.Name] = [2]string{"canary", c.Name}
-		st.Canaries = append(st.Canaries, canaryView(c, events))
+		st.Canaries = append(st.Canaries, canaryView(c, byCanary[c.Namespace+"/"+c.Name]))
+	}
+	podsOf := map[string][]local.PodStatus{}
+	for _, p := range snap.Pods {
+		k := p.Namespace + "/" + p.Deployment
+		podsOf[k] = append(podsOf[k], p)
 	}
 	byDeploy := map[string]local.DeploymentStat{}
 	for _, s := range stats {
@@ -140,6 +161,9 @@ func buildState(now time.Time, window time.Duration, snap local.Snapshot, stats 
 	}
 	for _, d := range snap.Deployments {
 		dep := d.Deployment
+		if !visible(dep.Namespace) {
+			continue
+		}
 		key := dep.Namespace + "/" + dep.Name
 		v := Deployment{
 			Namespace: dep.Namespace, Name: dep.Name, Revision: d.Revision,
@@ -157,16 +181,14 @@ func buildState(now time.Time, window time.Duration, snap local.Snapshot, stats 
 		if s, ok := byDeploy[key]; ok {
 			v.Stats = statsView(s)
 		}
-		for _, p := range snap.Pods {
-			if p.Namespace == dep.Namespace && p.Deployment == dep.Name {
-				v.Pods = append(v.Pods, podView(now, p))
-			}
+		for _, p := range podsOf[key] {
+			v.Pods = append(v.Pods, podView(now, p))
 		}
 		st.Deployments = append(st.Deployments, v)
 	}
 	for _, e := range events {
 		st.LastSeq = max(st.LastSeq, e.Seq)
-		if e.Seq > since {
+		if e.Seq > since && visible(e.Namespace) {
 			st.Events = append(st.Events, e)
 		}
 	}
@@ -176,6 +198,8 @@ func buildState(now time.Time, window time.Duration, snap local.Snapshot, stats 
 	return st
 }
 
+// canaryView is a Canary as the page shows it; events are its own events,
+// oldest first.
 func canaryView(c *v1beta1.Canary, events []local.Event) Canary {
 	a := c.Spec.Analysis
 	s := c.Status
@@ -194,11 +218,7 @@ func canaryView(c *v1beta1.Canary, events []local.Event) Canary {
 	if !s.LastTransitionTime.IsZero() {
 		v.LastChange = s.LastTransitionTime.UTC().Format(time.RFC3339)
 	}
-	for _, cond := range s.Conditions {
-		if cond.Type == rollout.PausedCondition && cond.Status == metav1.ConditionTrue {
-			v.Paused = true
-		}
-	}
+	v.Paused = paused(c)
 	if a != nil {
 		v.StepWeight, v.StepWeights, v.MaxIterations = a.StepWeight, a.StepWeights, a.Iterations
 	}
@@ -217,15 +237,23 @@ func canaryView(c *v1beta1.Canary, events []local.Event) Canary {
 			}
 		}
 	}
-	for _, e := range events {
-		if e.Kind == "Canary" && e.Namespace == c.Namespace && e.Name == c.Name {
-			v.Decisions = append(v.Decisions, Decision{Time: e.Time, Type: e.Type, Reason: e.Reason, Message: e.Message, Count: e.Count})
-		}
+	if len(events) > maxDecisions {
+		events = events[len(events)-maxDecisions:]
 	}
-	if len(v.Decisions) > maxDecisions {
-		v.Decisions = v.Decisions[len(v.Decisions)-maxDecisions:]
+	for _, e := range events {
+		v.Decisions = append(v.Decisions, Decision{Time: e.Time, Type: e.Type, Reason: e.Reason, Message: e.Message, Count: e.Count})
 	}
 	return v
+}
+
+// paused says whether a command holds the Canary's release.
+func paused(c *v1beta1.Canary) bool {
+	for _, cond := range c.Status.Conditions {
+		if cond.Type == rollout.PausedCondition && cond.Status == metav1.ConditionTrue {
+			return true
+		}
+	}
+	return false
 }
 
 func metricUnit(name string) string {

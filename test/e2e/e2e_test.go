@@ -228,10 +228,18 @@ func version(url string) string {
 }
 
 // getJSON decodes the JSON answer of url into v.
-func getJSON(t *testing.T, url string, v any) {
+// getJSON GETs url, with "Authorization: Bearer token" when token is set.
+func getJSON(t *testing.T, url, token string, v any) {
 	t.Helper()
 	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -296,7 +304,12 @@ func TestDemo(t *testing.T) {
 					Name, Phase string
 				}
 			}
-			getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/api/state", dport), &st)
+			// Its address comes with the token its API needs.
+			m := regexp.MustCompile(fmt.Sprintf(`http://127\.0\.0\.1:%d/#token=([A-Za-z0-9_-]{43})`, dport)).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("the demo printed no dashboard address with a token:\n%s", out)
+			}
+			getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/api/state", dport), m[1], &st)
 			if len(st.Canaries) != 1 || st.Canaries[0].Name != "podinfo" || st.Canaries[0].Phase != want {
 				t.Errorf("dashboard /api/state canaries = %+v, want podinfo %s", st.Canaries, want)
 			}

@@ -50,7 +50,7 @@ func startReceiver(t *testing.T) *receiver {
 func (r *receiver) requests(t *testing.T, prefix string) []received {
 	t.Helper()
 	var all []received
-	getJSON(t, r.URL+"/_requests", &all)
+	getJSON(t, r.URL+"/_requests", "", &all)
 	var out []received
 	for _, q := range all {
 		if strings.HasPrefix(q.Path, prefix) {

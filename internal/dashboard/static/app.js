@@ -1,16 +1,65 @@
 // The serin dashboard: polls /api/state once a second and renders the
-// Canaries, the Deployments' golden metrics and the event stream. Text from
-// the server is only ever set as textContent.
+// Canaries with their buttons and history charts, the Deployments' golden
+// metrics and the event stream. Text from the server is only ever set as
+// textContent.
 "use strict";
 
 (function () {
   const POLL_MS = 1000;
   const MAX_EVENTS = 300;
+  const TOKEN_KEY = "serin-dashboard-token";
   let lastSeq = 0;
   let events = [];
 
+  // The token comes in the address's fragment, which no server sees; the
+  // page keeps it for this tab and takes it out of the address bar.
+  function takeToken() {
+    const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+    if (m) {
+      sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+      history.replaceState(null, "", location.pathname + location.search);
+    }
+    return sessionStorage.getItem(TOKEN_KEY) || "";
+  }
+  let token = takeToken();
+  window.addEventListener("hashchange", () => { token = takeToken(); });
+
+  async function api(path, opts) {
+    opts = opts || {};
+    const headers = Object.assign({}, opts.headers);
+    if (token) headers.Authorization = "Bearer " + token;
+    const resp = await fetch(path, Object.assign({ cache: "no-store", credentials: "omit" }, opts, { headers }));
+    let body = {};
+    try {
+      body = await resp.json();
+    } catch (_) {
+      // not JSON: the status says enough
+    }
+    return { resp, body };
+  }
+
+  // needToken shows the field to paste a token in.
+  function needToken(why) {
+    const f = document.getElementById("auth");
+    if (!f.hidden) return;
+    f.hidden = false;
+    f.title = why || "";
+    document.getElementById("token-input").focus();
+  }
+  document.getElementById("auth").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const v = document.getElementById("token-input").value.trim().replace(/^.*#token=/, "");
+    if (!v) return;
+    token = v;
+    sessionStorage.setItem(TOKEN_KEY, v);
+    document.getElementById("token-input").value = "";
+    document.getElementById("auth").hidden = true;
+  });
+
   function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
+    return build(document.createElement(tag), attrs, children);
+  }
+  function build(e, attrs, children) {
     for (const [k, v] of Object.entries(attrs || {})) {
       if (v === undefined || v === null || v === false) continue;
       if (k === "class") e.className = v;
@@ -115,15 +164,120 @@
         d.message, d.count > 1 ? el("span", { class: "muted" }, ` (x${d.count})`) : null)));
   }
 
-  function canaryCard(c) {
+  // The manual commands: what each does, for the confirmation, and the
+  // reasons of the events that say the engine carried it out.
+  const COMMANDS = {
+    promote: { label: "Promote", done: ["Promoting"],
+      effect: (c) => `Promote ${c.namespace}/${c.name} now: skip the rest of its analysis and copy the canary's spec (${c.target}) to the primary (${c.primary}).` },
+    abort: { label: "Abort", danger: true, done: ["Failed"],
+      effect: (c) => `Abort the release of ${c.namespace}/${c.name}: roll back, sending all traffic to the primary (${c.primary}) again.` },
+    pause: { label: "Pause", done: ["Paused"],
+      effect: (c) => `Pause the release of ${c.namespace}/${c.name}: hold the canary weight at ${c.weight}% and stop the analysis until resumed.` },
+    resume: { label: "Resume", done: ["Resumed"],
+      effect: (c) => `Resume the release of ${c.namespace}/${c.name}: continue the analysis from canary weight ${c.weight}%.` },
+    retry: { label: "Retry", done: ["Retry"],
+      effect: (c) => `Retry the release of ${c.namespace}/${c.name}: run the analysis of the failed revision again from the start.` },
+  };
+  const IN_PROGRESS = new Set(["Progressing", "Waiting", "WaitingPromotion"]);
+
+  // outcomes: canary key -> {cmd, text, cls, afterSeq}: what became of the
+  // last command given from this page.
+  const outcomes = new Map();
+
+  function actions(c) {
+    const key = `${c.namespace}/${c.name}`;
+    const live = IN_PROGRESS.has(c.phase);
+    const why = live ? null : `no release of ${c.name} is in progress (${c.phase})`;
+    const btn = (cmd) => el("button", {
+      type: "button", class: "btn" + (COMMANDS[cmd].danger ? " btn-danger" : ""), "data-action": cmd,
+      disabled: cmd === "retry" ? false : !live, title: cmd === "retry" ? null : why,
+    }, COMMANDS[cmd].label);
+    const list = [btn("promote"), btn("abort"), btn(c.paused ? "resume" : "pause")];
+    if (c.phase === "Failed") list.push(btn("retry"));
+    const bar = el("div", { class: "actions" }, list,
+      el("button", { type: "button", class: "btn btn-link toggle-history", "aria-expanded": String(isExpanded(key)) },
+        isExpanded(key) ? "Hide history" : "Show history"));
+    bar.addEventListener("click", (ev) => {
+      const b = ev.target.closest("button");
+      if (!b || b.disabled) return;
+      if (b.classList.contains("toggle-history")) toggleHistory(key);
+      else if (b.dataset.action) askConfirm(c, b.dataset.action);
+    });
+    return bar;
+  }
+
+  // askConfirm shows the page's own confirmation of cmd on c.
+  function askConfirm(c, cmd) {
+    const box = document.getElementById("confirm");
+    document.getElementById("confirm-title").textContent = `${COMMANDS[cmd].label} ${c.namespace}/${c.name}?`;
+    document.getElementById("confirm-text").textContent = COMMANDS[cmd].effect(c);
+    const ok = document.getElementById("confirm-ok");
+    ok.textContent = COMMANDS[cmd].label;
+    ok.className = "btn " + (COMMANDS[cmd].danger ? "btn-danger" : "btn-primary");
+    box.dataset.canary = `${c.namespace}/${c.name}`;
+    box.dataset.action = cmd;
+    box.hidden = false;
+    ok.focus();
+    const close = () => {
+      box.hidden = true;
+      ok.onclick = null;
+      document.getElementById("confirm-cancel").onclick = null;
+      document.onkeydown = null;
+    };
+    ok.onclick = () => { close(); send(c, cmd); };
+    document.getElementById("confirm-cancel").onclick = close;
+    document.onkeydown = (e) => { if (e.key === "Escape") close(); };
+  }
+
+  async function send(c, cmd) {
+    const key = `${c.namespace}/${c.name}`;
+    setOutcome(key, { cmd, cls: "pending", text: `Sending ${cmd}…` });
+    try {
+      const { resp, body } = await api(`/api/canaries/${encodeURIComponent(c.namespace)}/${encodeURIComponent(c.name)}/${cmd}`, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: "{}",
+      });
+      if (resp.status === 401) needToken(body.error);
+      if (!resp.ok) throw new Error(body.error || `HTTP ${resp.status}`);
+      setOutcome(key, { cmd, cls: "pending", text: body.message, afterSeq: lastSeq });
+    } catch (err) {
+      setOutcome(key, { cmd, cls: "error", text: `${COMMANDS[cmd].label} failed: ${err.message}` });
+    }
+  }
+
+  function setOutcome(key, o) {
+    outcomes.set(key, o);
+    const e = cards.get(key);
+    if (e) e.outcome.replaceWith(e.outcome = outcomeLine(key));
+  }
+
+  function outcomeLine(key) {
+    const o = outcomes.get(key);
+    if (!o) return el("p", { class: "outcome", hidden: true });
+    return el("p", { class: "outcome outcome-" + o.cls, role: "status", "data-command": o.cmd }, o.text);
+  }
+
+  // settleOutcomes turns a sent command into the engine's answer: the first
+  // event of the Canary after it that carries it out or ignores it.
+  function settleOutcomes(newEvents) {
+    for (const e of newEvents) {
+      if (e.kind !== "Canary") continue;
+      const key = `${e.namespace}/${e.name}`;
+      const o = outcomes.get(key);
+      if (!o || o.cls !== "pending" || o.afterSeq === undefined || e.seq <= o.afterSeq) continue;
+      if (e.reason === "CommandIgnored") setOutcome(key, { cmd: o.cmd, cls: "error", text: e.message });
+      else if (COMMANDS[o.cmd].done.includes(e.reason)) setOutcome(key, { cmd: o.cmd, cls: "done", text: `${e.reason}: ${e.message}` });
+    }
+  }
+
+  function cardMain(c) {
     const steps = c.stepWeights && c.stepWeights.length ? c.stepWeights.join(", ") + "%" : `${c.stepWeight || 0}%`;
     const blueGreen = c.maxIterations > 0;
-    return el("article", { class: "card canary", "data-canary": `${c.namespace}/${c.name}` },
+    return el("div", { class: "card-main" },
       el("div", { class: "card-head" },
         el("span", { class: "name" }, c.name),
         el("span", { class: "ns" }, c.namespace),
         el("span", { class: "pill phase " + phaseClass(c.phase, c.paused), "data-phase": c.phase }, c.phase),
-        c.paused ? el("span", { class: "pill pill-warn" }, "Paused") : null,
+        c.paused ? el("span", { class: "pill pill-warn paused" }, "Paused") : null,
         el("span", { class: "right" }, c.strategy, " · every ", c.interval,
           c.lastTransitionTime ? ` · last change ${fmt.time(c.lastTransitionTime)}` : "")),
       c.message ? el("p", { class: "message" }, c.message) : null,
@@ -134,14 +288,101 @@
         blueGreen ? fact("Iterations", `${c.iterations} / ${c.maxIterations}`) : fact("Step", steps),
         fact("Revision", el("span", { class: "mono" }, c.revision || "-"),
           c.promotedRevision && c.promotedRevision !== c.revision ? el("small", {}, ` (primary ${c.promotedRevision})`) : null)),
+      actions(c),
       el("div", { class: "cols" },
         el("div", {}, el("h3", {}, "Last metric checks"), metricsTable(c)),
         el("div", {}, el("h3", {}, "Last decisions"), decisionsList(c))));
   }
 
+  // cards: canary key -> {node, main, outcome, hist, sig, c}. A card's main
+  // part is rebuilt only when its Canary changed; its outcome line and
+  // history chart are updated on their own.
+  const cards = new Map();
+  let canaryCount = 0;
+
   function renderCanaries(list) {
     const root = document.getElementById("canaries");
-    root.replaceChildren(...(list.length ? list.map(canaryCard) : [el("p", { class: "empty" }, "No Canaries.")]));
+    canaryCount = list.length;
+    if (!list.length) {
+      cards.clear();
+      root.replaceChildren(el("p", { class: "empty" }, "No Canaries."));
+      return;
+    }
+    root.querySelectorAll(":scope > .empty").forEach((n) => n.remove());
+    keyed(root, cards, list, (c) => `${c.namespace}/${c.name}`, (c, e, key) => {
+      const sig = JSON.stringify(c) + isExpanded(key);
+      if (!e) {
+        e = { main: cardMain(c), outcome: outcomeLine(key), hist: el("div", { class: "history", hidden: true }), sig, c };
+        e.node = el("article", { class: "card canary", "data-canary": key }, e.main, e.outcome, e.hist);
+      } else if (e.sig !== sig) {
+        const m = cardMain(c);
+        e.main.replaceWith(m);
+        Object.assign(e, { main: m, sig, c });
+      }
+      e.hist.hidden = !isExpanded(key);
+      return e;
+    });
+  }
+
+  // keyed puts one node per item of list into root, in order, keeping the
+  // nodes of items it had: upsert(item, entry or undefined, key) returns the
+  // item's entry, whose node is the one to show.
+  function keyed(root, cache, list, keyOf, upsert) {
+    const seen = new Set();
+    let prev = null;
+    for (const item of list) {
+      const key = keyOf(item);
+      const e = upsert(item, cache.get(key), key);
+      cache.set(key, e);
+      seen.add(key);
+      const want = prev ? prev.nextSibling : root.firstChild;
+      if (want !== e.node) root.insertBefore(e.node, want);
+      prev = e.node;
+    }
+    for (const [key, e] of cache) {
+      if (!seen.has(key)) {
+        e.node.remove();
+        cache.delete(key);
+      }
+    }
+  }
+
+  // History charts are drawn for the expanded Canaries only: by default
+  // those of a page with at most three.
+  const toggled = new Map();
+  function isExpanded(key) {
+    return toggled.has(key) ? toggled.get(key) : canaryCount <= 3;
+  }
+  function toggleHistory(key) {
+    toggled.set(key, !isExpanded(key));
+    const e = cards.get(key);
+    if (!e) return;
+    e.sig = ""; // redraw its toggle
+    renderCanaries([...cards.values()].map((x) => x.c));
+    if (isExpanded(key)) loadHistory(key);
+  }
+
+  const histSigs = new Map();
+  async function loadHistory(key) {
+    const e = cards.get(key);
+    if (!e) return;
+    const [ns, name] = key.split("/");
+    try {
+      const { resp, body } = await api(`/api/canaries/${encodeURIComponent(ns)}/${encodeURIComponent(name)}/history`);
+      if (!resp.ok) throw new Error(body.error || `HTTP ${resp.status}`);
+      const last = body.points[body.points.length - 1];
+      const d = body.decisions[body.decisions.length - 1];
+      const sig = `${body.points.length}:${last && last.t}:${body.decisions.length}:${d && d.count}`;
+      if (histSigs.get(key) === sig && e.hist.firstChild) return;
+      histSigs.set(key, sig);
+      e.hist.replaceChildren(window.SerinChart.render(body, e.c));
+    } catch (err) {
+      e.hist.replaceChildren(el("p", { class: "empty" }, "No history: " + err.message));
+    }
+  }
+
+  function refreshHistories() {
+    for (const key of cards.keys()) if (isExpanded(key)) loadHistory(key);
   }
 
   function podChip(p) {
@@ -152,28 +393,39 @@
       p.restarts > 0 ? el("span", { class: "rs" }, `↻${p.restarts}`) : null);
   }
 
+  const rows = new Map(); // deployment key -> {sig, node}
   function renderDeployments(list) {
     const body = document.querySelector("#deployments tbody");
     if (!list.length) {
+      rows.clear();
       body.replaceChildren(el("tr", {}, el("td", { colspan: 9, class: "empty" }, "No Deployments.")));
       return;
     }
-    body.replaceChildren(...list.map((d) => {
-      const s = d.stats || {};
-      const succ = s.success;
-      return el("tr", { "data-deployment": `${d.namespace}/${d.name}` },
-        el("td", { class: "muted" }, d.namespace),
-        el("td", {}, el("span", { class: "mono" }, d.name),
-          d.role ? el("span", { class: "pill role " + (d.role === "canary" ? "pill-warn" : "pill-run") }, d.role) : null,
-          d.reason ? el("div", { class: "reason" }, d.reason) : null),
-        el("td", {}, s.meshed || `${d.ready}/${d.replicas}`),
-        el("td", { class: "num success " + (succ === undefined ? "" : succ >= 99 ? "good" : "badv") }, fmt.pct(succ)),
-        el("td", { class: "num rps" }, fmt.rps(s.rps)),
-        el("td", { class: "num p50" }, fmt.ms(s.p50)),
-        el("td", { class: "num p95" }, fmt.ms(s.p95)),
-        el("td", { class: "num p99" }, fmt.ms(s.p99)),
-        el("td", {}, el("div", { class: "pods" }, d.pods.length ? d.pods.map(podChip) : el("span", { class: "muted" }, "none"))));
-    }));
+    body.querySelectorAll(":scope > tr:not([data-deployment])").forEach((n) => n.remove());
+    keyed(body, rows, list, (d) => `${d.namespace}/${d.name}`, (d, r) => {
+      const sig = JSON.stringify(d);
+      if (r && r.sig === sig) return r;
+      const tr = deploymentRow(d);
+      if (r) r.node.replaceWith(tr);
+      return { sig, node: tr };
+    });
+  }
+
+  function deploymentRow(d) {
+    const s = d.stats || {};
+    const succ = s.success;
+    return el("tr", { "data-deployment": `${d.namespace}/${d.name}` },
+      el("td", { class: "muted" }, d.namespace),
+      el("td", {}, el("span", { class: "mono" }, d.name),
+        d.role ? el("span", { class: "pill role " + (d.role === "canary" ? "pill-warn" : "pill-run") }, d.role) : null,
+        d.reason ? el("div", { class: "reason" }, d.reason) : null),
+      el("td", {}, s.meshed || `${d.ready}/${d.replicas}`),
+      el("td", { class: "num success " + (succ === undefined ? "" : succ >= 99 ? "good" : "badv") }, fmt.pct(succ)),
+      el("td", { class: "num rps" }, fmt.rps(s.rps)),
+      el("td", { class: "num p50" }, fmt.ms(s.p50)),
+      el("td", { class: "num p95" }, fmt.ms(s.p95)),
+      el("td", { class: "num p99" }, fmt.ms(s.p99)),
+      el("td", {}, el("div", { class: "pods" }, d.pods.length ? d.pods.map(podChip) : el("span", { class: "muted" }, "none"))));
   }
 
   function renderEvents() {
@@ -200,11 +452,16 @@
     if (!ok) b.textContent = text;
   }
 
+  let polls = 0;
   async function poll() {
     try {
-      const resp = await fetch(`/api/state?since=${lastSeq}`, { cache: "no-store" });
-      const body = await resp.json();
+      const { resp, body } = await api(`/api/state?since=${lastSeq}`);
+      if (resp.status === 401) {
+        needToken(body.error);
+        throw new Error("this dashboard needs its token (" + (body.error || "401") + ")");
+      }
       if (!resp.ok) throw new Error(body.error || `HTTP ${resp.status}`);
+      document.getElementById("auth").hidden = true;
       if (body.lastSeq < lastSeq) events = []; // the runtime started afresh
       lastSeq = body.lastSeq;
       for (const e of body.events) {
@@ -215,13 +472,16 @@
       }
       if (events.length > MAX_EVENTS) events = events.slice(-MAX_EVENTS);
       renderCanaries(body.canaries);
+      settleOutcomes(body.events);
       renderDeployments(body.deployments);
-      renderEvents();
+      if (body.events.length || polls === 0) renderEvents();
+      if (polls % 2 === 0 || body.events.some((e) => e.kind === "Canary")) refreshHistories();
+      polls++;
       document.getElementById("window").textContent = `· golden metrics over the last ${fmt.duration(body.window)}`;
       document.getElementById("updated").textContent = "updated " + fmt.time(body.time);
       setStatus(true);
     } catch (err) {
-      setStatus(false, "Cannot read the local runtime: " + err.message + ". Retrying…");
+      setStatus(false, "Cannot read the runtime: " + err.message + ". Retrying…");
     } finally {
       setTimeout(poll, POLL_MS);
     }
