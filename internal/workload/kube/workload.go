@@ -128,7 +128,11 @@ func (w *Workload) Apply(ctx context.Context, c *v1beta1.Canary, a rollout.Actio
 }
 
 func checkTargetKind(c *v1beta1.Canary) error {
-	if k := c.Spec.TargetRef.Kind; k != "" && k != "Deployment" {
+	switch k := c.Spec.TargetRef.Kind; k {
+	case "", "Deployment":
+	case "DaemonSet":
+		return fmt.Errorf("spec.targetRef.kind: %s, got %q", v1beta1.UnsupportedDaemonSet, k)
+	default:
 		return fmt.Errorf("spec.targetRef.kind: only Deployment is supported, got %q", k)
 	}
 	return nil
