@@ -33,6 +33,10 @@ type ValidationOptions struct {
 	// runtime), so MetricTemplates whose provider reads a cluster's
 	// objects (keptn, externalmetrics without an address) are refused.
 	NoCluster bool
+	// DefaultProvider is what an empty spec.provider means (the
+	// controller's --mesh-provider). Empty: unknown, as for serin
+	// validate, which then leaves out the warnings that depend on it.
+	DefaultProvider string
 }
 
 func (o ValidationOptions) minInterval() time.Duration {
