@@ -116,6 +116,9 @@ func CanaryWarnings(c *Canary, opts ValidationOptions) []Warning {
 		if sa.SameSite == "None" && !sa.Secure {
 			warn(sap.Child("sameSite"), "browsers drop a SameSite=None cookie that is not secure: set secure: true")
 		}
+		if gateway && sa.PrimaryCookieName != "" {
+			warn(sap.Child("primaryCookieName"), "has no effect with the Gateway API router: only clients sent to the canary are pinned (cookieName)")
+		}
 		if provider != "" && !gateway && provider != "serin" {
 			warn(sap, "has no effect with provider %q: session affinity needs the Gateway API router (or the local proxy)", provider)
 		}
