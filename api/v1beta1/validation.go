@@ -75,9 +75,12 @@ func sameSites() []string { return []string{"", "Strict", "Lax", "None"} }
 // and by the controller alike.
 const UnsupportedAutoscaler = "only HorizontalPodAutoscaler is supported: serin does not copy KEDA ScaledObjects for the primary; remove autoscalerRef or use an HPA"
 
-// UnsupportedDaemonSet is why a Canary whose target is a DaemonSet is
+// DaemonSetAutoscaler is why a DaemonSet target with an autoscalerRef is
 // refused, by validation and by the controller alike.
-const UnsupportedDaemonSet = "DaemonSet targets are not supported yet: serin releases Deployments only"
+const DaemonSetAutoscaler = "a DaemonSet runs one pod per node and has no autoscaler: remove autoscalerRef"
+
+// LocalDaemonSet is why the local runtime refuses a DaemonSet target.
+const LocalDaemonSet = "DaemonSet targets run only under serin controller: the local runtime runs Deployments"
 
 // alertSeverities lists the values of an alert's severity.
 func alertSeverities() []string { return []string{"", "info", "warn", "error"} }
@@ -115,6 +118,14 @@ func ValidateCanary(c *Canary, opts ValidationOptions) field.ErrorList {
 		errs = append(errs, validateURL(s.MetricsServer, spec.Child("metricsServer"))...)
 	}
 	errs = append(errs, validateTargetRef(&s.TargetRef, spec.Child("targetRef"))...)
+	if s.TargetRef.Kind == "DaemonSet" {
+		if opts.NoCluster {
+			errs = append(errs, field.Invalid(spec.Child("targetRef", "kind"), s.TargetRef.Kind, LocalDaemonSet))
+		}
+		if s.AutoscalerRef != nil {
+			errs = append(errs, field.Forbidden(spec.Child("autoscalerRef"), DaemonSetAutoscaler))
+		}
+	}
 	if r := s.AutoscalerRef; r != nil {
 		if r.Name == "" {
 			errs = append(errs, field.Required(spec.Child("autoscalerRef", "name"), ""))
@@ -159,11 +170,9 @@ func validateTargetRef(r *LocalObjectReference, p *field.Path) field.ErrorList {
 		errs = append(errs, field.Required(p.Child("name"), ""))
 	}
 	switch r.Kind {
-	case "", "Deployment":
-	case "DaemonSet":
-		errs = append(errs, field.Invalid(p.Child("kind"), r.Kind, UnsupportedDaemonSet))
+	case "", "Deployment", "DaemonSet":
 	default:
-		errs = append(errs, field.NotSupported(p.Child("kind"), r.Kind, []string{"Deployment"}))
+		errs = append(errs, field.NotSupported(p.Child("kind"), r.Kind, []string{"Deployment", "DaemonSet"}))
 	}
 	if r.APIVersion != "" && r.APIVersion != "apps/v1" {
 		errs = append(errs, field.NotSupported(p.Child("apiVersion"), r.APIVersion, []string{"apps/v1"}))

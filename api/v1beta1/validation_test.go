@@ -64,7 +64,12 @@ func TestValidateCanary(t *testing.T) {
 			want: []wantErr{{"spec.targetRef.name", required}}},
 		{name: "targetRef of another kind", mutate: func(c *Canary) { c.Spec.TargetRef.Kind = "StatefulSet" },
 			want: []wantErr{{"spec.targetRef.kind", notSupported}}},
-		{name: "DaemonSet target", mutate: func(c *Canary) { c.Spec.TargetRef.Kind = "DaemonSet" },
+		{name: "DaemonSet target", mutate: func(c *Canary) { c.Spec.TargetRef.Kind = "DaemonSet" }},
+		{name: "DaemonSet target with an autoscaler", mutate: func(c *Canary) {
+			c.Spec.TargetRef.Kind = "DaemonSet"
+			c.Spec.AutoscalerRef = &AutoscalerReference{Kind: "HorizontalPodAutoscaler", Name: "podinfo"}
+		}, want: []wantErr{{"spec.autoscalerRef", forbidden}}},
+		{name: "DaemonSet target, locally", opts: ValidationOptions{NoCluster: true}, mutate: func(c *Canary) { c.Spec.TargetRef.Kind = "DaemonSet" },
 			want: []wantErr{{"spec.targetRef.kind", invalid}}},
 		{name: "KEDA ScaledObject", mutate: func(c *Canary) {
 			c.Spec.AutoscalerRef = &AutoscalerReference{APIVersion: "keda.sh/v1alpha1", Kind: "ScaledObject", Name: "podinfo"}

@@ -18,8 +18,8 @@ import (
 	"github.com/serinhq/serin/internal/rollout"
 )
 
-// Workload carries out a Canary's workload actions on Deployments, Services
-// and HorizontalPodAutoscalers.
+// Workload carries out a Canary's workload actions on Deployments (or
+// DaemonSets), Services and HorizontalPodAutoscalers.
 type Workload struct {
 	c client.Client
 	o Options
@@ -70,6 +70,9 @@ func (w *Workload) Observe(ctx context.Context, c *v1beta1.Canary) (rollout.Work
 	if err := checkTargetKind(c); err != nil {
 		return st, err
 	}
+	if isDaemonSet(c) {
+		return w.observeDaemonSet(ctx, c)
+	}
 	target, err := w.deployment(ctx, c.Namespace, c.Spec.TargetRef.Name)
 	if err != nil {
 		return st, err
@@ -108,6 +111,9 @@ func (w *Workload) Apply(ctx context.Context, c *v1beta1.Canary, a rollout.Actio
 	if err := checkTargetKind(c); err != nil {
 		return err
 	}
+	if isDaemonSet(c) {
+		return w.applyDaemonSet(ctx, c, a)
+	}
 	switch a.Type {
 	case rollout.InitPrimary:
 		return w.initPrimary(ctx, c)
@@ -129,11 +135,12 @@ func (w *Workload) Apply(ctx context.Context, c *v1beta1.Canary, a rollout.Actio
 
 func checkTargetKind(c *v1beta1.Canary) error {
 	switch k := c.Spec.TargetRef.Kind; k {
-	case "", "Deployment":
-	case "DaemonSet":
-		return fmt.Errorf("spec.targetRef.kind: %s, got %q", v1beta1.UnsupportedDaemonSet, k)
+	case "", "Deployment", "DaemonSet":
 	default:
-		return fmt.Errorf("spec.targetRef.kind: only Deployment is supported, got %q", k)
+		return fmt.Errorf("spec.targetRef.kind: only Deployment and DaemonSet are supported, got %q", k)
+	}
+	if isDaemonSet(c) && c.Spec.AutoscalerRef != nil {
+		return fmt.Errorf("spec.autoscalerRef: %s", v1beta1.DaemonSetAutoscaler)
 	}
 	return nil
 }
