@@ -187,13 +187,18 @@ func (m *CanaryMetric) IntervalDuration() time.Duration {
 }
 
 // EffectiveInterval is the metric's interval as queries are given it
-// ({{ interval }}): the interval as written when it is a Go duration, else
-// IntervalDuration in a form Prometheus reads ("1min" becomes "1m").
+// ({{ interval }}): the default (1m) when unset; Flagger's spelled-out
+// units in a form Prometheus reads ("1min" becomes "1m"); else as written,
+// so that a value that does not parse, which validation refuses, fails the
+// query with its own words.
 func (m *CanaryMetric) EffectiveInterval() string {
-	if d, spelled, err := ParseMetricInterval(m.Interval); err == nil && d > 0 && !spelled {
-		return m.Interval
+	if m.Interval == "" {
+		return DefaultMetricInterval
 	}
-	return FormatInterval(m.IntervalDuration())
+	if d, spelled, err := ParseMetricInterval(m.Interval); err == nil && d > 0 && spelled {
+		return FormatInterval(d)
+	}
+	return m.Interval
 }
 
 // EffectiveType is the gate of the webhook (default rollout).
