@@ -106,7 +106,7 @@ func TestProviderTemplateErrors(t *testing.T) {
 			t := template("test", "x", "http://graphite", "target=x")
 			t.Spec.Provider.Type = "graphite"
 			return t
-		}, metric: v1beta1.CanaryMetric{Interval: "1min"}, wantErr: `interval "1min" is not a duration`},
+		}, metric: v1beta1.CanaryMetric{Interval: "soon"}, wantErr: `interval "soon" is not a duration`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tc.metric
