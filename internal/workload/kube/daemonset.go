@@ -95,20 +95,8 @@ func (w *Workload) observeDaemonSet(ctx context.Context, c *v1beta1.Canary) (rol
 		return st, err
 	}
 	if target != nil {
-		tracked, err := w.readConfigs(ctx, c.Namespace, &target.Spec.Template.Spec)
-		if err != nil {
+		if err := w.observeTarget(ctx, c, asDeployment(target), dsReadiness(target), &st); err != nil {
 			return st, err
-		}
-		st.TargetFound = true
-		if st.TargetRevision, err = revision(asDeployment(target), tracked); err != nil {
-			return st, err
-		}
-		st.Target = dsReadiness(target)
-		if len(tracked) > 0 {
-			st.TrackedConfigs = make(map[string]string, len(tracked))
-			for _, t := range tracked {
-				st.TrackedConfigs[t.ref.key()] = t.hash
-			}
 		}
 	}
 	primary, err := w.daemonSet(ctx, c.Namespace, PrimaryName(c))

@@ -8,15 +8,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/rollout"
-	"github.com/serinhq/serin/internal/testenv"
 )
 
 // TestDaemonSetOnAPIServer runs the workload actions of a DaemonSet target
@@ -28,18 +23,9 @@ func TestDaemonSetOnAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a cluster")
 	}
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, v1beta1.AddToScheme} {
-		if err := add(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cluster := testenv.Start(t, testenv.Options{Scheme: s, CRDs: []string{"../../../deploy/crds"},
-		// The test cluster's default controllers, and the DaemonSet one.
-		ControllerManagerArgs: []string{"--controllers=deployment,replicaset,endpointslice,namespace,garbagecollector,daemonset"}})
-	cl := cluster.Client()
+	// The test cluster's default controllers, and the DaemonSet one.
+	cl, ns := startCluster(t, "daemonset", "--controllers=deployment,replicaset,endpointslice,namespace,garbagecollector,daemonset")
 	ctx := t.Context()
-	ns := cluster.CreateNamespace(t, "daemonset")
 
 	d := podinfo()
 	tmpl := d.Spec.Template.DeepCopy()

@@ -4,15 +4,11 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/rollout"
-	"github.com/serinhq/serin/internal/testenv"
 )
 
 // TestServiceFieldsOnAPIServer: service.headless, trafficDistribution and
@@ -22,16 +18,8 @@ func TestServiceFieldsOnAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a cluster")
 	}
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, v1beta1.AddToScheme} {
-		if err := add(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cluster := testenv.Start(t, testenv.Options{Scheme: s, CRDs: []string{"../../../deploy/crds"}})
-	cl := cluster.Client()
+	cl, ns := startCluster(t, "svcfields")
 	ctx := t.Context()
-	ns := cluster.CreateNamespace(t, "svcfields")
 
 	target := podinfo()
 	target.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: "podinfo", Labels: map[string]string{"app": "podinfo"}}

@@ -78,21 +78,8 @@ func (w *Workload) Observe(ctx context.Context, c *v1beta1.Canary) (rollout.Work
 		return st, err
 	}
 	if target != nil {
-		tracked, err := w.readConfigs(ctx, c.Namespace, &target.Spec.Template.Spec)
-		if err != nil {
+		if err := w.observeTarget(ctx, c, target, readiness(target), &st); err != nil {
 			return st, err
-		}
-		st.TargetFound = true
-		st.TargetRevision, err = revision(target, tracked)
-		if err != nil {
-			return st, err
-		}
-		st.Target = readiness(target)
-		if len(tracked) > 0 {
-			st.TrackedConfigs = make(map[string]string, len(tracked))
-			for _, t := range tracked {
-				st.TrackedConfigs[t.ref.key()] = t.hash
-			}
 		}
 	}
 	primary, err := w.deployment(ctx, c.Namespace, PrimaryName(c))
@@ -104,6 +91,28 @@ func (w *Workload) Observe(ctx context.Context, c *v1beta1.Canary) (rollout.Work
 		st.Primary = readiness(primary)
 	}
 	return st, nil
+}
+
+// observeTarget fills in the target's part of st: its revision, from view
+// (the target, or the Deployment view of a DaemonSet), its tracked configs
+// and ready.
+func (w *Workload) observeTarget(ctx context.Context, c *v1beta1.Canary, view *appsv1.Deployment, ready rollout.Readiness, st *rollout.WorkloadState) error {
+	tracked, err := w.readConfigs(ctx, c.Namespace, &view.Spec.Template.Spec)
+	if err != nil {
+		return err
+	}
+	st.TargetFound = true
+	if st.TargetRevision, err = revision(view, tracked); err != nil {
+		return err
+	}
+	st.Target = ready
+	if len(tracked) > 0 {
+		st.TrackedConfigs = make(map[string]string, len(tracked))
+		for _, t := range tracked {
+			st.TrackedConfigs[t.ref.key()] = t.hash
+		}
+	}
+	return nil
 }
 
 // Apply carries out one workload action.
