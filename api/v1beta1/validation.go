@@ -201,12 +201,7 @@ func validateService(s *CanaryService, p *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(p.Child("targetPort"), tp.StrVal, msg))
 		}
 	}
-	if s.Timeout != "" {
-		errs = append(errs, validateDuration(s.Timeout, 0, p.Child("timeout"))...)
-	}
-	if s.BackendTimeout != "" {
-		errs = append(errs, validateDuration(s.BackendTimeout, 0, p.Child("backendTimeout"))...)
-	}
+	errs = append(errs, validateRouteTimeouts(s, p)...)
 	if td := trafficDistributions(); !slices.Contains(td, s.TrafficDistribution) {
 		errs = append(errs, field.NotSupported(p.Child("trafficDistribution"), s.TrafficDistribution, td[1:]))
 	}
@@ -509,6 +504,39 @@ func validateDuration(s string, minimum time.Duration, p *field.Path) field.Erro
 		return field.ErrorList{field.Invalid(p, s, fmt.Sprintf("must be at least %s", minimum))}
 	}
 	return nil
+}
+
+// routeDuration is the form of a Gateway API duration (GEP-2257), which
+// the HTTPRoute's timeouts take: up to four parts of h, m, s or ms.
+var routeDuration = regexp.MustCompile(`^([0-9]{1,5}(h|m|s|ms)){1,4}$`)
+
+// validateRouteTimeouts checks service.timeout and backendTimeout as the
+// Gateway API's HTTPRoute schema does, so that a route serin writes is one
+// the API server takes: Gateway API durations, the backend's no longer
+// than the request's.
+func validateRouteTimeouts(s *CanaryService, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	parsed := map[string]time.Duration{}
+	for _, t := range []struct{ name, value string }{{"timeout", s.Timeout}, {"backendTimeout", s.BackendTimeout}} {
+		if t.value == "" {
+			continue
+		}
+		if e := validateDuration(t.value, 0, p.Child(t.name)); len(e) > 0 {
+			errs = append(errs, e...)
+			continue
+		}
+		if !routeDuration.MatchString(t.value) {
+			errs = append(errs, field.Invalid(p.Child(t.name), t.value, "must be a Gateway API duration: up to four parts of whole h, m, s or ms, such as 30s or 1m30s"))
+			continue
+		}
+		parsed[t.name], _ = time.ParseDuration(t.value)
+	}
+	if r, ok := parsed["timeout"]; ok {
+		if b, ok := parsed["backendTimeout"]; ok && b > r {
+			errs = append(errs, field.Invalid(p.Child("backendTimeout"), s.BackendTimeout, fmt.Sprintf("must not exceed timeout (%s)", s.Timeout)))
+		}
+	}
+	return errs
 }
 
 // validateURL checks that s is an absolute http or https URL.
