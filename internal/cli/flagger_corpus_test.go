@@ -125,3 +125,12 @@ func roundTrip(t *testing.T, c *v1beta1.Canary) *v1beta1.Canary {
 	}
 	return out
 }
+
+// TestFlaggerCorpusLocal: with --local, validate refuses what the local
+// runtime does not run (a DaemonSet target) with the line serin run gives.
+func TestFlaggerCorpusLocal(t *testing.T) {
+	out, _, err := runCLI(t, "", "validate", "--local", "-f", "testdata/flagger/accepted/daemonset.yaml")
+	if err == nil || !strings.Contains(out, "daemonset.yaml:11: spec.targetRef.kind: "+v1beta1.LocalDaemonSet) {
+		t.Errorf("validate --local of a DaemonSet Canary: %v\n%s", err, out)
+	}
+}

@@ -259,6 +259,7 @@ func (l Loader) decodeObject(set *Set, obj map[string]any, lines lineMap, src So
 			ps = append(ps, problem(fp.path, "%s", fp.msg)...)
 			pruned = append(pruned, fp.path)
 		}
+		pruned = append(pruned, ck.meant...)
 	}
 	data, err := json.Marshal(obj)
 	if err == nil {

@@ -24,6 +24,9 @@ type fieldProblem struct {
 type checker struct {
 	fields   map[reflect.Type]map[string]reflect.Type
 	problems []fieldProblem
+	// meant are the fields an unknown field was suggested for ("did you
+	// mean"): left unset by the typo, they are not reported again.
+	meant []string
 }
 
 func newChecker() *checker {
@@ -69,6 +72,11 @@ func (c *checker) check(v any, t reflect.Type, path string) bool {
 			ft, ok := known[k]
 			if !ok {
 				c.add(joinKey(path, k), "%s", unknownField(k, known))
+				if near := meantField(k, known); near != "" {
+					if _, set := m[near]; !set {
+						c.meant = append(c.meant, joinKey(path, near))
+					}
+				}
 				delete(m, k)
 				continue
 			}
@@ -205,6 +213,26 @@ func unknownField(key string, known map[string]reflect.Type) string {
 			return "unknown field: " + r.hint
 		}
 	}
+	best := nearest(key, known)
+	if best == "" {
+		return "unknown field"
+	}
+	return fmt.Sprintf("unknown field, did you mean %q?", best)
+}
+
+// meantField returns the field an unknown key stands for: the new name of
+// a renamed field, or the known field it is a near miss of; "" if none.
+func meantField(key string, known map[string]reflect.Type) string {
+	for _, r := range renamed {
+		if _, ok := known[r.sibling]; ok && key == r.old {
+			return r.sibling
+		}
+	}
+	return nearest(key, known)
+}
+
+// nearest returns the known field key is a near miss of, or "".
+func nearest(key string, known map[string]reflect.Type) string {
 	best, bestDist := "", len(key)/3+1
 	for _, k := range sortedKeys(known) {
 		d := distance(strings.ToLower(key), strings.ToLower(k))
@@ -215,10 +243,10 @@ func unknownField(key string, known map[string]reflect.Type) string {
 			best, bestDist = k, d
 		}
 	}
-	if best == "" || bestDist > 2 {
-		return "unknown field"
+	if bestDist > 2 {
+		return ""
 	}
-	return fmt.Sprintf("unknown field, did you mean %q?", best)
+	return best
 }
 
 // distance is the Levenshtein edit distance between a and b.

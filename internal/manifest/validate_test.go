@@ -149,3 +149,46 @@ spec:
 		t.Errorf("problems:\n got %q\nwant %q", got, want)
 	}
 }
+
+// A misspelt field is reported once: the field it was meant for, left
+// unset by the typo, is not reported as missing too.
+func TestValidateTypoReportedOnce(t *testing.T) {
+	set, err := decodeString(t, `apiVersion: serin.dev/v1beta1
+kind: Canary
+metadata:
+  name: podinfo
+spec:
+  targetRef:
+    name: podinfo
+  service:
+    port: 9898
+  canaryAnalysis:
+    interval: 1m
+    stepweight: 10
+`)
+	got := problemStrings(t, err)
+	got = append(got, problemStrings(t, set.Validate(v1beta1.ValidationOptions{}))...)
+	want := []string{`in.yaml:10: spec.canaryAnalysis: unknown field: Flagger's v1alpha3 name: v1beta1 calls it analysis`}
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n got %q\nwant %q", got, want)
+	}
+	set, err = decodeString(t, `apiVersion: serin.dev/v1beta1
+kind: Canary
+metadata:
+  name: podinfo
+spec:
+  targetRef:
+    name: podinfo
+  service:
+    port: 9898
+  analysis:
+    interval: 1m
+    stepweight: 10
+`)
+	got = problemStrings(t, err)
+	got = append(got, problemStrings(t, set.Validate(v1beta1.ValidationOptions{}))...)
+	want = []string{`in.yaml:12: spec.analysis.stepweight: unknown field, did you mean "stepWeight"?`}
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n got %q\nwant %q", got, want)
+	}
+}
