@@ -133,6 +133,20 @@ func ValidateCanary(c *Canary, opts ValidationOptions) field.ErrorList {
 		if r.Kind != "" && r.Kind != "HorizontalPodAutoscaler" {
 			errs = append(errs, field.Invalid(spec.Child("autoscalerRef", "kind"), r.Kind, UnsupportedAutoscaler))
 		}
+		if pr := r.PrimaryScalerReplicas; pr != nil {
+			rp := spec.Child("autoscalerRef", "primaryScalerReplicas")
+			for _, b := range []struct {
+				name string
+				v    *int32
+			}{{"minReplicas", pr.MinReplicas}, {"maxReplicas", pr.MaxReplicas}} {
+				if b.v != nil && *b.v < 1 {
+					errs = append(errs, field.Invalid(rp.Child(b.name), *b.v, "must be at least 1"))
+				}
+			}
+			if pr.MinReplicas != nil && pr.MaxReplicas != nil && *pr.MinReplicas > *pr.MaxReplicas {
+				errs = append(errs, field.Invalid(rp.Child("minReplicas"), *pr.MinReplicas, fmt.Sprintf("must not exceed maxReplicas (%d)", *pr.MaxReplicas)))
+			}
+		}
 	}
 	errs = append(errs, validateService(&s.Service, spec.Child("service"))...)
 	if p := s.ProgressDeadlineSeconds; p != nil && *p < 1 {

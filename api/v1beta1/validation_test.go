@@ -74,6 +74,10 @@ func TestValidateCanary(t *testing.T) {
 		{name: "KEDA ScaledObject", mutate: func(c *Canary) {
 			c.Spec.AutoscalerRef = &AutoscalerReference{APIVersion: "keda.sh/v1alpha1", Kind: "ScaledObject", Name: "podinfo"}
 		}, want: []wantErr{{"spec.autoscalerRef.kind", invalid}}},
+		{name: "primaryScalerReplicas out of order", mutate: func(c *Canary) {
+			c.Spec.AutoscalerRef = &AutoscalerReference{Kind: "HorizontalPodAutoscaler", Name: "podinfo",
+				PrimaryScalerReplicas: &ScalerReplicas{MinReplicas: ptr[int32](5), MaxReplicas: ptr[int32](2)}}
+		}, want: []wantErr{{"spec.autoscalerRef.primaryScalerReplicas.minReplicas", invalid}}},
 		{name: "Flagger's service fields", mutate: func(c *Canary) {
 			s := &c.Spec.Service
 			s.BackendTimeout, s.Headless, s.TrafficDistribution = "5s", true, "PreferSameZone"

@@ -32,10 +32,10 @@ func Warnings(ws []Warning) string {
 // errors about other meshes.
 const DrivenMeshes = "serin drives Linkerd (SMI TrafficSplit), Gateway API HTTPRoutes and plain Kubernetes (blue/green)"
 
-// CanaryWarnings returns the warnings of a Canary that ValidateCanary
-// accepts. The controller posts them as one Warning event per generation
-// of the Canary, and serin validate prints them; neither refuses the
-// Canary. opts.DefaultProvider is the provider an empty spec.provider
+// CanaryWarnings returns the warnings of a Canary. serin validate prints
+// them, and the controller posts those of a Canary ValidateCanary accepts
+// as one Warning event per generation; neither refuses the Canary for
+// them. opts.DefaultProvider is the provider an empty spec.provider
 // means; when it is empty too, warnings that depend on the provider are
 // left out for Canaries without spec.provider.
 func CanaryWarnings(c *Canary, opts ValidationOptions) []Warning {
@@ -66,6 +66,10 @@ func CanaryWarnings(c *Canary, opts ValidationOptions) []Warning {
 	other(spec.Child("ingressRef"), c.Spec.IngressRef != nil, "NGINX ingress")
 	other(spec.Child("upstreamRef"), c.Spec.UpstreamRef != nil, "Gloo")
 	other(spec.Child("routeRef"), c.Spec.RouteRef != nil, "APISIX")
+
+	if r := c.Spec.AutoscalerRef; r != nil && len(r.PrimaryScalerQueries) > 0 {
+		warn(spec.Child("autoscalerRef", "primaryScalerQueries"), "has no effect: it configures the primary's KEDA ScaledObject, and serin copies HorizontalPodAutoscalers")
+	}
 
 	provider := c.Spec.Provider
 	if provider == "" {

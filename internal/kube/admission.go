@@ -24,15 +24,13 @@ type Admission struct {
 	NoCrossNamespaceRefs bool
 }
 
-// Check returns the errors and the warnings of c.
+// Check returns the errors and the warnings of c, as serin validate
+// prints them. The controller posts the warnings of a Canary it accepts.
 func (a Admission) Check(c *v1beta1.Canary) (field.ErrorList, []v1beta1.Warning) {
 	opts := v1beta1.ValidationOptions{MinInterval: a.MinInterval, DefaultProvider: a.DefaultProvider}
 	errs := v1beta1.ValidateCanary(c, opts)
 	if a.NoCrossNamespaceRefs {
 		errs = append(errs, crossNamespaceRefs(c)...)
 	}
-	if len(errs) > 0 {
-		return errs, nil
-	}
-	return nil, v1beta1.CanaryWarnings(c, opts)
+	return errs, v1beta1.CanaryWarnings(c, opts)
 }
