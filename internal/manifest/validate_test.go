@@ -115,17 +115,23 @@ spec:
 	}
 }
 
+// checkOnePass decodes a Canary whose spec is spec and validates it, and
+// compares every problem of both passes with want.
+func checkOnePass(t *testing.T, spec string, want ...string) {
+	t.Helper()
+	set, err := decodeString(t, "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: podinfo\nspec:\n"+
+		"  targetRef:\n    name: podinfo\n"+spec)
+	got := problemStrings(t, err)
+	got = append(got, problemStrings(t, set.Validate(v1beta1.ValidationOptions{}))...)
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n got %q\nwant %q", got, want)
+	}
+}
+
 // An unknown field does not hide the other problems of its object: the
 // object is decoded without it and validated in the same pass.
 func TestValidateOnePass(t *testing.T) {
-	set, err := decodeString(t, `apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata:
-  name: podinfo
-spec:
-  targetRef:
-    name: podinfo
-  service:
+	checkOnePass(t, `  service:
     port: 9898
     colour: blue
   analysis:
@@ -136,59 +142,18 @@ spec:
       thresholdRange:
         min: 99
         max: 90
-`)
-	got := problemStrings(t, err)
-	got = append(got, problemStrings(t, set.Validate(v1beta1.ValidationOptions{}))...)
-	want := []string{
+`,
 		`in.yaml:13: spec.analysis.stepWeight: must be an integer, got string "ten"`,
 		`in.yaml:10: spec.service.colour: unknown field`,
 		`in.yaml:12: spec.analysis.interval: must be a duration such as 30s or 1m, got "soon"`,
-		`in.yaml:17: spec.analysis.metrics[0].thresholdRange.min: must not exceed max (90), got 99`,
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("problems:\n got %q\nwant %q", got, want)
-	}
+		`in.yaml:17: spec.analysis.metrics[0].thresholdRange.min: must not exceed max (90), got 99`)
 }
 
 // A misspelt field is reported once: the field it was meant for, left
 // unset by the typo, is not reported as missing too.
 func TestValidateTypoReportedOnce(t *testing.T) {
-	set, err := decodeString(t, `apiVersion: serin.dev/v1beta1
-kind: Canary
-metadata:
-  name: podinfo
-spec:
-  targetRef:
-    name: podinfo
-  service:
-    port: 9898
-  canaryAnalysis:
-    interval: 1m
-    stepweight: 10
-`)
-	got := problemStrings(t, err)
-	got = append(got, problemStrings(t, set.Validate(v1beta1.ValidationOptions{}))...)
-	want := []string{`in.yaml:10: spec.canaryAnalysis: unknown field: Flagger's v1alpha3 name: v1beta1 calls it analysis`}
-	if !slices.Equal(got, want) {
-		t.Errorf("problems:\n got %q\nwant %q", got, want)
-	}
-	set, err = decodeString(t, `apiVersion: serin.dev/v1beta1
-kind: Canary
-metadata:
-  name: podinfo
-spec:
-  targetRef:
-    name: podinfo
-  service:
-    port: 9898
-  analysis:
-    interval: 1m
-    stepweight: 10
-`)
-	got = problemStrings(t, err)
-	got = append(got, problemStrings(t, set.Validate(v1beta1.ValidationOptions{}))...)
-	want = []string{`in.yaml:12: spec.analysis.stepweight: unknown field, did you mean "stepWeight"?`}
-	if !slices.Equal(got, want) {
-		t.Errorf("problems:\n got %q\nwant %q", got, want)
-	}
+	checkOnePass(t, "  service:\n    port: 9898\n  canaryAnalysis:\n    interval: 1m\n    stepweight: 10\n",
+		`in.yaml:10: spec.canaryAnalysis: unknown field: Flagger's v1alpha3 name: v1beta1 calls it analysis`)
+	checkOnePass(t, "  service:\n    port: 9898\n  analysis:\n    interval: 1m\n    stepweight: 10\n",
+		`in.yaml:12: spec.analysis.stepweight: unknown field, did you mean "stepWeight"?`)
 }

@@ -7,13 +7,11 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/kube"
-	"github.com/serinhq/serin/internal/testenv"
 )
 
 // TestDaemonSetRelease releases a DaemonSet with the kubernetes provider,
@@ -21,22 +19,8 @@ import (
 // scales the target to zero with the scale-to-zero node selector, and on a
 // new image runs the blue/green iterations and promotes it to the primary.
 func TestDaemonSetRelease(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	s, err := kube.NewScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := apiextensionsv1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	cluster := testenv.Start(t, testenv.Options{
-		Scheme: s,
-		CRDs:   []string{repoRoot + "/deploy/crds", repoRoot + "/deploy/crds/thirdparty"},
-		// The test cluster's controllers, and the DaemonSet one.
-		ControllerManagerArgs: []string{"--controllers=deployment,replicaset,endpointslice,namespace,garbagecollector,daemonset"},
-	})
+	// The test cluster's controllers, and the DaemonSet one.
+	cluster := startCluster(t, "--controllers=deployment,replicaset,endpointslice,namespace,garbagecollector,daemonset")
 	cl := cluster.Client()
 	ns := cluster.CreateNamespace(t, "daemonset")
 	ctx := t.Context()
