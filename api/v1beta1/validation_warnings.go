@@ -71,22 +71,30 @@ func CanaryWarnings(c *Canary, opts ValidationOptions) []Warning {
 		warn(spec.Child("autoscalerRef", "primaryScalerQueries"), "has no effect: it configures the primary's KEDA ScaledObject, and serin copies HorizontalPodAutoscalers")
 	}
 
-	provider := c.Spec.Provider
-	if provider == "" {
+	// The local runtime routes every Canary through its proxy, whatever
+	// spec.provider says.
+	provider, where := c.Spec.Provider, ""
+	switch {
+	case opts.NoCluster:
+		provider, where = "serin", "in the local runtime"
+	case provider == "":
 		provider = opts.DefaultProvider
+	}
+	if where == "" {
+		where = fmt.Sprintf("with provider %q", provider)
 	}
 	gateway := strings.HasPrefix(provider, "gatewayapi")
 	if provider != "" && !gateway {
 		onlyGateway := func(p *field.Path, set bool) {
 			if set {
-				warn(p, "has no effect with provider %q: only the Gateway API router carries it", provider)
+				warn(p, "has no effect %s: only the Gateway API router carries it", where)
 			}
 		}
 		onlyGateway(sp.Child("backendTimeout"), s.BackendTimeout != "")
 		onlyGateway(sp.Child("mirror"), len(s.Mirror) > 0)
 		onlyGateway(sp.Child("gatewayRefs"), len(s.GatewayRefs) > 0)
 		if len(s.Hosts) > 0 {
-			warn(sp.Child("hosts"), "has no effect with provider %q: only the Gateway API router carries hosts (as the HTTPRoute's hostnames)", provider)
+			warn(sp.Child("hosts"), "has no effect %s: only the Gateway API router carries hosts (as the HTTPRoute's hostnames)", where)
 		}
 	} else if gateway && len(s.Hosts) > 0 && len(s.GatewayRefs) == 0 {
 		warn(sp.Child("hosts"), "has no effect without gatewayRefs: a mesh route has no hostnames")
@@ -124,11 +132,11 @@ func CanaryWarnings(c *Canary, opts ValidationOptions) []Warning {
 			warn(sap.Child("primaryCookieName"), "has no effect with the Gateway API router: only clients sent to the canary are pinned (cookieName)")
 		}
 		if provider != "" && !gateway && provider != "serin" {
-			warn(sap, "has no effect with provider %q: session affinity needs the Gateway API router (or the local proxy)", provider)
+			warn(sap, "has no effect %s: session affinity needs the Gateway API router (or the local proxy)", where)
 		}
 	}
 	if provider != "" && !gateway && provider != "serin" && a.Mirror {
-		warn(ap.Child("mirror"), "has no effect with provider %q: mirroring needs the Gateway API router (or the local proxy)", provider)
+		warn(ap.Child("mirror"), "has no effect %s: mirroring needs the Gateway API router (or the local proxy)", where)
 	}
 	if provider == "kubernetes" {
 		if len(a.Match) > 0 {

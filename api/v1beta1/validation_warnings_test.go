@@ -39,6 +39,11 @@ func TestCanaryWarnings(t *testing.T) {
 			c.Spec.Service.BackendTimeout = "5s"
 			c.Spec.Analysis.SessionAffinity = &SessionAffinity{CookieName: "c", SameSite: "None"}
 		}, want: []string{"spec.analysis.sessionAffinity.sameSite"}},
+		{name: "locally, the proxy routes whatever the provider", opts: ValidationOptions{NoCluster: true}, mutate: func(c *Canary) {
+			c.Spec.Provider = "linkerd"
+			c.Spec.Service.BackendTimeout = "5s"
+			c.Spec.Analysis.SessionAffinity = &SessionAffinity{CookieName: "c"}
+		}, want: []string{"spec.service.backendTimeout"}},
 		{name: "kubernetes provider", mutate: func(c *Canary) { c.Spec.Provider = "kubernetes" },
 			want: []string{"spec.analysis.iterations"}},
 		{name: "disableTLS on http", mutate: func(c *Canary) {

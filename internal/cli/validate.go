@@ -37,7 +37,7 @@ files" when there is no error, and exits 1 otherwise.`,
 			}
 			opts := v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalKubernetes}
 			if local {
-				opts = v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal, NoCluster: true, DefaultProvider: "serin"}
+				opts = v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal, NoCluster: true}
 			}
 			loader := manifest.Loader{Stdin: cmd.InOrStdin()}
 			set, loadErr := loader.Load(files...)
