@@ -1,6 +1,8 @@
 package v1beta1
 
 import (
+	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -175,8 +177,28 @@ func (a *CanaryAnalysis) EffectiveCanaryReadyThreshold() int {
 }
 
 // IntervalDuration is the span the metric is computed over (default 1m).
+// Flagger's spelled-out units ("1min") are read as ParseMetricInterval
+// reads them.
 func (m *CanaryMetric) IntervalDuration() time.Duration {
-	return parseDurationOr(m.Interval, DefaultMetricInterval)
+	if d, _, err := ParseMetricInterval(m.Interval); err == nil && d > 0 {
+		return d
+	}
+	return parseDurationOr("", DefaultMetricInterval)
+}
+
+// EffectiveInterval is the metric's interval as queries are given it
+// ({{ interval }}): the default (1m) when unset; Flagger's spelled-out
+// units in a form Prometheus reads ("1min" becomes "1m"); else as written,
+// so that a value that does not parse, which validation refuses, fails the
+// query with its own words.
+func (m *CanaryMetric) EffectiveInterval() string {
+	if m.Interval == "" {
+		return DefaultMetricInterval
+	}
+	if d, spelled, err := ParseMetricInterval(m.Interval); err == nil && d > 0 && spelled {
+		return FormatInterval(d)
+	}
+	return m.Interval
 }
 
 // EffectiveType is the gate of the webhook (default rollout).
@@ -225,4 +247,42 @@ func parseDurationOr(s, def string) time.Duration {
 	}
 	d, _ := time.ParseDuration(def)
 	return d
+}
+
+// CookieAttributes are the attributes of the Set-Cookie header that pins a
+// client, after its name=value: "; Max-Age=86400; Path=/" and, when set,
+// Domain, HttpOnly, Secure, SameSite and Partitioned, in that order.
+func (s *SessionAffinity) CookieAttributes() string {
+	var b strings.Builder
+	b.WriteString("; Max-Age=" + strconv.Itoa(int(s.EffectiveMaxAge()/time.Second)))
+	path := "/"
+	if s != nil && s.Path != "" {
+		path = s.Path
+	}
+	b.WriteString("; Path=" + path)
+	if s == nil {
+		return b.String()
+	}
+	if s.Domain != "" {
+		b.WriteString("; Domain=" + s.Domain)
+	}
+	if s.HTTPOnly {
+		b.WriteString("; HttpOnly")
+	}
+	if s.Secure {
+		b.WriteString("; Secure")
+	}
+	if s.SameSite != "" {
+		b.WriteString("; SameSite=" + s.SameSite)
+	}
+	if s.Partitioned {
+		b.WriteString("; Partitioned")
+	}
+	return b.String()
+}
+
+// HasCookieAttributes reports whether any cookie attribute beyond maxAge is
+// set.
+func (s *SessionAffinity) HasCookieAttributes() bool {
+	return s != nil && (s.Domain != "" || s.Path != "" || s.HTTPOnly || s.Secure || s.SameSite != "" || s.Partitioned)
 }

@@ -52,6 +52,10 @@ type CanaryStatus struct {
 	PreviousSessionAffinityCookie string `json:"previousSessionAffinityCookie,omitempty"`
 	// +optional
 	SessionAffinityCookie string `json:"sessionAffinityCookie,omitempty"`
+	// PrimarySessionAffinityCookie is Flagger's status field of the same
+	// name, kept so that a Flagger status reads back unchanged.
+	// +optional
+	PrimarySessionAffinityCookie string `json:"primarySessionAffinityCookie,omitempty"`
 	// TrackedConfigs maps tracked ConfigMaps and Secrets to their hashes.
 	// +optional
 	TrackedConfigs map[string]string `json:"trackedConfigs,omitempty"`
@@ -61,6 +65,10 @@ type CanaryStatus struct {
 	// LastPromotedSpec is the revision (hash) the primary runs.
 	// +optional
 	LastPromotedSpec string `json:"lastPromotedSpec,omitempty"`
+	// LastTrackedRevision is Flagger's status field of the same name, kept
+	// so that a Flagger status reads back unchanged.
+	// +optional
+	LastTrackedRevision string `json:"lastTrackedRevision,omitempty"`
 	// LastTransitionTime is when the phase or weight last changed.
 	// +optional
 	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`

@@ -48,7 +48,8 @@ type CanarySpec struct {
 	// +optional
 	MetricsServer string `json:"metricsServer,omitempty"`
 
-	// TargetRef is the workload being released (a Deployment).
+	// TargetRef is the workload being released (a Deployment; Flagger's
+	// DaemonSet targets are refused with a message saying so).
 	TargetRef LocalObjectReference `json:"targetRef"`
 
 	// AutoscalerRef is the HorizontalPodAutoscaler of the target, copied for
@@ -160,6 +161,30 @@ type CanaryService struct {
 	// Timeout of requests through the route, e.g. "30s".
 	// +optional
 	Timeout string `json:"timeout,omitempty"`
+	// BackendTimeout bounds each request from the route to a backend, e.g.
+	// "10s": the HTTPRoute rule's timeouts.backendRequest (Gateway API
+	// only; it has no effect on the other providers).
+	// +optional
+	BackendTimeout string `json:"backendTimeout,omitempty"`
+	// Headless makes the generated primary and canary Services headless
+	// (clusterIP None).
+	// +optional
+	Headless bool `json:"headless,omitempty"`
+	// TrafficDistribution is set on the generated Services
+	// (spec.trafficDistribution): PreferClose, PreferSameZone or
+	// PreferSameNode.
+	// +kubebuilder:validation:Enum=PreferClose;PreferSameZone;PreferSameNode
+	// +optional
+	TrafficDistribution string `json:"trafficDistribution,omitempty"`
+	// Mirror copies the requests of the route to other backends: Gateway
+	// API RequestMirror filters on the HTTPRoute (Gateway API only).
+	// +optional
+	Mirror []ServiceMirror `json:"mirror,omitempty"`
+	// UnmanagedMetadata lists the label and annotation keys of the
+	// generated objects that serin leaves as others set them: it neither
+	// overwrites nor removes them.
+	// +optional
+	UnmanagedMetadata *UnmanagedMetadata `json:"unmanagedMetadata,omitempty"`
 
 	// Backends, Gateways, GatewayRefs, Delegation, Hosts, TrafficPolicy,
 	// Match, Rewrite, Retries, Headers, CorsPolicy and MeshName are read for
@@ -208,6 +233,36 @@ type CanaryService struct {
 	Primary *CustomMetadata `json:"primary,omitempty"`
 	// +optional
 	Canary *CustomMetadata `json:"canary,omitempty"`
+}
+
+// ServiceMirror is one RequestMirror filter of an HTTPRoute.
+type ServiceMirror struct {
+	// BackendRef is where the copies go.
+	BackendRef MirrorBackendRef `json:"backendRef"`
+}
+
+// MirrorBackendRef names the backend of a mirror, as a Gateway API
+// BackendObjectReference.
+type MirrorBackendRef struct {
+	// +optional
+	Group *string `json:"group,omitempty"`
+	// Kind defaults to Service.
+	// +optional
+	Kind *string `json:"kind,omitempty"`
+	Name string  `json:"name"`
+	// +optional
+	Namespace *string `json:"namespace,omitempty"`
+	// Port is required for a Service.
+	// +optional
+	Port *int32 `json:"port,omitempty"`
+}
+
+// UnmanagedMetadata lists metadata keys serin does not manage.
+type UnmanagedMetadata struct {
+	// +optional
+	Labels []string `json:"labels,omitempty"`
+	// +optional
+	Annotations []string `json:"annotations,omitempty"`
 }
 
 // ParentReference names a Gateway (or Service) a route attaches to.
@@ -265,8 +320,8 @@ type CanaryAnalysis struct {
 	// this size instead of all at once.
 	// +optional
 	StepWeightPromotion int `json:"stepWeightPromotion,omitempty"`
-	// Threshold is how many failed checks roll the canary back. Defaults to 1.
-	// +kubebuilder:validation:Minimum=1
+	// Threshold is how many failed checks roll the canary back. Defaults to
+	// 1; 0 reads as the default, as in Flagger.
 	// +optional
 	Threshold int `json:"threshold,omitempty"`
 	// PrimaryReadyThreshold is the percentage of primary pods that must be
@@ -335,6 +390,22 @@ type SessionAffinity struct {
 	// PrimaryCookieName pins a client to the primary.
 	// +optional
 	PrimaryCookieName string `json:"primaryCookieName,omitempty"`
+	// Domain, Path, HTTPOnly, Secure, SameSite and Partitioned are the
+	// attributes of the cookies set, as in RFC 6265 and CHIPS.
+	// +optional
+	Domain string `json:"domain,omitempty"`
+	// +optional
+	Path string `json:"path,omitempty"`
+	// +optional
+	HTTPOnly bool `json:"httpOnly,omitempty"`
+	// +optional
+	Secure bool `json:"secure,omitempty"`
+	// SameSite is Strict, Lax or None.
+	// +kubebuilder:validation:Enum=Strict;Lax;None
+	// +optional
+	SameSite string `json:"sameSite,omitempty"`
+	// +optional
+	Partitioned bool `json:"partitioned,omitempty"`
 }
 
 // CanaryMetric is one metric of the analysis.
@@ -414,6 +485,9 @@ type CanaryWebhook struct {
 	// Retries of a failed call within one gate.
 	// +optional
 	Retries int `json:"retries,omitempty"`
+	// DisableTLS skips the verification of the webhook's TLS certificate.
+	// +optional
+	DisableTLS bool `json:"disableTLS,omitempty"`
 }
 
 // CanaryAlert sends the release's events to an AlertProvider.

@@ -33,6 +33,10 @@ type ValidationOptions struct {
 	// runtime), so MetricTemplates whose provider reads a cluster's
 	// objects (keptn, externalmetrics without an address) are refused.
 	NoCluster bool
+	// DefaultProvider is what an empty spec.provider means (the
+	// controller's --mesh-provider). Empty: unknown, as for serin
+	// validate, which then leaves out the warnings that depend on it.
+	DefaultProvider string
 }
 
 func (o ValidationOptions) minInterval() time.Duration {
@@ -57,6 +61,26 @@ func otherMeshes() []string {
 	return []string{"istio", "appmesh", "appmesh:v1beta2", "contour", "nginx", "gloo", "skipper",
 		"traefik", "osm", "kuma", "apisix", "knative", "supergloo"}
 }
+
+// trafficDistributions lists the values of service.trafficDistribution.
+func trafficDistributions() []string {
+	return []string{"", "PreferClose", "PreferSameZone", "PreferSameNode"}
+}
+
+// sameSites lists the values of sessionAffinity.sameSite.
+func sameSites() []string { return []string{"", "Strict", "Lax", "None"} }
+
+// UnsupportedAutoscaler is why a Canary whose autoscalerRef is not a
+// HorizontalPodAutoscaler (a KEDA ScaledObject) is refused, by validation
+// and by the controller alike.
+const UnsupportedAutoscaler = "only HorizontalPodAutoscaler is supported: serin does not copy KEDA ScaledObjects for the primary; remove autoscalerRef or use an HPA"
+
+// DaemonSetAutoscaler is why a DaemonSet target with an autoscalerRef is
+// refused, by validation and by the controller alike.
+const DaemonSetAutoscaler = "a DaemonSet runs one pod per node and has no autoscaler: remove autoscalerRef"
+
+// LocalDaemonSet is why the local runtime refuses a DaemonSet target.
+const LocalDaemonSet = "DaemonSet targets run only under serin controller: the local runtime runs Deployments"
 
 // alertSeverities lists the values of an alert's severity.
 func alertSeverities() []string { return []string{"", "info", "warn", "error"} }
@@ -94,8 +118,35 @@ func ValidateCanary(c *Canary, opts ValidationOptions) field.ErrorList {
 		errs = append(errs, validateURL(s.MetricsServer, spec.Child("metricsServer"))...)
 	}
 	errs = append(errs, validateTargetRef(&s.TargetRef, spec.Child("targetRef"))...)
-	if s.AutoscalerRef != nil && s.AutoscalerRef.Name == "" {
-		errs = append(errs, field.Required(spec.Child("autoscalerRef", "name"), ""))
+	if s.TargetRef.Kind == "DaemonSet" {
+		if opts.NoCluster {
+			errs = append(errs, field.Invalid(spec.Child("targetRef", "kind"), s.TargetRef.Kind, LocalDaemonSet))
+		}
+		if s.AutoscalerRef != nil {
+			errs = append(errs, field.Forbidden(spec.Child("autoscalerRef"), DaemonSetAutoscaler))
+		}
+	}
+	if r := s.AutoscalerRef; r != nil {
+		if r.Name == "" {
+			errs = append(errs, field.Required(spec.Child("autoscalerRef", "name"), ""))
+		}
+		if r.Kind != "" && r.Kind != "HorizontalPodAutoscaler" {
+			errs = append(errs, field.Invalid(spec.Child("autoscalerRef", "kind"), r.Kind, UnsupportedAutoscaler))
+		}
+		if pr := r.PrimaryScalerReplicas; pr != nil {
+			rp := spec.Child("autoscalerRef", "primaryScalerReplicas")
+			for _, b := range []struct {
+				name string
+				v    *int32
+			}{{"minReplicas", pr.MinReplicas}, {"maxReplicas", pr.MaxReplicas}} {
+				if b.v != nil && *b.v < 1 {
+					errs = append(errs, field.Invalid(rp.Child(b.name), *b.v, "must be at least 1"))
+				}
+			}
+			if pr.MinReplicas != nil && pr.MaxReplicas != nil && *pr.MinReplicas > *pr.MaxReplicas {
+				errs = append(errs, field.Invalid(rp.Child("minReplicas"), *pr.MinReplicas, fmt.Sprintf("must not exceed maxReplicas (%d)", *pr.MaxReplicas)))
+			}
+		}
 	}
 	errs = append(errs, validateService(&s.Service, spec.Child("service"))...)
 	if p := s.ProgressDeadlineSeconds; p != nil && *p < 1 {
@@ -132,8 +183,10 @@ func validateTargetRef(r *LocalObjectReference, p *field.Path) field.ErrorList {
 	if r.Name == "" {
 		errs = append(errs, field.Required(p.Child("name"), ""))
 	}
-	if r.Kind != "" && r.Kind != "Deployment" {
-		errs = append(errs, field.NotSupported(p.Child("kind"), r.Kind, []string{"Deployment"}))
+	switch r.Kind {
+	case "", "Deployment", "DaemonSet":
+	default:
+		errs = append(errs, field.NotSupported(p.Child("kind"), r.Kind, []string{"Deployment", "DaemonSet"}))
 	}
 	if r.APIVersion != "" && r.APIVersion != "apps/v1" {
 		errs = append(errs, field.NotSupported(p.Child("apiVersion"), r.APIVersion, []string{"apps/v1"}))
@@ -162,8 +215,23 @@ func validateService(s *CanaryService, p *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(p.Child("targetPort"), tp.StrVal, msg))
 		}
 	}
-	if s.Timeout != "" {
-		errs = append(errs, validateDuration(s.Timeout, 0, p.Child("timeout"))...)
+	errs = append(errs, validateRouteTimeouts(s, p)...)
+	if td := trafficDistributions(); !slices.Contains(td, s.TrafficDistribution) {
+		errs = append(errs, field.NotSupported(p.Child("trafficDistribution"), s.TrafficDistribution, td[1:]))
+	}
+	for i, m := range s.Mirror {
+		bp := p.Child("mirror").Index(i).Child("backendRef")
+		ref := m.BackendRef
+		if ref.Name == "" {
+			errs = append(errs, field.Required(bp.Child("name"), ""))
+		}
+		isService := (ref.Group == nil || *ref.Group == "") && (ref.Kind == nil || *ref.Kind == "Service")
+		if isService && ref.Port == nil {
+			errs = append(errs, field.Required(bp.Child("port"), "required for a Service"))
+		}
+		if ref.Port != nil && (*ref.Port < 1 || *ref.Port > 65535) {
+			errs = append(errs, field.Invalid(bp.Child("port"), *ref.Port, "must be between 1 and 65535"))
+		}
 	}
 	for i, g := range s.GatewayRefs {
 		if g.Name == "" {
@@ -182,7 +250,7 @@ func validateAnalysis(a *CanaryAnalysis, skip bool, opts ValidationOptions, p *f
 		errs = append(errs, validateDuration(a.Interval, opts.minInterval(), p.Child("interval"))...)
 	}
 	if a.Threshold < 0 {
-		errs = append(errs, field.Invalid(p.Child("threshold"), a.Threshold, "must be at least 1"))
+		errs = append(errs, field.Invalid(p.Child("threshold"), a.Threshold, "must be at least 1 (0 reads as the default, 1)"))
 	}
 	errs = append(errs, validateWeights(a, skip, p)...)
 	errs = append(errs, validatePercent(a.PrimaryReadyThreshold, p.Child("primaryReadyThreshold"))...)
@@ -233,6 +301,14 @@ func validateAnalysis(a *CanaryAnalysis, skip bool, opts ValidationOptions, p *f
 		if sa.MaxAge < 0 {
 			errs = append(errs, field.Invalid(sp.Child("maxAge"), sa.MaxAge, "must not be negative"))
 		}
+		if ss := sameSites(); !slices.Contains(ss, sa.SameSite) {
+			errs = append(errs, field.NotSupported(sp.Child("sameSite"), sa.SameSite, ss[1:]))
+		}
+		for _, c := range []struct{ name, value string }{{"domain", sa.Domain}, {"path", sa.Path}} {
+			if strings.ContainsAny(c.value, ";, \t\r\n") {
+				errs = append(errs, field.Invalid(sp.Child(c.name), c.value, "must not contain ';', ',' or white space, which would end the cookie attribute"))
+			}
+		}
 	}
 	if a.Judge != nil {
 		errs = append(errs, validateJudge(a, p.Child("judge"))...)
@@ -257,9 +333,9 @@ func validateWeights(a *CanaryAnalysis, skip bool, p *field.Path) field.ErrorLis
 		errs = append(errs, field.Invalid(p.Child("iterations"), a.Iterations, "must not be negative"))
 	}
 
-	if len(a.StepWeights) > 0 && a.StepWeight != 0 {
-		errs = append(errs, field.Forbidden(p.Child("stepWeights"), "not allowed with stepWeight: set one or the other"))
-	}
+	// stepWeight beside stepWeights, and stepWeights above maxWeight, are
+	// accepted as Flagger accepts them (stepWeights win over both); see
+	// CanaryWarnings.
 	prev := 0
 	for i, w := range a.StepWeights {
 		wp := p.Child("stepWeights").Index(i)
@@ -268,12 +344,10 @@ func validateWeights(a *CanaryAnalysis, skip bool, p *field.Path) field.ErrorLis
 			errs = append(errs, field.Invalid(wp, w, "must be between 1 and 100"))
 		case w <= prev:
 			errs = append(errs, field.Invalid(wp, w, fmt.Sprintf("must be greater than the weight before it (%d)", prev)))
-		case a.MaxWeight > 0 && w > a.MaxWeight:
-			errs = append(errs, field.Invalid(wp, w, fmt.Sprintf("must not exceed maxWeight (%d)", a.MaxWeight)))
 		}
 		prev = max(prev, w)
 	}
-	if a.MaxWeight > 0 && a.StepWeight > a.MaxWeight {
+	if len(a.StepWeights) == 0 && a.MaxWeight > 0 && a.StepWeight > a.MaxWeight {
 		errs = append(errs, field.Invalid(p.Child("maxWeight"), a.MaxWeight, fmt.Sprintf("must be at least stepWeight (%d)", a.StepWeight)))
 	}
 
@@ -311,7 +385,12 @@ func validateMetric(m *CanaryMetric, p *field.Path) field.ErrorList {
 		errs = append(errs, field.Required(p.Child("name"), ""))
 	}
 	if m.Interval != "" {
-		errs = append(errs, validateDuration(m.Interval, 0, p.Child("interval"))...)
+		switch d, _, err := ParseMetricInterval(m.Interval); {
+		case err != nil:
+			errs = append(errs, field.Invalid(p.Child("interval"), m.Interval, "must be a duration such as 30s or 1m"))
+		case d <= 0:
+			errs = append(errs, field.Invalid(p.Child("interval"), m.Interval, "must be positive"))
+		}
 	}
 	if r := m.ThresholdRange; r != nil && r.Min != nil && r.Max != nil && *r.Min > *r.Max {
 		errs = append(errs, field.Invalid(p.Child("thresholdRange", "min"), *r.Min, fmt.Sprintf("must not exceed max (%g)", *r.Max)))
@@ -439,6 +518,39 @@ func validateDuration(s string, minimum time.Duration, p *field.Path) field.Erro
 		return field.ErrorList{field.Invalid(p, s, fmt.Sprintf("must be at least %s", minimum))}
 	}
 	return nil
+}
+
+// routeDuration is the form of a Gateway API duration (GEP-2257), which
+// the HTTPRoute's timeouts take: up to four parts of h, m, s or ms.
+var routeDuration = regexp.MustCompile(`^([0-9]{1,5}(h|m|s|ms)){1,4}$`)
+
+// validateRouteTimeouts checks service.timeout and backendTimeout as the
+// Gateway API's HTTPRoute schema does, so that a route serin writes is one
+// the API server takes: Gateway API durations, the backend's no longer
+// than the request's.
+func validateRouteTimeouts(s *CanaryService, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	parsed := map[string]time.Duration{}
+	for _, t := range []struct{ name, value string }{{"timeout", s.Timeout}, {"backendTimeout", s.BackendTimeout}} {
+		if t.value == "" {
+			continue
+		}
+		if e := validateDuration(t.value, 0, p.Child(t.name)); len(e) > 0 {
+			errs = append(errs, e...)
+			continue
+		}
+		if !routeDuration.MatchString(t.value) {
+			errs = append(errs, field.Invalid(p.Child(t.name), t.value, "must be a Gateway API duration: up to four parts of whole h, m, s or ms, such as 30s or 1m30s"))
+			continue
+		}
+		parsed[t.name], _ = time.ParseDuration(t.value)
+	}
+	if r, ok := parsed["timeout"]; ok {
+		if b, ok := parsed["backendTimeout"]; ok && b > r {
+			errs = append(errs, field.Invalid(p.Child("backendTimeout"), s.BackendTimeout, fmt.Sprintf("must not exceed timeout (%s)", s.Timeout)))
+		}
+	}
+	return errs
 }
 
 // validateURL checks that s is an absolute http or https URL.

@@ -24,8 +24,10 @@ func newValidateCommand() *cobra.Command {
 		Long: `validate reads YAML or JSON manifests (files, directories searched for
 *.yaml, *.yml and *.json, or - for standard input) and reports every problem
 with its file, line and field path. Flagger's flagger.app/v1beta1 kinds are
-accepted as they are. It prints "OK: N objects in M files" when there is
-nothing to report, and exits 1 otherwise.`,
+accepted as they are. Warnings (prefixed "warning:") name what is accepted,
+as Flagger accepts it, but is likely not what was meant, such as fields that
+have no effect; they do not fail the command. It prints "OK: N objects in M
+files" when there is no error, and exits 1 otherwise.`,
 		Example: `  serin validate -f examples/podinfo
   kubectl get canary -A -o yaml | serin validate -f -`,
 		Args: cobra.NoArgs,
@@ -34,6 +36,9 @@ nothing to report, and exits 1 otherwise.`,
 				return errors.New("no manifests given: use -f FILE|DIR")
 			}
 			opts := v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalKubernetes}
+			if local {
+				opts = v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal, NoCluster: true}
+			}
 			loader := manifest.Loader{Stdin: cmd.InOrStdin()}
 			set, loadErr := loader.Load(files...)
 			var validateErr error
@@ -50,6 +55,8 @@ nothing to report, and exits 1 otherwise.`,
 					problems = append(problems, ps...)
 				}
 			}
+			errorCount := len(problems)
+			problems = append(problems, set.Warnings(opts)...)
 			// Report in file order, each file's problems by line.
 			order := make(map[string]int, len(set.Files))
 			for i, f := range set.Files {
@@ -59,13 +66,17 @@ nothing to report, and exits 1 otherwise.`,
 				return cmp.Or(cmp.Compare(order[a.File], order[b.File]), cmp.Compare(a.Line, b.Line))
 			})
 			out := cmd.OutOrStdout()
-			if len(problems) > 0 {
-				for _, p := range problems {
-					fmt.Fprintln(out, p.Error())
-				}
-				return fmt.Errorf("%s in %s", plural(len(problems), "problem"), plural(len(set.Files), "file"))
+			for _, p := range problems {
+				fmt.Fprintln(out, p.Error())
 			}
-			_, err := fmt.Fprintf(out, "OK: %s in %s\n", plural(len(set.Objects), "object"), plural(len(set.Files), "file"))
+			if errorCount > 0 {
+				return fmt.Errorf("%s in %s", plural(errorCount, "problem"), plural(len(set.Files), "file"))
+			}
+			warnings := ""
+			if n := len(problems); n > 0 {
+				warnings = ", " + plural(n, "warning")
+			}
+			_, err := fmt.Fprintf(out, "OK: %s in %s%s\n", plural(len(set.Objects), "object"), plural(len(set.Files), "file"), warnings)
 			return err
 		},
 	}

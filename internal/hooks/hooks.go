@@ -3,6 +3,7 @@ package hooks
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/serinhq/serin/api/v1beta1"
@@ -59,6 +61,8 @@ type Options struct {
 // Caller calls webhooks. It is safe for concurrent use.
 type Caller struct {
 	client       *http.Client
+	insecureOnce sync.Once
+	insecure     *http.Client // for webhooks with disableTLS
 	backoff      time.Duration
 	now          func() time.Time
 	eventWebhook string
@@ -166,7 +170,7 @@ func (h *Caller) call(ctx context.Context, w v1beta1.CanaryWebhook, t v1beta1.Ho
 	for attempt := 0; ; attempt++ {
 		var retry bool
 		var ok bool
-		ok, retry, msg = h.post(ctx, u.String(), t, body, timeout)
+		ok, retry, msg = h.post(ctx, h.clientFor(w), u.String(), t, body, timeout)
 		if ok {
 			return true, msg
 		}
@@ -188,9 +192,33 @@ func (h *Caller) call(ctx context.Context, w v1beta1.CanaryWebhook, t v1beta1.Ho
 	return false, prefix + ": " + msg
 }
 
+// clientFor returns the client that calls w: with disableTLS, as in
+// Flagger, one that does not verify the server's certificate.
+func (h *Caller) clientFor(w v1beta1.CanaryWebhook) *http.Client {
+	if !w.DisableTLS {
+		return h.client
+	}
+	h.insecureOnce.Do(func() {
+		var tr *http.Transport
+		if t, ok := h.client.Transport.(*http.Transport); ok {
+			tr = t.Clone()
+		} else {
+			tr = http.DefaultTransport.(*http.Transport).Clone()
+		}
+		if tr.TLSClientConfig == nil {
+			tr.TLSClientConfig = &tls.Config{}
+		}
+		tr.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // asked for by the webhook's disableTLS
+		c := *h.client
+		c.Transport = tr
+		h.insecure = &c
+	})
+	return h.insecure
+}
+
 // post makes one attempt. It returns whether the webhook answered OK,
 // whether a failure is worth a retry, and a message.
-func (h *Caller) post(ctx context.Context, u string, t v1beta1.HookType, body []byte, timeout time.Duration) (ok, retry bool, msg string) {
+func (h *Caller) post(ctx context.Context, client *http.Client, u string, t v1beta1.HookType, body []byte, timeout time.Duration) (ok, retry bool, msg string) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
@@ -199,7 +227,7 @@ func (h *Caller) post(ctx context.Context, u string, t v1beta1.HookType, body []
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(TypeHeader, string(t))
-	resp, err := h.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
 			return false, true, fmt.Sprintf("no reply within %v", timeout)

@@ -302,3 +302,26 @@ func TestNotifyEventWebhook(t *testing.T) {
 		t.Errorf("the Canary's event webhook got %d calls, want 1", n)
 	}
 }
+
+// A webhook served with a certificate no CA vouches for fails unless it
+// has disableTLS, which skips the verification for that webhook only.
+func TestCallDisableTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	c := canary(
+		v1beta1.CanaryWebhook{Name: "verified", Type: v1beta1.PreRolloutHook, URL: srv.URL},
+		v1beta1.CanaryWebhook{Name: "unverified", Type: v1beta1.PreRolloutHook, URL: srv.URL, DisableTLS: true},
+	)
+	res := newCaller().Call(context.Background(), c, v1beta1.PreRolloutHook)
+	if len(res) != 2 {
+		t.Fatalf("results = %+v", res)
+	}
+	if res[0].OK || !strings.Contains(res[0].Message, "certificate") {
+		t.Errorf("verified webhook: %+v, want a certificate error", res[0])
+	}
+	if !res[1].OK {
+		t.Errorf("webhook with disableTLS: %+v, want OK", res[1])
+	}
+}

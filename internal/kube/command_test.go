@@ -66,7 +66,7 @@ func TestValidate(t *testing.T) {
 	} {
 		c := valid()
 		tc.mutate(c)
-		err := r.validate(c)
+		_, err := r.validate(c)
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%s: %v", tc.name, err)
@@ -124,10 +124,10 @@ func TestValidateCrossNamespaceRefs(t *testing.T) {
 			},
 		},
 	}
-	if err := (&Reconciler{MinInterval: DefaultMinInterval}).validate(c); err != nil {
+	if _, err := (&Reconciler{MinInterval: DefaultMinInterval}).validate(c); err != nil {
 		t.Fatalf("cross-namespace references are allowed by default: %v", err)
 	}
-	err := (&Reconciler{MinInterval: DefaultMinInterval, NoCrossNamespaceRefs: true}).validate(c)
+	_, err := (&Reconciler{MinInterval: DefaultMinInterval, NoCrossNamespaceRefs: true}).validate(c)
 	if err == nil || !strings.Contains(err.Error(), "spec.analysis.metrics[1].templateRef.namespace") ||
 		!strings.Contains(err.Error(), "spec.analysis.alerts[0].providerRef.namespace") ||
 		strings.Contains(err.Error(), "metrics[0]") {

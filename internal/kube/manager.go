@@ -220,6 +220,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		MinInterval: o.MinInterval,
 
 		NoCrossNamespaceRefs: o.NoCrossNamespaceRefs,
+		DefaultProvider:      o.MeshProvider,
 	}
 	if err := r.SetupWithManager(mgr, o.Workers, o.SkipNameValidation); err != nil {
 		return nil, err

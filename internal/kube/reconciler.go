@@ -57,12 +57,17 @@ type Reconciler struct {
 	// NoCrossNamespaceRefs refuses Canaries that refer to MetricTemplates
 	// or AlertProviders in another namespace.
 	NoCrossNamespaceRefs bool
+	// DefaultProvider is the provider of Canaries without spec.provider
+	// (--mesh-provider), for the warnings that depend on it.
+	DefaultProvider string
 
 	mu  sync.Mutex
 	due map[types.NamespacedName]time.Time
 	// written is the resourceVersion of each Canary as this controller last
 	// wrote or read it from the API server, to tell a stale cache.
 	written map[types.NamespacedName]string
+	// warned is the generation of each Canary whose warnings were posted.
+	warned map[types.NamespacedName]int64
 }
 
 // Reconcile runs one tick for the Canary req names.
@@ -103,10 +108,14 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 			return ctrl.Result{}, "error", err
 		}
 	}
-	if err := r.validate(c); err != nil {
+	warnings, err := r.validate(c)
+	if err != nil {
 		r.Recorder.Event(c, corev1.EventTypeWarning, "InvalidSpec", err.Error())
 		r.clearDue(req.NamespacedName)
 		return ctrl.Result{}, "invalid", nil
+	}
+	if len(warnings) > 0 && r.firstWarning(req.NamespacedName, c.Generation) {
+		r.Recorder.Event(c, corev1.EventTypeWarning, "SpecWarning", v1beta1.Warnings(warnings))
 	}
 
 	cmd, cmdErr := command(c)
@@ -178,18 +187,34 @@ func command(c *v1beta1.Canary) (rollout.Command, error) {
 	return rollout.NoCommand, fmt.Errorf("metadata.annotations[%s]: must be promote, abort, pause, resume or retry, got %q", CommandAnnotation, v)
 }
 
-// validate checks c's spec as `serin validate` does, with the
+// validate checks c's spec as `serin validate` does (Admission), with the
 // controller's minimum interval: a Canary with problems is reported and not
-// ticked until it is fixed.
-func (r *Reconciler) validate(c *v1beta1.Canary) error {
-	errs := v1beta1.ValidateCanary(c, v1beta1.ValidationOptions{MinInterval: r.MinInterval})
-	if r.NoCrossNamespaceRefs {
-		errs = append(errs, crossNamespaceRefs(c)...)
-	}
+// ticked until it is fixed. It returns the warnings of a valid Canary.
+func (r *Reconciler) validate(c *v1beta1.Canary) ([]v1beta1.Warning, error) {
+	errs, warnings := r.admission().Check(c)
 	if len(errs) == 0 {
-		return nil
+		return warnings, nil
 	}
-	return errors.New(v1beta1.Problems(errs))
+	return nil, errors.New(v1beta1.Problems(errs))
+}
+
+func (r *Reconciler) admission() Admission {
+	return Admission{MinInterval: r.MinInterval, DefaultProvider: r.DefaultProvider, NoCrossNamespaceRefs: r.NoCrossNamespaceRefs}
+}
+
+// firstWarning reports whether the warnings of generation gen of the
+// Canary key are yet to be posted, and records that they are.
+func (r *Reconciler) firstWarning(key types.NamespacedName, gen int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.warned == nil {
+		r.warned = map[types.NamespacedName]int64{}
+	}
+	if g, ok := r.warned[key]; ok && g == gen {
+		return false
+	}
+	r.warned[key] = gen
+	return true
 }
 
 // crossNamespaceRefs returns a problem for each reference of c to a
@@ -353,6 +378,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	r.clearDue(key)
 	r.mu.Lock()
 	delete(r.written, key)
+	delete(r.warned, key)
 	r.mu.Unlock()
 	r.Metrics.forget(key.Namespace, key.Name)
 }

@@ -252,6 +252,44 @@ func TestReconcilerOnAPIServer(t *testing.T) {
 			t.Errorf("invalid canaries ticked %d times", n)
 		}
 	})
+
+	t.Run("warnings are posted once per generation and the canary is ticked", func(t *testing.T) {
+		newCanary("lenient", func(c *v1beta1.Canary) { c.Spec.Analysis.StepWeights = []int{10, 50} })
+		const msg = "spec.analysis.stepWeight: has no effect: stepWeights are set and win, as in Flagger"
+		waitEvent(t, cl, ns, "lenient", "SpecWarning", msg)
+		poll(t, 20*time.Second, "3 ticks", func(context.Context) (bool, error) { return len(eng.of("lenient")) >= 3, nil })
+		if n := warningCount(t, cl, ns, "lenient"); n != 1 {
+			t.Errorf("after 3 ticks of one generation: warning posted %d times, want 1", n)
+		}
+		c, err := get(t.Context(), "lenient")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Spec.Analysis.StepWeights = []int{20, 60}
+		if err := cl.Update(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 20*time.Second, "the warning of the next generation", func(context.Context) (bool, error) {
+			return warningCount(t, cl, ns, "lenient") == 2, nil
+		})
+	})
+}
+
+// warningCount is how many times SpecWarning events were posted for a
+// Canary (identical events are counted in one Event).
+func warningCount(t *testing.T, cl client.Client, ns, canary string) int32 {
+	t.Helper()
+	list := &corev1.EventList{}
+	if err := cl.List(t.Context(), list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var n int32
+	for _, e := range list.Items {
+		if e.InvolvedObject.Name == canary && e.Reason == "SpecWarning" {
+			n += max(e.Count, 1)
+		}
+	}
+	return n
 }
 
 func poll(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {

@@ -89,7 +89,7 @@ type blueGreenOnly struct{ Ticker }
 
 // blueGreenIterations is what Flagger runs a kubernetes Canary without
 // iterations for.
-const blueGreenIterations = 10
+const blueGreenIterations = v1beta1.KubernetesBlueGreenIterations
 
 func (b blueGreenOnly) Tick(ctx context.Context, c *v1beta1.Canary, cmd rollout.Command, deleting bool, now time.Time) (rollout.Decision, error) {
 	var warnings []rollout.Event

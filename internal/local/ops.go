@@ -34,7 +34,7 @@ func (r *Runtime) Apply(objs ...any) ([]string, error) {
 	var rs []refusal
 	for i, o := range objs {
 		if c, ok := o.(*v1beta1.Canary); ok {
-			for _, e := range v1beta1.ValidateCanary(c, v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal}) {
+			for _, e := range v1beta1.ValidateCanary(c, localValidation()) {
 				rs = append(rs, refusal{i, e.Field, v1beta1.ErrorMessage(e)})
 			}
 		}

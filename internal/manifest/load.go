@@ -247,16 +247,19 @@ func (l Loader) decodeObject(set *Set, obj map[string]any, lines lineMap, src So
 		}
 		target = &unstructured.Unstructured{}
 	}
+	// The checker reports unknown fields and values of the wrong type and
+	// prunes them, so that the rest of the object is still decoded and
+	// validated: every problem of a file comes in one pass.
+	var ps Problems
+	var pruned []string
 	if known {
 		ck := newChecker()
 		ck.check(obj, reflect.TypeOf(target), "")
-		if len(ck.problems) > 0 {
-			var ps Problems
-			for _, fp := range ck.problems {
-				ps = append(ps, problem(fp.path, "%s", fp.msg)...)
-			}
-			return ps
+		for _, fp := range ck.problems {
+			ps = append(ps, problem(fp.path, "%s", fp.msg)...)
+			pruned = append(pruned, fp.path)
 		}
+		pruned = append(pruned, ck.meant...)
 	}
 	data, err := json.Marshal(obj)
 	if err == nil {
@@ -265,15 +268,15 @@ func (l Loader) decodeObject(set *Set, obj map[string]any, lines lineMap, src So
 	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return problem(te.Field, "must be %s, got %s", te.Type, te.Value)
+			return append(ps, problem(te.Field, "must be %s, got %s", te.Type, te.Value)...)
 		}
-		return problem("", "%v", err)
+		return append(ps, problem("", "%v", err)...)
 	}
 	if gv := strings.SplitN(apiVersion, "/", 2); gv[0] == v1beta1.FlaggerGroup {
 		target.GetObjectKind().SetGroupVersionKind(v1beta1.GroupVersion.WithKind(kind))
 	}
-	set.Objects = append(set.Objects, &Object{Source: src, Object: target, lines: lines})
-	return nil
+	set.Objects = append(set.Objects, &Object{Source: src, Object: target, lines: lines, pruned: pruned})
+	return ps
 }
 
 // decodeList decodes the items of a v1 List, each an object of its own.

@@ -38,6 +38,21 @@ type Object struct {
 	Object runtime.Object
 
 	lines lineMap
+	// pruned are the paths of the fields that were reported while
+	// reading (unknown, or of the wrong type) and left out of Object;
+	// validation says nothing more about them.
+	pruned []string
+}
+
+// prunedPath reports whether path is at or under a field left out while
+// reading.
+func (o *Object) prunedPath(path string) bool {
+	for _, p := range o.pruned {
+		if path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // Line returns the line of the field at path (e.g.
@@ -107,7 +122,10 @@ func ofType[T runtime.Object](s *Set) []T {
 
 // Problem is one thing wrong with a manifest.
 type Problem struct {
-	File string
+	// Warning marks something accepted that is likely not what was
+	// meant; it is not an error.
+	Warning bool
+	File    string
 	// Line is 1-based; 0 when unknown.
 	Line int
 	// Field is the field path, e.g. "spec.analysis.stepWeight"; empty for
@@ -125,6 +143,9 @@ func (p Problem) Error() string {
 			fmt.Fprintf(&b, ":%d", p.Line)
 		}
 		b.WriteString(": ")
+	}
+	if p.Warning {
+		b.WriteString("warning: ")
 	}
 	if p.Field != "" {
 		b.WriteString(p.Field)

@@ -24,6 +24,9 @@ type fieldProblem struct {
 type checker struct {
 	fields   map[reflect.Type]map[string]reflect.Type
 	problems []fieldProblem
+	// meant are the fields an unknown field was suggested for ("did you
+	// mean"): left unset by the typo, they are not reported again.
+	meant []string
 }
 
 func newChecker() *checker {
@@ -34,103 +37,129 @@ func (c *checker) add(path, format string, args ...any) {
 	c.problems = append(c.problems, fieldProblem{path: path, msg: fmt.Sprintf(format, args...)})
 }
 
-// check reports the problems of v, decoded from JSON, against type t.
-func (c *checker) check(v any, t reflect.Type, path string) {
+// check reports the problems of v, decoded from JSON, against type t, and
+// prunes them: an unknown field, or a value of the wrong type, is removed
+// from the object or map that holds it (a list element is set to null), so
+// that what is left decodes and can be validated in the same pass. It
+// returns false when v itself is wrong and its holder must drop it.
+func (c *checker) check(v any, t reflect.Type, path string) bool {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if v == nil {
-		return
+		return true
 	}
 	if reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
 		// IntOrString, Quantity, Time and the like check themselves.
-		return
+		return true
 	}
 	if reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
 		if _, ok := v.(string); !ok {
 			c.add(path, "must be a string, got %s", describe(v))
+			return false
 		}
-		return
+		return true
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
 			c.add(path, "must be an object, got %s", describe(v))
-			return
+			return false
 		}
 		known := c.structFields(t)
 		for _, k := range sortedKeys(m) {
 			ft, ok := known[k]
 			if !ok {
 				c.add(joinKey(path, k), "%s", unknownField(k, known))
+				if near := meantField(k, known); near != "" {
+					if _, set := m[near]; !set {
+						c.meant = append(c.meant, joinKey(path, near))
+					}
+				}
+				delete(m, k)
 				continue
 			}
-			c.check(m[k], ft, joinKey(path, k))
+			if !c.check(m[k], ft, joinKey(path, k)) {
+				delete(m, k)
+			}
 		}
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
 			c.add(path, "must be an object, got %s", describe(v))
-			return
+			return false
 		}
 		for _, k := range sortedKeys(m) {
-			c.check(m[k], t.Elem(), path+"["+k+"]")
+			if !c.check(m[k], t.Elem(), path+"["+k+"]") {
+				delete(m, k)
+			}
 		}
 	case reflect.Slice, reflect.Array:
 		if t.Elem().Kind() == reflect.Uint8 {
 			if _, ok := v.(string); !ok {
 				c.add(path, "must be a base64 string, got %s", describe(v))
+				return false
 			}
-			return
+			return true
 		}
 		s, ok := v.([]any)
 		if !ok {
 			c.add(path, "must be a list, got %s", describe(v))
-			return
+			return false
 		}
 		for i, e := range s {
-			c.check(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+			if !c.check(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)) {
+				s[i] = nil
+			}
 		}
 	case reflect.String:
 		switch v.(type) {
 		case string:
 		case json.Number, bool:
 			c.add(path, "must be a string, got %s (quote it)", describe(v))
+			return false
 		default:
 			c.add(path, "must be a string, got %s", describe(v))
+			return false
 		}
 	case reflect.Bool:
 		if _, ok := v.(bool); !ok {
 			c.add(path, "must be true or false, got %s", describe(v))
+			return false
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		n, ok := v.(json.Number)
 		if !ok {
 			c.add(path, "must be an integer, got %s", describe(v))
-			return
+			return false
 		}
 		if _, err := strconv.ParseInt(string(n), 10, t.Bits()); err != nil {
 			c.add(path, "must be an integer of %d bits, got %s", t.Bits(), n)
+			return false
 		}
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		n, ok := v.(json.Number)
 		if !ok {
 			c.add(path, "must be an integer, got %s", describe(v))
-			return
+			return false
 		}
 		if _, err := strconv.ParseUint(string(n), 10, t.Bits()); err != nil {
 			c.add(path, "must be a non-negative integer of %d bits, got %s", t.Bits(), n)
+			return false
 		}
 	case reflect.Float32, reflect.Float64:
 		if _, ok := v.(json.Number); !ok {
 			c.add(path, "must be a number, got %s", describe(v))
+			return false
 		}
 	case reflect.Interface:
 		// Anything goes.
 	default:
 		c.add(path, "cannot be decoded into %s", t)
+		return false
 	}
+	return true
 }
 
 // structFields maps the JSON names of t's fields, those of inlined
@@ -184,6 +213,26 @@ func unknownField(key string, known map[string]reflect.Type) string {
 			return "unknown field: " + r.hint
 		}
 	}
+	best := nearest(key, known)
+	if best == "" {
+		return "unknown field"
+	}
+	return fmt.Sprintf("unknown field, did you mean %q?", best)
+}
+
+// meantField returns the field an unknown key stands for: the new name of
+// a renamed field, or the known field it is a near miss of; "" if none.
+func meantField(key string, known map[string]reflect.Type) string {
+	for _, r := range renamed {
+		if _, ok := known[r.sibling]; ok && key == r.old {
+			return r.sibling
+		}
+	}
+	return nearest(key, known)
+}
+
+// nearest returns the known field key is a near miss of, or "".
+func nearest(key string, known map[string]reflect.Type) string {
 	best, bestDist := "", len(key)/3+1
 	for _, k := range sortedKeys(known) {
 		d := distance(strings.ToLower(key), strings.ToLower(k))
@@ -194,10 +243,10 @@ func unknownField(key string, known map[string]reflect.Type) string {
 			best, bestDist = k, d
 		}
 	}
-	if best == "" || bestDist > 2 {
-		return "unknown field"
+	if bestDist > 2 {
+		return ""
 	}
-	return fmt.Sprintf("unknown field, did you mean %q?", best)
+	return best
 }
 
 // distance is the Levenshtein edit distance between a and b.

@@ -20,13 +20,6 @@ func (s *Set) Validate(opts v1beta1.ValidationOptions) error {
 		switch obj := o.Object.(type) {
 		case *v1beta1.Canary:
 			errs = v1beta1.ValidateCanary(obj, opts)
-			// An unset threshold means the default (1), so only the
-			// manifest tells a written 0 apart.
-			if a := obj.Spec.Analysis; a != nil && a.Threshold == 0 {
-				if _, written := o.lines[normalizePath("spec.analysis.threshold")]; written {
-					errs = append(errs, field.Invalid(field.NewPath("spec", "analysis", "threshold"), 0, "must be at least 1"))
-				}
-			}
 		case *v1beta1.MetricTemplate:
 			errs = v1beta1.ValidateMetricTemplate(obj, opts)
 		case *v1beta1.AlertProvider:
@@ -34,9 +27,12 @@ func (s *Set) Validate(opts v1beta1.ValidationOptions) error {
 		}
 		var ps Problems
 		for _, e := range errs {
+			if o.prunedPath(e.Field) {
+				continue // reported while reading
+			}
 			ps = append(ps, Problem{File: o.Source.File, Line: o.Line(e.Field), Field: e.Field, Message: v1beta1.ErrorMessage(e)})
 		}
-		if m, err := meta.Accessor(o.Object); err == nil && m.GetName() == "" && !hasField(errs, "metadata.name") {
+		if m, err := meta.Accessor(o.Object); err == nil && m.GetName() == "" && !hasField(errs, "metadata.name") && !o.prunedPath("metadata.name") {
 			ps = append(ps, Problem{File: o.Source.File, Line: o.Source.Line, Field: "metadata.name", Message: "required"})
 		}
 		slices.SortStableFunc(ps, func(a, b Problem) int { return a.Line - b.Line })
@@ -52,4 +48,36 @@ func hasField(errs field.ErrorList, path string) bool {
 		}
 	}
 	return false
+}
+
+// Warnings returns what the objects of the set ask for that serin accepts
+// but that is likely not what was meant (v1beta1.CanaryWarnings), each a
+// Problem with Warning set, in file and line order; nil when there are
+// none. They are not errors: Validate does not return them.
+func (s *Set) Warnings(opts v1beta1.ValidationOptions) Problems {
+	var out Problems
+	for _, o := range s.Objects {
+		c, ok := o.Object.(*v1beta1.Canary)
+		if !ok {
+			continue
+		}
+		ws := v1beta1.CanaryWarnings(c, opts)
+		// An unset threshold means the default, so only the manifest tells
+		// a written 0 apart.
+		if a := c.Spec.Analysis; a != nil && a.Threshold == 0 {
+			if _, written := o.lines[normalizePath("spec.analysis.threshold")]; written {
+				ws = append(ws, v1beta1.Warning{Field: "spec.analysis.threshold", Message: "0 reads as the default, 1 failed check, as in Flagger"})
+			}
+		}
+		var ps Problems
+		for _, w := range ws {
+			if o.prunedPath(w.Field) {
+				continue
+			}
+			ps = append(ps, Problem{Warning: true, File: o.Source.File, Line: o.Line(w.Field), Field: w.Field, Message: w.Message})
+		}
+		slices.SortStableFunc(ps, func(a, b Problem) int { return a.Line - b.Line })
+		out = append(out, ps...)
+	}
+	return out
 }

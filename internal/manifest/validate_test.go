@@ -76,7 +76,7 @@ func TestValidateEmptySet(t *testing.T) {
 	}
 }
 
-func TestValidateWrittenZeroThreshold(t *testing.T) {
+func TestWrittenZeroThresholdWarns(t *testing.T) {
 	canary := func(threshold string) string {
 		return `apiVersion: serin.dev/v1beta1
 kind: Canary
@@ -95,8 +95,11 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{`in.yaml:13: spec.analysis.threshold: must be at least 1, got 0`}
-	if got := problemStrings(t, set.Validate(v1beta1.ValidationOptions{})); !slices.Equal(got, want) {
+	if err := set.Validate(v1beta1.ValidationOptions{}); err != nil {
+		t.Errorf("written threshold 0 is refused: %v", err)
+	}
+	want := []string{`in.yaml:13: warning: spec.analysis.threshold: 0 reads as the default, 1 failed check, as in Flagger`}
+	if got := problemStrings(t, set.Warnings(v1beta1.ValidationOptions{}).orNil()); !slices.Equal(got, want) {
 		t.Errorf("written threshold 0: got %q, want %q", got, want)
 	}
 	// Left out, it is the default (1).
@@ -107,4 +110,50 @@ spec:
 	if err := set.Validate(v1beta1.ValidationOptions{}); err != nil {
 		t.Errorf("threshold left out: %v", err)
 	}
+	if ws := set.Warnings(v1beta1.ValidationOptions{}); len(ws) != 0 {
+		t.Errorf("threshold left out: warnings %v", ws)
+	}
+}
+
+// checkOnePass decodes a Canary whose spec is spec and validates it, and
+// compares every problem of both passes with want.
+func checkOnePass(t *testing.T, spec string, want ...string) {
+	t.Helper()
+	set, err := decodeString(t, "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: podinfo\nspec:\n"+
+		"  targetRef:\n    name: podinfo\n"+spec)
+	got := problemStrings(t, err)
+	got = append(got, problemStrings(t, set.Validate(v1beta1.ValidationOptions{}))...)
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n got %q\nwant %q", got, want)
+	}
+}
+
+// An unknown field does not hide the other problems of its object: the
+// object is decoded without it and validated in the same pass.
+func TestValidateOnePass(t *testing.T) {
+	checkOnePass(t, `  service:
+    port: 9898
+    colour: blue
+  analysis:
+    interval: soon
+    stepWeight: ten
+    metrics:
+    - name: request-success-rate
+      thresholdRange:
+        min: 99
+        max: 90
+`,
+		`in.yaml:13: spec.analysis.stepWeight: must be an integer, got string "ten"`,
+		`in.yaml:10: spec.service.colour: unknown field`,
+		`in.yaml:12: spec.analysis.interval: must be a duration such as 30s or 1m, got "soon"`,
+		`in.yaml:17: spec.analysis.metrics[0].thresholdRange.min: must not exceed max (90), got 99`)
+}
+
+// A misspelt field is reported once: the field it was meant for, left
+// unset by the typo, is not reported as missing too.
+func TestValidateTypoReportedOnce(t *testing.T) {
+	checkOnePass(t, "  service:\n    port: 9898\n  canaryAnalysis:\n    interval: 1m\n    stepweight: 10\n",
+		`in.yaml:10: spec.canaryAnalysis: unknown field: Flagger's v1alpha3 name: v1beta1 calls it analysis`)
+	checkOnePass(t, "  service:\n    port: 9898\n  analysis:\n    interval: 1m\n    stepweight: 10\n",
+		`in.yaml:12: spec.analysis.stepweight: unknown field, did you mean "stepWeight"?`)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -106,7 +107,7 @@ func TestProviderTemplateErrors(t *testing.T) {
 			t := template("test", "x", "http://graphite", "target=x")
 			t.Spec.Provider.Type = "graphite"
 			return t
-		}, metric: v1beta1.CanaryMetric{Interval: "1min"}, wantErr: `interval "1min" is not a duration`},
+		}, metric: v1beta1.CanaryMetric{Interval: "soon"}, wantErr: `interval "soon" is not a duration`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tc.metric
@@ -151,5 +152,19 @@ func TestProvidersUseTheTransport(t *testing.T) {
 	defer mu.Unlock()
 	if len(dialed) == 0 || dialed[0] != "graphite.monitoring:8080" {
 		t.Errorf("dialed %v, want graphite.monitoring:8080 through the transport", dialed)
+	}
+}
+
+// TestValidationKnowsEveryProvider: the MetricTemplate provider types
+// validation accepts are exactly those the resolver runs (Prometheus and
+// package providers), so serin validate passes no template the controller
+// cannot query and refuses none it can.
+func TestValidationKnowsEveryProvider(t *testing.T) {
+	want := append([]string{"prometheus"}, providers.Types()...)
+	got := v1beta1.MetricProviderTypes()
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("validation accepts %q, the resolver runs %q", got, want)
 	}
 }

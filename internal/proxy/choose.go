@@ -25,6 +25,7 @@ type route struct {
 	mirrorPercent uint64
 	sticky        []byte // cookie name, nil without stickiness
 	stickyMaxAge  int
+	stickyAttrs   []byte // replace the defaults when set
 	timeout       time.Duration
 	roundRobin    bool
 	// loopable is true when an event loop can serve the route's
@@ -178,6 +179,9 @@ func (r *route) stickyCookie(dst []byte, b *backend) []byte {
 	dst = append(dst, r.sticky...)
 	dst = append(dst, '=')
 	dst = append(dst, b.name...)
+	if len(r.stickyAttrs) > 0 {
+		return append(dst, r.stickyAttrs...)
+	}
 	dst = append(dst, "; Path=/; HttpOnly"...)
 	if r.stickyMaxAge > 0 {
 		dst = append(dst, "; Max-Age="...)

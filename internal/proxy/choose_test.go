@@ -3,6 +3,7 @@ package proxy
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/serinhq/serin/internal/telemetry"
@@ -254,5 +255,19 @@ func BenchmarkChooseWithMatchAndSticky(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.choose(req, rng.Uint64)
+	}
+}
+
+// A Sticky with attributes writes them instead of the defaults.
+func TestStickyAttributes(t *testing.T) {
+	attrs := "; Max-Age=60; Path=/app; Secure; SameSite=Lax"
+	r := testRoute(t, Route{Name: "r", Listen: "127.0.0.1:0", Backends: backends(50, 50, 0), Sticky: &Sticky{Cookie: "serin", MaxAge: 60, Attributes: attrs}})
+	c := r.choose(fakeRequest{}, rand.New(rand.NewPCG(1, 2)).Uint64)
+	if got := string(r.stickyCookie(nil, c.backend)); got != "serin="+c.backend.name+attrs {
+		t.Errorf("cookie = %q", got)
+	}
+	bad := Config{Routes: []Route{{Name: "r", Listen: "127.0.0.1:0", Backends: backends(50, 50, 0), Sticky: &Sticky{Cookie: "serin", Attributes: "; Path=/\r\nX-Evil: 1"}}}}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "sticky.attributes") {
+		t.Errorf("attributes with a line break: err = %v", err)
 	}
 }

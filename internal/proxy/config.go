@@ -107,6 +107,10 @@ type Mirror struct {
 type Sticky struct {
 	Cookie string `json:"cookie"`
 	MaxAge int    `json:"maxAge,omitempty"`
+	// Attributes replace the cookie's default attributes ("; Path=/;
+	// HttpOnly" and Max-Age) when set: everything after name=value, such as
+	// "; Max-Age=60; Path=/app; Secure; SameSite=Lax".
+	Attributes string `json:"attributes,omitempty"`
 }
 
 // Duration is a time.Duration written as a string ("5s", "1m30s").
@@ -303,6 +307,9 @@ func (c *Config) Validate() error {
 			}
 			if s.MaxAge < 0 {
 				add(rp+".sticky.maxAge", "must not be negative, got %d", s.MaxAge)
+			}
+			if strings.ContainsAny(s.Attributes, "\r\n\x00") || (s.Attributes != "" && !strings.HasPrefix(s.Attributes, ";")) {
+				add(rp+".sticky.attributes", "must start with ';' and hold no line breaks, got %q", s.Attributes)
 			}
 			for j, b := range r.Backends {
 				if b.Name != "" && !isToken(b.Name) {

@@ -297,6 +297,7 @@ func (p *Proxy) compile(r Route, endpoints map[string]*endpoint) *route {
 	if r.Sticky != nil {
 		rt.sticky = []byte(r.Sticky.Cookie)
 		rt.stickyMaxAge = r.Sticky.MaxAge
+		rt.stickyAttrs = []byte(r.Sticky.Attributes)
 	}
 	return rt
 }

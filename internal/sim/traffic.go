@@ -322,7 +322,7 @@ func cumulative(bounds []float64, per []int64) judge.Histogram {
 func (t *Traffic) Observe(m v1beta1.CanaryMetric, since time.Duration) (judge.Observation, error) {
 	interval := time.Minute
 	if m.Interval != "" {
-		d, err := time.ParseDuration(m.Interval)
+		d, _, err := v1beta1.ParseMetricInterval(m.Interval)
 		if err != nil {
 			return judge.Observation{}, fmt.Errorf("metric %s: interval: %w", m.Name, err)
 		}

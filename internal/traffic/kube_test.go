@@ -221,6 +221,36 @@ func TestRoutersOnCluster(t *testing.T) {
 			t.Errorf("rules after reset = %+v, want one weighted rule, all to the primary", hr.Spec.Rules)
 		}
 	})
+	t.Run("gatewayapi:v1 Flagger's service fields", func(t *testing.T) {
+		ns := c.CreateNamespace(t, "svcfields")
+		canary := createCanary(t, c, ns)
+		canary.Spec.Service.Timeout, canary.Spec.Service.BackendTimeout = "30s", "10s"
+		canary.Spec.Service.Mirror = []v1beta1.ServiceMirror{{BackendRef: v1beta1.MirrorBackendRef{Name: "podinfo-primary", Port: ptr.To[int32](9898)}}}
+		sa := &v1beta1.SessionAffinity{CookieName: "flagger-cookie", MaxAge: 60, Path: "/app", HTTPOnly: true, Secure: true, SameSite: "Lax"}
+		routes := rollout.Routes{PrimaryWeight: 80, CanaryWeight: 20, SessionAffinity: sa, Cookie: "flagger-cookie=abc"}
+		setRoutes(t, cl, "gatewayapi", canary, routes)
+		before := cl.writes.Load()
+		setRoutes(t, cl, "gatewayapi", canary, routes)
+		if n := cl.writes.Load() - before; n != 0 {
+			t.Errorf("second SetRoutes made %d writes, want 0: the route as stored differs from the one asked for", n)
+		}
+		var hr gatewayv1.HTTPRoute
+		if err := cl.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, &hr); err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range hr.Spec.Rules {
+			if r.Timeouts == nil || ptr.Deref(r.Timeouts.Request, "") != "30s" || ptr.Deref(r.Timeouts.BackendRequest, "") != "10s" {
+				t.Errorf("rule %d timeouts = %+v, want request 30s, backendRequest 10s", i, r.Timeouts)
+			}
+			if f := r.Filters; len(f) != 1 || f[0].RequestMirror == nil || f[0].RequestMirror.BackendRef.Name != "podinfo-primary" {
+				t.Errorf("rule %d filters = %+v, want a mirror to podinfo-primary", i, f)
+			}
+		}
+		f := hr.Spec.Rules[len(hr.Spec.Rules)-1].BackendRefs[1].Filters
+		if want := "flagger-cookie=abc; Max-Age=60; Path=/app; HttpOnly; Secure; SameSite=Lax"; len(f) != 1 || f[0].ResponseHeaderModifier.Add[0].Value != want {
+			t.Errorf("canary backend filters = %+v, want Set-Cookie %q", f, want)
+		}
+	})
 	t.Run("smi rejects request matches", func(t *testing.T) {
 		ns := c.CreateNamespace(t, "smi-ab")
 		canary := createCanary(t, c, ns)

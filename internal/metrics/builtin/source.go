@@ -10,7 +10,6 @@ import (
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
 	"github.com/serinhq/serin/internal/judge"
-	"github.com/serinhq/serin/internal/metrics/render"
 	"github.com/serinhq/serin/internal/telemetry"
 )
 
@@ -44,10 +43,7 @@ func (s *Source) Query(_ context.Context, c *v1beta1.Canary, m v1beta1.CanaryMet
 	if m.Name != RequestSuccessRate && m.Name != RequestDuration {
 		return judge.Observation{}, fmt.Errorf("metric %q is not a built-in metric", m.Name)
 	}
-	interval := m.Interval
-	if interval == "" {
-		interval = render.DefaultInterval
-	}
+	interval := m.EffectiveInterval()
 	d, err := time.ParseDuration(interval)
 	if err != nil || d <= 0 {
 		return judge.Observation{}, fmt.Errorf("metric %s: interval %q is not a positive duration", m.Name, interval)

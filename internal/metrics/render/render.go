@@ -40,7 +40,7 @@ func VarsFor(c *v1beta1.Canary, m v1beta1.CanaryMetric) Vars {
 		Service:   c.Spec.TargetRef.Name,
 		Ingress:   c.Spec.TargetRef.Name,
 		Route:     c.Spec.TargetRef.Name,
-		Interval:  m.Interval,
+		Interval:  m.EffectiveInterval(),
 		Variables: make(map[string]string, len(m.TemplateVariables)),
 	}
 	if c.Spec.Service.Name != "" {

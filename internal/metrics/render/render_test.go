@@ -39,6 +39,10 @@ func TestVarsFor(t *testing.T) {
 	if v.Service != "front" || v.Ingress != "edge" || v.Route != "apisix-route" || v.Interval != "30s" || v.Variables["d"] != "inbound" {
 		t.Errorf("explicit vars = %+v", v)
 	}
+	// Flagger's schema lets "1min" through; queries get what PromQL reads.
+	if v := VarsFor(c, v1beta1.CanaryMetric{Name: "x", Interval: "1min"}); v.Interval != "1m" {
+		t.Errorf("interval 1min is given to queries as %q, want 1m", v.Interval)
+	}
 }
 
 func TestQuery(t *testing.T) {

@@ -1,6 +1,7 @@
 package gatewayapi
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -135,5 +136,47 @@ func TestSpecGatewayRefs(t *testing.T) {
 
 	if _, err := Spec(c, rollout.Routes{PrimaryWeight: 110, CanaryWeight: -10}); err == nil {
 		t.Error("negative weight accepted")
+	}
+}
+
+// backendTimeout, service.mirror and the cookie attributes of session
+// affinity reach the HTTPRoute as Flagger's Gateway API router writes them.
+func TestSpecFlaggerServiceFields(t *testing.T) {
+	c := &v1beta1.Canary{Spec: v1beta1.CanarySpec{
+		TargetRef: v1beta1.LocalObjectReference{Name: "podinfo"},
+		Service: v1beta1.CanaryService{
+			Port: 9898, BackendTimeout: "5s",
+			Mirror: []v1beta1.ServiceMirror{{BackendRef: v1beta1.MirrorBackendRef{Name: "shadow", Port: ptr.To[int32](8080)}}},
+		},
+		Analysis: &v1beta1.CanaryAnalysis{SessionAffinity: &v1beta1.SessionAffinity{
+			CookieName: "flagger-cookie", MaxAge: 60, Domain: "example.com", Path: "/app",
+			HTTPOnly: true, Secure: true, SameSite: "Strict", Partitioned: true,
+		}},
+	}}
+	spec, err := Spec(c, rollout.Routes{PrimaryWeight: 90, CanaryWeight: 10, SessionAffinity: c.Spec.Analysis.SessionAffinity, Cookie: "flagger-cookie=abc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(spec.Rules) != 2 {
+		t.Fatalf("%d rules, want the sticky rule and the weighted one", len(spec.Rules))
+	}
+	for i, r := range spec.Rules {
+		if r.Timeouts == nil || r.Timeouts.Request != nil || r.Timeouts.BackendRequest == nil || *r.Timeouts.BackendRequest != "5s" {
+			t.Errorf("rule %d: timeouts = %+v, want backendRequest 5s only", i, r.Timeouts)
+		}
+		var mirrored []string
+		for _, f := range r.Filters {
+			if f.Type == gatewayv1.HTTPRouteFilterRequestMirror {
+				mirrored = append(mirrored, fmt.Sprintf("%s:%d", f.RequestMirror.BackendRef.Name, *f.RequestMirror.BackendRef.Port))
+			}
+		}
+		if len(mirrored) != 1 || mirrored[0] != "shadow:8080" {
+			t.Errorf("rule %d: mirrors = %v, want shadow:8080", i, mirrored)
+		}
+	}
+	f := spec.Rules[1].BackendRefs[1].Filters
+	want := "flagger-cookie=abc; Max-Age=60; Path=/app; Domain=example.com; HttpOnly; Secure; SameSite=Strict; Partitioned"
+	if len(f) != 1 || f[0].ResponseHeaderModifier == nil || f[0].ResponseHeaderModifier.Add[0].Value != want {
+		t.Errorf("canary filters = %+v, want Set-Cookie %q", f, want)
 	}
 }

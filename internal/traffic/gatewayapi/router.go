@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strconv"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -130,6 +129,13 @@ func Spec(c *v1beta1.Canary, r rollout.Routes) (gatewayv1.HTTPRouteSpec, error) 
 	if t := c.Spec.Service.Timeout; t != "" {
 		timeouts = &gatewayv1.HTTPRouteTimeouts{Request: ptr.To(gatewayv1.Duration(t))}
 	}
+	if t := c.Spec.Service.BackendTimeout; t != "" {
+		if timeouts == nil {
+			timeouts = &gatewayv1.HTTPRouteTimeouts{}
+		}
+		timeouts.BackendRequest = ptr.To(gatewayv1.Duration(t))
+	}
+	mirrors := serviceMirrors(c)
 
 	if len(r.Match) > 0 {
 		matches, err := Matches(r.Match)
@@ -140,6 +146,7 @@ func Spec(c *v1beta1.Canary, r rollout.Routes) (gatewayv1.HTTPRouteSpec, error) 
 			Matches:     matches,
 			BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: backendRef(canary, port, 100)}},
 			Timeouts:    timeouts,
+			Filters:     mirrors,
 		})
 	}
 
@@ -156,6 +163,7 @@ func Spec(c *v1beta1.Canary, r rollout.Routes) (gatewayv1.HTTPRouteSpec, error) 
 			}},
 			BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: backendRef(canary, port, 100)}},
 			Timeouts:    timeouts,
+			Filters:     mirrors,
 		})
 	}
 
@@ -168,11 +176,10 @@ func Spec(c *v1beta1.Canary, r rollout.Routes) (gatewayv1.HTTPRouteSpec, error) 
 		Timeouts: timeouts,
 	}
 	if sticky {
-		maxAge := int(r.SessionAffinity.EffectiveMaxAge().Seconds())
 		weighted.BackendRefs[1].Filters = []gatewayv1.HTTPRouteFilter{{
 			Type: gatewayv1.HTTPRouteFilterResponseHeaderModifier,
 			ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{
-				Add: []gatewayv1.HTTPHeader{{Name: "Set-Cookie", Value: r.Cookie + "; Max-Age=" + strconv.Itoa(maxAge) + "; Path=/"}},
+				Add: []gatewayv1.HTTPHeader{{Name: "Set-Cookie", Value: r.Cookie + r.SessionAffinity.CookieAttributes()}},
 			},
 		}}
 	}
@@ -183,8 +190,37 @@ func Spec(c *v1beta1.Canary, r rollout.Routes) (gatewayv1.HTTPRouteSpec, error) 
 		}
 		weighted.Filters = []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestMirror, RequestMirror: mirror}}
 	}
+	weighted.Filters = append(weighted.Filters, mirrors...)
 	spec.Rules = append(spec.Rules, weighted)
 	return spec, nil
+}
+
+// serviceMirrors returns a RequestMirror filter for each of
+// spec.service.mirror, with the defaults the API server would set.
+func serviceMirrors(c *v1beta1.Canary) []gatewayv1.HTTPRouteFilter {
+	var out []gatewayv1.HTTPRouteFilter
+	for _, m := range c.Spec.Service.Mirror {
+		ref := gatewayv1.BackendObjectReference{
+			Group: ptr.To(gatewayv1.Group("")),
+			Kind:  ptr.To(gatewayv1.Kind("Service")),
+			Name:  gatewayv1.ObjectName(m.BackendRef.Name),
+			Port:  m.BackendRef.Port,
+		}
+		if g := m.BackendRef.Group; g != nil {
+			ref.Group = ptr.To(gatewayv1.Group(*g))
+		}
+		if k := m.BackendRef.Kind; k != nil {
+			ref.Kind = ptr.To(gatewayv1.Kind(*k))
+		}
+		if ns := m.BackendRef.Namespace; ns != nil {
+			ref.Namespace = ptr.To(gatewayv1.Namespace(*ns))
+		}
+		out = append(out, gatewayv1.HTTPRouteFilter{
+			Type:          gatewayv1.HTTPRouteFilterRequestMirror,
+			RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{BackendRef: ref},
+		})
+	}
+	return out
 }
 
 // parentRefs returns the Canary's gateway references, or, for a mesh

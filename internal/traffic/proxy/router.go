@@ -81,6 +81,9 @@ func Route(name, listen string, c *v1beta1.Canary, routes rollout.Routes, primar
 	}
 	if sa := routes.SessionAffinity; sa != nil && sa.CookieName != "" {
 		rt.Sticky = &dataplane.Sticky{Cookie: sa.CookieName, MaxAge: int(sa.EffectiveMaxAge() / time.Second)}
+		if sa.HasCookieAttributes() {
+			rt.Sticky.Attributes = sa.CookieAttributes()
+		}
 	}
 	return rt
 }

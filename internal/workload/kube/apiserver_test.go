@@ -27,16 +27,8 @@ func TestOnAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a cluster")
 	}
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, v1beta1.AddToScheme} {
-		if err := add(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cluster := testenv.Start(t, testenv.Options{Scheme: s, CRDs: []string{"../../../deploy/crds"}})
-	cl := cluster.Client()
+	cl, ns := startCluster(t, "workload")
 	ctx := t.Context()
-	ns := cluster.CreateNamespace(t, "workload")
 
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo-config"}, Data: map[string]string{"color": "blue"}}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo-secret"}, Data: map[string][]byte{"token": []byte("t1")}}
@@ -171,6 +163,20 @@ func TestOnAPIServer(t *testing.T) {
 	if st.Primary.Ready != 2 || st.Primary.Updated != 2 {
 		t.Errorf("primary readiness = %+v, want 2 ready (kwok)", st.Primary)
 	}
+}
+
+// startCluster starts a test cluster with serin's CRDs, and a namespace
+// for the test; kcmArgs are added to kube-controller-manager's flags.
+func startCluster(t *testing.T, namespace string, kcmArgs ...string) (client.Client, string) {
+	t.Helper()
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, v1beta1.AddToScheme} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cluster := testenv.Start(t, testenv.Options{Scheme: s, CRDs: []string{"../../../deploy/crds"}, ControllerManagerArgs: kcmArgs})
+	return cluster.Client(), cluster.CreateNamespace(t, namespace)
 }
 
 func get(t *testing.T, cl client.Client, ns, name string, o client.Object) {

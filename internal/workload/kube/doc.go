@@ -11,6 +11,11 @@
 //   - "<hpa>-primary", a copy of the target's HorizontalPodAutoscaler that
 //     scales the primary, when spec.autoscalerRef is set.
 //
+// A DaemonSet target is laid out the same way with a primary DaemonSet;
+// since a DaemonSet runs a pod on every node it selects, the canary is
+// scaled to zero by a node selector no node matches (Flagger's
+// "flagger.app/scale-to-zero"), which is not part of the revision.
+//
 // The revision of the target is a hash of its pod template and of the data
 // of the ConfigMaps and Secrets it references, so a change of either starts a
 // release. Options carry Flagger's flags that shape this: which selector

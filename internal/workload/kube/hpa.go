@@ -36,7 +36,7 @@ func (w *Workload) ensureAutoscaler(ctx context.Context, c *v1beta1.Canary, upda
 		return nil
 	}
 	if ref.Kind != "" && ref.Kind != "HorizontalPodAutoscaler" {
-		return fmt.Errorf("spec.autoscalerRef.kind: only HorizontalPodAutoscaler is supported, got %q", ref.Kind)
+		return fmt.Errorf("spec.autoscalerRef.kind: %s, got %q", v1beta1.UnsupportedAutoscaler, ref.Kind)
 	}
 	src, err := w.autoscaler(ctx, c.Namespace, ref.Name)
 	if err != nil {

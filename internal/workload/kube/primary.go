@@ -78,6 +78,7 @@ func (w *Workload) promote(ctx context.Context, c *v1beta1.Canary) error {
 	}
 	updated := primary.DeepCopy()
 	updated.Spec.Template = want.Spec.Template
+	keepUnmanaged(c, &updated.Spec.Template.ObjectMeta, &primary.Spec.Template.ObjectMeta)
 	updated.Spec.Strategy = want.Spec.Strategy
 	updated.Spec.MinReadySeconds = want.Spec.MinReadySeconds
 	updated.Spec.RevisionHistoryLimit = want.Spec.RevisionHistoryLimit
@@ -212,6 +213,10 @@ func (w *Workload) ensureConfig(ctx context.Context, c *v1beta1.Canary, t tracke
 		return nil
 	}
 	want.SetResourceVersion(existing.GetResourceVersion())
+	if u := c.Spec.Service.UnmanagedMetadata; u != nil {
+		want.SetLabels(keepKeys(want.GetLabels(), existing.GetLabels(), u.Labels))
+		want.SetAnnotations(keepKeys(want.GetAnnotations(), existing.GetAnnotations(), u.Annotations))
+	}
 	if err := w.c.Update(ctx, want); err != nil {
 		return fmt.Errorf("update %s %s/%s: %w", t.ref.Kind, want.GetNamespace(), want.GetName(), err)
 	}

@@ -24,6 +24,9 @@ type serviceSpec struct {
 	name     string
 	selector map[string]string
 	meta     *v1beta1.CustomMetadata
+	// headless: created with clusterIP None (service.headless, primary and
+	// canary Services only).
+	headless bool
 }
 
 // ensureServices creates or updates the apex, primary and canary Services.
@@ -38,8 +41,8 @@ func (w *Workload) ensureServices(ctx context.Context, c *v1beta1.Canary, target
 	primarySel := map[string]string{key: PrimaryName(c)}
 	for _, s := range []serviceSpec{
 		{name: apex, selector: primarySel, meta: c.Spec.Service.Apex},
-		{name: apex + PrimarySuffix, selector: primarySel, meta: c.Spec.Service.Primary},
-		{name: apex + CanarySuffix, selector: map[string]string{key: value}, meta: c.Spec.Service.Canary},
+		{name: apex + PrimarySuffix, selector: primarySel, meta: c.Spec.Service.Primary, headless: c.Spec.Service.Headless},
+		{name: apex + CanarySuffix, selector: map[string]string{key: value}, meta: c.Spec.Service.Canary, headless: c.Spec.Service.Headless},
 	} {
 		if err := w.ensureService(ctx, c, s); err != nil {
 			return err
@@ -64,6 +67,12 @@ func (w *Workload) ensureService(ctx context.Context, c *v1beta1.Canary, s servi
 		if s.meta != nil {
 			svc.Labels, svc.Annotations = maps.Clone(s.meta.Labels), maps.Clone(s.meta.Annotations)
 		}
+		if s.headless {
+			svc.Spec.ClusterIP = corev1.ClusterIPNone
+		}
+		if td := c.Spec.Service.TrafficDistribution; td != "" {
+			svc.Spec.TrafficDistribution = &td
+		}
 		if err := controllerutil.SetControllerReference(c, svc, w.c.Scheme()); err != nil {
 			return fmt.Errorf("own service %s: %w", s.name, err)
 		}
@@ -82,6 +91,12 @@ func (w *Workload) ensureService(ctx context.Context, c *v1beta1.Canary, s servi
 		updated.Labels = mergeMaps(updated.Labels, s.meta.Labels)
 		updated.Annotations = mergeMaps(updated.Annotations, s.meta.Annotations)
 	}
+	// clusterIP cannot change once set: headless applies to Services
+	// serin creates.
+	if td := c.Spec.Service.TrafficDistribution; td != "" {
+		updated.Spec.TrafficDistribution = &td
+	}
+	keepUnmanaged(c, &updated.ObjectMeta, &existing.ObjectMeta)
 	if equality.Semantic.DeepEqual(existing, updated) {
 		return nil
 	}
@@ -151,6 +166,33 @@ func mergePorts(existing, want []corev1.ServicePort) []corev1.ServicePort {
 		out[i].NodePort = e.NodePort
 	}
 	return out
+}
+
+// keepUnmanaged gives the keys of service.unmanagedMetadata in want the
+// values they have in existing (or leaves them out, as existing does):
+// serin neither sets nor removes them.
+func keepUnmanaged(c *v1beta1.Canary, want, existing *metav1.ObjectMeta) {
+	u := c.Spec.Service.UnmanagedMetadata
+	if u == nil {
+		return
+	}
+	want.Labels = keepKeys(want.Labels, existing.Labels, u.Labels)
+	want.Annotations = keepKeys(want.Annotations, existing.Annotations, u.Annotations)
+}
+
+func keepKeys(want, existing map[string]string, keys []string) map[string]string {
+	for _, k := range keys {
+		v, ok := existing[k]
+		switch {
+		case ok && want == nil:
+			want = map[string]string{k: v}
+		case ok:
+			want[k] = v
+		default:
+			delete(want, k)
+		}
+	}
+	return want
 }
 
 func mergeMaps(dst, src map[string]string) map[string]string {

@@ -18,8 +18,8 @@ import (
 	"github.com/serinhq/serin/internal/rollout"
 )
 
-// Workload carries out a Canary's workload actions on Deployments, Services
-// and HorizontalPodAutoscalers.
+// Workload carries out a Canary's workload actions on Deployments (or
+// DaemonSets), Services and HorizontalPodAutoscalers.
 type Workload struct {
 	c client.Client
 	o Options
@@ -70,26 +70,16 @@ func (w *Workload) Observe(ctx context.Context, c *v1beta1.Canary) (rollout.Work
 	if err := checkTargetKind(c); err != nil {
 		return st, err
 	}
+	if isDaemonSet(c) {
+		return w.observeDaemonSet(ctx, c)
+	}
 	target, err := w.deployment(ctx, c.Namespace, c.Spec.TargetRef.Name)
 	if err != nil {
 		return st, err
 	}
 	if target != nil {
-		tracked, err := w.readConfigs(ctx, c.Namespace, &target.Spec.Template.Spec)
-		if err != nil {
+		if err := w.observeTarget(ctx, c, target, readiness(target), &st); err != nil {
 			return st, err
-		}
-		st.TargetFound = true
-		st.TargetRevision, err = revision(target, tracked)
-		if err != nil {
-			return st, err
-		}
-		st.Target = readiness(target)
-		if len(tracked) > 0 {
-			st.TrackedConfigs = make(map[string]string, len(tracked))
-			for _, t := range tracked {
-				st.TrackedConfigs[t.ref.key()] = t.hash
-			}
 		}
 	}
 	primary, err := w.deployment(ctx, c.Namespace, PrimaryName(c))
@@ -103,10 +93,35 @@ func (w *Workload) Observe(ctx context.Context, c *v1beta1.Canary) (rollout.Work
 	return st, nil
 }
 
+// observeTarget fills in the target's part of st: its revision, from view
+// (the target, or the Deployment view of a DaemonSet), its tracked configs
+// and ready.
+func (w *Workload) observeTarget(ctx context.Context, c *v1beta1.Canary, view *appsv1.Deployment, ready rollout.Readiness, st *rollout.WorkloadState) error {
+	tracked, err := w.readConfigs(ctx, c.Namespace, &view.Spec.Template.Spec)
+	if err != nil {
+		return err
+	}
+	st.TargetFound = true
+	if st.TargetRevision, err = revision(view, tracked); err != nil {
+		return err
+	}
+	st.Target = ready
+	if len(tracked) > 0 {
+		st.TrackedConfigs = make(map[string]string, len(tracked))
+		for _, t := range tracked {
+			st.TrackedConfigs[t.ref.key()] = t.hash
+		}
+	}
+	return nil
+}
+
 // Apply carries out one workload action.
 func (w *Workload) Apply(ctx context.Context, c *v1beta1.Canary, a rollout.Action) error {
 	if err := checkTargetKind(c); err != nil {
 		return err
+	}
+	if isDaemonSet(c) {
+		return w.applyDaemonSet(ctx, c, a)
 	}
 	switch a.Type {
 	case rollout.InitPrimary:
@@ -128,8 +143,13 @@ func (w *Workload) Apply(ctx context.Context, c *v1beta1.Canary, a rollout.Actio
 }
 
 func checkTargetKind(c *v1beta1.Canary) error {
-	if k := c.Spec.TargetRef.Kind; k != "" && k != "Deployment" {
-		return fmt.Errorf("spec.targetRef.kind: only Deployment is supported, got %q", k)
+	switch k := c.Spec.TargetRef.Kind; k {
+	case "", "Deployment", "DaemonSet":
+	default:
+		return fmt.Errorf("spec.targetRef.kind: only Deployment and DaemonSet are supported, got %q", k)
+	}
+	if isDaemonSet(c) && c.Spec.AutoscalerRef != nil {
+		return fmt.Errorf("spec.autoscalerRef: %s", v1beta1.DaemonSetAutoscaler)
 	}
 	return nil
 }

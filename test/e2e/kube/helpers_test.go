@@ -35,8 +35,8 @@ const (
 )
 
 // startCluster starts a cluster with serin's and the routers' CRDs, as
-// installed from deploy/.
-func startCluster(t *testing.T) *testenv.Cluster {
+// installed from deploy/; kcmArgs are added to kube-controller-manager's flags.
+func startCluster(t *testing.T, kcmArgs ...string) *testenv.Cluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test")
@@ -49,8 +49,9 @@ func startCluster(t *testing.T) *testenv.Cluster {
 		t.Fatal(err)
 	}
 	return testenv.Start(t, testenv.Options{
-		Scheme: s,
-		CRDs:   []string{repoRoot + "/deploy/crds", repoRoot + "/deploy/crds/thirdparty"},
+		Scheme:                s,
+		CRDs:                  []string{repoRoot + "/deploy/crds", repoRoot + "/deploy/crds/thirdparty"},
+		ControllerManagerArgs: kcmArgs,
 	})
 }
 
