@@ -33,10 +33,10 @@ func simulate(t *testing.T, s Scenario, judgeType string, runs int) Summary {
 // sequential judge promotes no more often than the threshold judge.
 func TestNeverLessSafe(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs 2000 simulated releases")
+		t.Skip("runs 2400 simulated releases")
 	}
 	const runs = 200
-	for _, canaryErr := range []float64{0.008, 0.015, 0.03, 0.05, 1} {
+	for _, canaryErr := range []float64{0.005, 0.008, 0.015, 0.03, 0.05, 1} {
 		t.Run(fmt.Sprintf("%g%% against 0.1%%", 100*canaryErr), func(t *testing.T) {
 			th := simulate(t, scenario(0.001, canaryErr), judge.TypeThreshold, runs)
 			sq := simulate(t, scenario(0.001, canaryErr), judge.TypeSequential, runs)
@@ -91,15 +91,16 @@ func TestTargets(t *testing.T) {
 	})
 	t.Run("healthy", func(t *testing.T) {
 		th, sq := simulate(t, scenario(0.001, 0.001), judge.TypeThreshold, runs), simulate(t, scenario(0.001, 0.001), judge.TypeSequential, runs)
-		// The window check is Flagger's, so a healthy canary whose first
-		// minute holds a failure can fail it as with the threshold judge;
-		// the statistics must add no false rollbacks of their own.
-		if sq.Promoted < th.Promoted {
-			t.Errorf("sequential promoted %.1f%% of healthy canaries, want at least the threshold judge's %.1f%%", 100*sq.Promoted, 100*th.Promoted)
+		// A window of the first minute with one failure among a few dozen
+		// requests fails Flagger's check; the sequential judge holds such
+		// a breach while the canary's failures are not clearly more than
+		// the primary's history predicts, so a healthy canary is promoted,
+		// as soon as with the threshold judge in most runs.
+		if sq.Promoted < max(th.Promoted, 0.99) {
+			t.Errorf("sequential promoted %.1f%% of healthy canaries, want at least 99%% and the threshold judge's %.1f%%", 100*sq.Promoted, 100*th.Promoted)
 		}
-		if sq.TimeToDecisionP50 > th.TimeToDecisionP50 || sq.TimeToDecisionP95 > th.TimeToDecisionP95 {
-			t.Errorf("sequential promotion p50/p95 %v/%vs, want no later than threshold's %v/%vs",
-				sq.TimeToDecisionP50, sq.TimeToDecisionP95, th.TimeToDecisionP50, th.TimeToDecisionP95)
+		if sq.TimeToDecisionP50 > th.TimeToDecisionP50 {
+			t.Errorf("sequential promotion p50 %vs, want no later than threshold's %vs", sq.TimeToDecisionP50, th.TimeToDecisionP50)
 		}
 	})
 }
