@@ -1,0 +1,423 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/cluster"
+	"github.com/serinhq/serin/internal/dashboard"
+	"github.com/serinhq/serin/internal/local"
+	"github.com/serinhq/serin/internal/rollout"
+	"github.com/serinhq/serin/internal/testenv"
+)
+
+// startCluster starts an API server with RBAC and the serin.dev and
+// flagger.app Canary CRDs.
+func startCluster(t *testing.T) *testenv.Cluster {
+	t.Helper()
+	b, err := os.ReadFile("../../deploy/crds/serin.dev_canaries.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagger := filepath.Join(t.TempDir(), "flagger.app_canaries.yaml")
+	s := strings.ReplaceAll(string(b), "canaries.serin.dev", "canaries.flagger.app")
+	s = strings.ReplaceAll(s, "group: serin.dev", "group: flagger.app")
+	if err := os.WriteFile(flagger, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return testenv.Start(t, testenv.Options{
+		CRDs:             []string{"../../deploy/crds", flagger},
+		RBAC:             true,
+		ControlPlaneOnly: true,
+	})
+}
+
+func waitFor(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var last error
+	for {
+		ok, err := cond(ctx)
+		if ok {
+			return
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// startWatcher runs a Watcher of cfg until the test ends.
+func startWatcher(t *testing.T, cfg *rest.Config, o cluster.WatchOptions) *cluster.Watcher {
+	t.Helper()
+	w, err := cluster.NewWatcher(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("watcher: %v", err)
+		}
+	})
+	return w
+}
+
+func canary(ns, name string) *v1beta1.Canary {
+	return &v1beta1.Canary{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1beta1.CanarySpec{
+			TargetRef: v1beta1.LocalObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
+			Service:   v1beta1.CanaryService{Port: 9898},
+			Analysis:  &v1beta1.CanaryAnalysis{Interval: "10s", Threshold: 5, StepWeight: 10, MaxWeight: 50},
+		},
+	}
+}
+
+func deployment(ns, name string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](2),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "ghcr.io/stefanprodan/podinfo:6.7.0"}}},
+			},
+		},
+	}
+}
+
+func event(ns, name, kind, objName, reason string, at time.Time) *corev1.Event {
+	return &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: name},
+		InvolvedObject: corev1.ObjectReference{Kind: kind, Namespace: ns, Name: objName},
+		Type:           corev1.EventTypeNormal, Reason: reason, Message: reason + " of " + objName,
+		FirstTimestamp: metav1.NewTime(at), LastTimestamp: metav1.NewTime(at), Count: 1,
+	}
+}
+
+func create(t *testing.T, cl client.Client, objs ...client.Object) {
+	t.Helper()
+	for _, o := range objs {
+		if err := cl.Create(t.Context(), o); err != nil {
+			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
+		}
+	}
+}
+
+// TestWatcher checks the dashboard's cluster Source on a real API server:
+// objects created after it started and their changes arrive through the
+// watches, events are numbered in the order seen and can be waited for,
+// and a command sets the Canary's annotation.
+func TestWatcher(t *testing.T) {
+	c := startCluster(t)
+	cl := c.Client()
+	ns := c.CreateNamespace(t, "test")
+	before := time.Now().Add(-time.Minute).Truncate(time.Second)
+	create(t, cl, event(ns, "old", "Canary", "podinfo", "Synced", before))
+
+	w := startWatcher(t, c.RESTConfig(), cluster.WatchOptions{})
+	snapshot := func(ctx context.Context) (local.Snapshot, error) { return w.Snapshot(ctx) }
+
+	create(t, cl, deployment(ns, "podinfo"), canary(ns, "podinfo"))
+	legacy := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+		"metadata": map[string]any{"name": "legacy", "namespace": ns},
+		"spec": map[string]any{
+			"targetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "legacy"},
+			"service":   map[string]any{"port": int64(8080)},
+			"analysis":  map[string]any{"interval": "10s", "threshold": int64(5), "stepWeight": int64(10)},
+		},
+	}}
+	create(t, cl, legacy)
+	waitFor(t, "both Canaries and the Deployment in the snapshot", func(ctx context.Context) (bool, error) {
+		s, err := snapshot(ctx)
+		if err != nil {
+			return false, err
+		}
+		var kinds []string
+		for _, cn := range s.Canaries {
+			if cn.Namespace == ns {
+				kinds = append(kinds, cn.APIVersion+" "+cn.Name)
+			}
+		}
+		return slices.Equal(kinds, []string{"flagger.app/v1beta1 legacy", "serin.dev/v1beta1 podinfo"}) &&
+			slices.ContainsFunc(s.Deployments, func(d local.DeploymentView) bool {
+				return d.Deployment.Namespace == ns && d.Deployment.Name == "podinfo" && *d.Deployment.Spec.Replicas == 2
+			}), nil
+	})
+
+	// A status change arrives through the watch.
+	cn := &v1beta1.Canary{}
+	if err := cl.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, cn); err != nil {
+		t.Fatal(err)
+	}
+	cn.Status.Phase, cn.Status.CanaryWeight = v1beta1.PhaseProgressing, 20
+	if err := cl.Status().Update(t.Context(), cn); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the Canary Progressing at 20%", func(ctx context.Context) (bool, error) {
+		s, err := snapshot(ctx)
+		if err != nil {
+			return false, err
+		}
+		for _, c := range s.Canaries {
+			if c.Namespace == ns && c.Name == "podinfo" {
+				return c.Status.Phase == v1beta1.PhaseProgressing && c.Status.CanaryWeight == 20, nil
+			}
+		}
+		return false, nil
+	})
+
+	// A pod of the Deployment, with its ReplicaSet's name and hash.
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo-5d8f9-abcde",
+			Labels:          map[string]string{"app": "podinfo", appsv1.DefaultDeploymentUniqueLabelKey: "5d8f9"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "podinfo-5d8f9", UID: "u"}}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "podinfo"}}},
+	}
+	create(t, cl, pod)
+	waitFor(t, "the pod under its Deployment", func(ctx context.Context) (bool, error) {
+		s, err := snapshot(ctx)
+		if err != nil {
+			return false, err
+		}
+		return slices.ContainsFunc(s.Pods, func(p local.PodStatus) bool {
+			return p.Namespace == ns && p.Deployment == "podinfo" && p.Revision == "5d8f9" && !p.Running
+		}), nil
+	})
+
+	// Events: the one from before the start first, then new ones as they
+	// come, each numbered after the last; a pod's event is not watched.
+	var mu sync.Mutex
+	var got []local.Event
+	ctx, cancel := context.WithCancel(t.Context())
+	watched := make(chan error, 1)
+	go func() {
+		watched <- w.Events(ctx, 0, true, func(e local.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if e.Namespace == ns {
+				got = append(got, e)
+			}
+			return nil
+		})
+	}()
+	now := time.Now().Truncate(time.Second)
+	create(t, cl, event(ns, "pod", "Pod", "podinfo-5d8f9-abcde", "Scheduled", now))
+	create(t, cl, event(ns, "start", "Canary", "podinfo", "Progressing", now))
+	create(t, cl, event(ns, "scale", "Deployment", "podinfo", "ScalingReplicaSet", now))
+	waitFor(t, "three events through the watch", func(context.Context) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= 3, nil
+	})
+	cancel()
+	if err := <-watched; err != nil {
+		t.Errorf("Events with watch: %v", err)
+	}
+	mu.Lock()
+	var reasons []string
+	for i, e := range got {
+		reasons = append(reasons, e.Reason)
+		if i > 0 && e.Seq <= got[i-1].Seq {
+			t.Errorf("event %d has seq %d after %d", i, e.Seq, got[i-1].Seq)
+		}
+	}
+	mu.Unlock()
+	if !slices.Equal(reasons, []string{"Synced", "Progressing", "ScalingReplicaSet"}) {
+		t.Errorf("events %v, want Synced, Progressing, ScalingReplicaSet (no pod event)", reasons)
+	}
+	var after []string
+	if err := w.Events(t.Context(), got[0].Seq, false, func(e local.Event) error {
+		if e.Namespace == ns {
+			after = append(after, e.Reason)
+		}
+		return nil
+	}); err != nil || !slices.Equal(after, reasons[1:]) {
+		t.Errorf("events after seq %d: %v, %v; want %v", got[0].Seq, after, err, reasons[1:])
+	}
+
+	// Without Prometheus there are no golden metrics, and no error.
+	if stats, err := w.Stats(t.Context(), time.Minute); err != nil || stats != nil {
+		t.Errorf("Stats without Prometheus = %v, %v; want none", stats, err)
+	}
+
+	if err := w.Command(t.Context(), ns, "podinfo", rollout.Promote); err != nil {
+		t.Fatalf("promote: %v", err)
+	}
+	if err := cl.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, cn); err != nil {
+		t.Fatal(err)
+	}
+	if got := cn.Annotations[cluster.CommandAnnotation]; got != string(rollout.Promote) {
+		t.Errorf("annotation %s = %q after promote", cluster.CommandAnnotation, got)
+	}
+}
+
+// TestWatcherForbidden checks a Watcher whose user may not list what it
+// watches says so, naming what, instead of waiting for ever.
+func TestWatcherForbidden(t *testing.T) {
+	c := startCluster(t)
+	ns := c.CreateNamespace(t, "test")
+	create(t, c.Client(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nobody"}})
+	cfg := saConfig(t, c, ns, "nobody")
+	w := startWatcher(t, cfg, cluster.WatchOptions{Namespace: ns})
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	_, err := w.Snapshot(ctx)
+	if err == nil || !strings.Contains(err.Error(), "could not be listed") || !strings.Contains(err.Error(), "forbidden") ||
+		!strings.Contains(err.Error(), "canaries.serin.dev") {
+		t.Errorf("Snapshot as a user without rights: %v, want a forbidden error naming canaries.serin.dev", err)
+	}
+}
+
+// saConfig returns the admin's config with the token of the
+// ServiceAccount ns/name instead.
+func saConfig(t *testing.T, c *testenv.Cluster, ns, name string) *rest.Config {
+	t.Helper()
+	cfg := c.RESTConfig()
+	cfg.BearerToken = saToken(t, c, ns, name)
+	return cfg
+}
+
+// saToken returns a token of the ServiceAccount ns/name, as `kubectl
+// create token` gets one.
+func saToken(t *testing.T, c *testenv.Cluster, ns, name string) string {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(t.Context(), name,
+		&authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("token of %s/%s: %v", ns, name, err)
+	}
+	return tr.Status.Token
+}
+
+// TestTokenAuthenticator checks the in-cluster dashboard's callers on a
+// real API server: no or a bad token is unauthenticated; a viewer
+// ServiceAccount allowed to list canaries in one namespace may view that
+// one only and command nothing; an operator allowed to patch them may
+// command, and its promote sets the annotation.
+func TestTokenAuthenticator(t *testing.T) {
+	c := startCluster(t)
+	cl := c.Client()
+	ns, other := c.CreateNamespace(t, "test"), c.CreateNamespace(t, "other")
+	create(t, cl, canary(ns, "podinfo"), canary(other, "podinfo"))
+	role := func(name string, verbs ...string) {
+		create(t, cl,
+			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
+			&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{"serin.dev"}, Resources: []string{"canaries"}, Verbs: verbs},
+			}},
+			&rbacv1.RoleBinding{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+				RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
+				Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: name}},
+			})
+	}
+	role("viewer", "get", "list", "watch")
+	role("operator", "get", "list", "watch", "patch")
+
+	auth, err := cluster.NewTokenAuthenticator(c.RESTConfig(), cluster.TokenAuthOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	request := func(header string) *http.Request {
+		r, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://serin-dashboard:9898/api/state", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if header != "" {
+			r.Header.Set("Authorization", header)
+		}
+		return r
+	}
+	for _, h := range []string{"", "Basic dXNlcjpwYXNz", "Bearer ", "Bearer not-a-token"} {
+		if caller, err := auth.Authenticate(request(h)); !errors.Is(err, dashboard.ErrUnauthenticated) {
+			t.Errorf("Authorization %q: caller %v, error %v; want ErrUnauthenticated", h, caller, err)
+		}
+	}
+
+	can := func(caller dashboard.Caller, verb, ns, name string) bool {
+		t.Helper()
+		ok, err := caller.Can(t.Context(), verb, ns, name)
+		if err != nil {
+			t.Fatalf("%s Can(%s, %s, %s): %v", caller.Name(), verb, ns, name, err)
+		}
+		return ok
+	}
+	viewer, err := auth.Authenticate(request("Bearer " + saToken(t, c, ns, "viewer")))
+	if err != nil {
+		t.Fatalf("viewer: %v", err)
+	}
+	if want := "system:serviceaccount:" + ns + ":viewer"; viewer.Name() != want {
+		t.Errorf("viewer's name %q, want %q", viewer.Name(), want)
+	}
+	if !can(viewer, dashboard.VerbView, ns, "") {
+		t.Errorf("the viewer may not view %s", ns)
+	}
+	if can(viewer, dashboard.VerbView, other, "") || can(viewer, dashboard.VerbView, "", "") {
+		t.Errorf("the viewer may view %s or every namespace", other)
+	}
+	if can(viewer, dashboard.VerbCommand, ns, "podinfo") {
+		t.Errorf("the viewer may command %s/podinfo", ns)
+	}
+	if _, err := viewer.Can(t.Context(), "delete", ns, "podinfo"); err == nil {
+		t.Errorf("an unknown verb was answered")
+	}
+
+	operator, err := auth.Authenticate(request("bearer " + saToken(t, c, ns, "operator")))
+	if err != nil {
+		t.Fatalf("operator: %v", err)
+	}
+	if !can(operator, dashboard.VerbCommand, ns, "podinfo") || can(operator, dashboard.VerbCommand, other, "podinfo") {
+		t.Errorf("the operator may not command %s/podinfo, or may command %s/podinfo", ns, other)
+	}
+	// The controller's own credentials write the command once the
+	// caller may.
+	w := startWatcher(t, c.RESTConfig(), cluster.WatchOptions{})
+	if err := w.Command(t.Context(), ns, "podinfo", rollout.Promote); err != nil {
+		t.Fatal(err)
+	}
+	cn := &v1beta1.Canary{}
+	if err := cl.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, cn); err != nil {
+		t.Fatal(err)
+	}
+	if cn.Annotations[cluster.CommandAnnotation] != string(rollout.Promote) {
+		t.Errorf("annotations after promote: %v", cn.Annotations)
+	}
+}
