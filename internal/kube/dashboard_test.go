@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/serinhq/serin/api/v1beta1"
@@ -74,15 +76,7 @@ func TestControllerDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	runManager(t, mgr)
 
 	get := func(token string) (int, string, error) {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/api/state", nil)
@@ -100,21 +94,31 @@ func TestControllerDashboard(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b), err
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll(t, 30*time.Second, "the viewer's /api/state with the Canary", func(context.Context) (bool, error) {
 		code, body, err := get(tr.Status.Token)
-		if err == nil && code == http.StatusOK && strings.Contains(body, `"name":"podinfo"`) {
-			break
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("%d %s", code, body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the viewer's /api/state: %d %s %v", code, body, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err == nil && strings.Contains(body, `"name":"podinfo"`), err
+	})
 	for _, token := range []string{"", "not-a-token"} {
 		code, body, err := get(token)
 		if err != nil || code != http.StatusUnauthorized || strings.Contains(body, "podinfo") {
 			t.Errorf("/api/state with token %q: %d %s %v; want 401 and no data", token, code, body, err)
 		}
 	}
+}
+
+// runManager runs mgr until the test ends.
+func runManager(t *testing.T, mgr ctrl.Manager) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
 }
