@@ -120,8 +120,13 @@ func NewWatcher(cfg *rest.Config, o WatchOptions) (*Watcher, error) {
 	}, nil
 }
 
+// discoveryRetry is how often Start asks again for the cluster's API
+// groups while the API server does not answer.
+const discoveryRetry = 5 * time.Second
+
 // Start lists and watches until ctx ends. It returns an error when
-// called twice or when the cluster's API cannot be discovered.
+// called twice; an API server that does not answer is asked again until
+// it does, Snapshot saying why meanwhile.
 func (w *Watcher) Start(ctx context.Context) error {
 	w.errMu.Lock()
 	if w.started {
@@ -132,10 +137,25 @@ func (w *Watcher) Start(ctx context.Context) error {
 	w.errMu.Unlock()
 
 	ns := w.opts.Namespace
-	flagger, err := w.servesFlagger()
-	if err != nil {
-		return err
+	var flagger bool
+	for {
+		var err error
+		if flagger, err = w.servesFlagger(); err == nil {
+			break
+		}
+		// An API server not reachable yet: Snapshot says so meanwhile.
+		w.errMu.Lock()
+		w.watchErr["discovery"] = err
+		w.errMu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(discoveryRetry):
+		}
 	}
+	w.errMu.Lock()
+	delete(w.watchErr, "discovery")
+	w.errMu.Unlock()
 	factory := informers.NewSharedInformerFactoryWithOptions(w.cs, 0,
 		informers.WithNamespace(ns), informers.WithTransform(stripManagedFields))
 	w.deploys = factory.Apps().V1().Deployments().Informer()
@@ -220,7 +240,7 @@ func (w *Watcher) servesFlagger() (bool, error) {
 	case apierrors.IsNotFound(err):
 		return false, nil
 	}
-	return false, fmt.Errorf("cluster watcher: discover %s/v1beta1: %w", v1beta1.FlaggerGroup, err)
+	return false, fmt.Errorf("discover %s/v1beta1: %w", v1beta1.FlaggerGroup, err)
 }
 
 // stripManagedFields drops what the dashboard never reads from cached

@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 )
 
 // countingProm counts queries and fails while err is set.
@@ -118,5 +119,27 @@ func TestPodStatus(t *testing.T) {
 	p.OwnerReferences = nil
 	if s := podStatus(p); s.Deployment != "" {
 		t.Errorf("a pod without a ReplicaSet is of Deployment %q", s.Deployment)
+	}
+}
+
+// TestWatcherUnreachable checks that a Watcher of an API server that does
+// not answer says so instead of failing or waiting silently.
+func TestWatcherUnreachable(t *testing.T) {
+	w, err := NewWatcher(&rest.Config{Host: "http://127.0.0.1:1"}, WatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Start(ctx) }()
+	sctx, scancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer scancel()
+	_, err = w.Snapshot(sctx)
+	if err == nil || !strings.Contains(err.Error(), "discovery") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("Snapshot of an unreachable cluster: %v, want the discovery error", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Start: %v", err)
 	}
 }
