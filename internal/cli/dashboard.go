@@ -59,7 +59,7 @@ metrics from Linkerd's Prometheus given by --prometheus.`,
 				_ = ln.Close()
 				return err
 			}
-			src, where, watchErr, err := df.source(ctx, cmd.ErrOrStderr())
+			src, where, watchErr, err := df.source(ctx, listen, cmd.ErrOrStderr())
 			if err != nil {
 				_ = ln.Close()
 				return err

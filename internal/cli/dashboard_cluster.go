@@ -26,10 +26,12 @@ func (f *dashboardFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.prometheus, "prometheus", "", "on a cluster: Prometheus with Linkerd's metrics for the golden metrics (e.g. http://localhost:9090 after `kubectl -n linkerd-viz port-forward svc/prometheus 9090`); without it they show as dashes")
 }
 
-// dashboardSource is the dashboard's Source: the local instance, or a
-// watch of the cluster's objects that runs until ctx ends (errc then
-// receives Start's result). where says which, for the banner.
-func (f *dashboardFlags) source(ctx context.Context, errw io.Writer) (src dashboard.Source, where string, errc <-chan error, err error) {
+// source is the dashboard's Source: the local instance, or a watch of
+// the cluster's objects that runs until ctx ends (errc then receives
+// Start's result). where says which, for the banner. On a cluster the
+// dashboard must listen on loopback: it acts with the user's
+// credentials.
+func (f *dashboardFlags) source(ctx context.Context, listen string, errw io.Writer) (src dashboard.Source, where string, errc <-chan error, err error) {
 	if !f.tf.wantsCluster() {
 		if f.prometheus != "" {
 			return nil, "", nil, fmt.Errorf("--prometheus: served on a cluster only; the local instance measures its own traffic")
@@ -38,6 +40,9 @@ func (f *dashboardFlags) source(ctx context.Context, errw io.Writer) (src dashbo
 			return nil, "", nil, fmt.Errorf("-n and -A: served on a cluster only; the local dashboard shows every namespace")
 		}
 		return local.NewClient(f.tf.stateDir), "state in " + f.tf.stateDir, nil, nil
+	}
+	if !dashboard.IsLoopback(listen) {
+		return nil, "", nil, fmt.Errorf("--listen %s: on a cluster the dashboard acts with your kubeconfig's credentials, so it listens on loopback only (e.g. 127.0.0.1:9999); serve it to others from the controller (serin controller --dashboard-addr)", listen)
 	}
 	cfg, defaultNS, err := cluster.Load(f.tf.cluster)
 	if err != nil {

@@ -91,6 +91,7 @@ func TestDashboardFlags(t *testing.T) {
 		{[]string{"--prometheus", "http://localhost:9090"}, "--prometheus: served on a cluster only"},
 		{[]string{"-n", "test"}, "-n and -A: served on a cluster only"},
 		{[]string{"--kubeconfig", "/nonexistent/kubeconfig", "-A"}, "--kubeconfig"},
+		{[]string{"--kubeconfig", "/nonexistent/kubeconfig", "--listen", "0.0.0.0:0"}, "listens on loopback only"},
 	} {
 		args := append([]string{"dashboard", "--listen", "127.0.0.1:0", "--state-dir", t.TempDir()}, tc.args...)
 		_, _, err := runCLI(t, "", args...)
