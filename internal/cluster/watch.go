@@ -52,7 +52,7 @@ type WatchOptions struct {
 }
 
 // Watcher is the dashboard's view of a cluster: informers on Canaries
-// (serin.dev, and flagger.app when its CRD is installed at Start),
+// (serin.dev, and flagger.app once its CRD is installed),
 // Deployments, pods and the Events of Canaries and Deployments, so that
 // any number of browsers cost the API server one watch of each. It is a
 // dashboard.Source; Start runs it.
@@ -62,7 +62,9 @@ type Watcher struct {
 	cs     kubernetes.Interface
 	dyn    dynamic.Interface
 
-	// Set by Start before synced is closed.
+	// Set by Start before synced is closed; flagger.app's Canaries may
+	// be added later, under canMu.
+	canMu    sync.Mutex
 	canaries []cache.SharedIndexInformer
 	deploys  cache.SharedIndexInformer
 	pods     cache.SharedIndexInformer
@@ -124,6 +126,10 @@ func NewWatcher(cfg *rest.Config, o WatchOptions) (*Watcher, error) {
 // groups while the API server does not answer.
 const discoveryRetry = 5 * time.Second
 
+// flaggerRecheck is how often a Watcher looks for Flagger's Canary CRD
+// when it was not installed at Start (a variable for tests).
+var flaggerRecheck = time.Minute
+
 // Start lists and watches until ctx ends. It returns an error when
 // called twice; an API server that does not answer is asked again until
 // it does, Snapshot saying why meanwhile.
@@ -167,11 +173,9 @@ func (w *Watcher) Start(ctx context.Context) error {
 		gvrs = append(gvrs, v1beta1.FlaggerGroup)
 	}
 	for _, group := range gvrs {
-		gvr := v1beta1.GroupVersion.WithResource("canaries")
-		gvr.Group = group
-		inf := dynamicinformer.NewFilteredDynamicInformer(w.dyn, gvr, ns, 0, cache.Indexers{}, nil).Informer()
-		if err := inf.SetTransform(canaryOf(group)); err != nil {
-			return fmt.Errorf("cluster watcher: %w", err)
+		inf, err := w.canaryInformer(group)
+		if err != nil {
+			return err
 		}
 		w.canaries = append(w.canaries, inf)
 		all["canaries."+group] = inf
@@ -204,26 +208,77 @@ func (w *Watcher) Start(ctx context.Context) error {
 		all["events of "+kind+"s"] = inf
 	}
 	for name, inf := range all {
-		if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
-			w.errMu.Lock()
-			w.watchErr[name] = err
-			w.errMu.Unlock()
-		}); err != nil {
-			return fmt.Errorf("cluster watcher: %w", err)
+		if err := w.recordErrors(name, inf); err != nil {
+			return err
 		}
 	}
 	var wg sync.WaitGroup
+	defer wg.Wait()
 	var syncs []cache.InformerSynced
 	for _, inf := range all {
 		syncs = append(syncs, inf.HasSynced)
 		wg.Go(func() { inf.Run(ctx.Done()) })
 	}
-	if cache.WaitForCacheSync(ctx.Done(), syncs...) {
-		w.flush()
-		close(w.synced)
+	if !cache.WaitForCacheSync(ctx.Done(), syncs...) {
+		return nil
 	}
-	<-ctx.Done()
-	wg.Wait()
+	w.flush()
+	close(w.synced)
+	if flagger {
+		<-ctx.Done()
+		return nil
+	}
+	// Flagger's CRD may come later: look for it now and then.
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(flaggerRecheck):
+		}
+		if ok, err := w.servesFlagger(); err != nil || !ok {
+			continue
+		}
+		inf, err := w.canaryInformer(v1beta1.FlaggerGroup)
+		if err == nil {
+			err = w.recordErrors("canaries."+v1beta1.FlaggerGroup, inf)
+		}
+		if err != nil {
+			return err
+		}
+		wg.Go(func() { inf.Run(ctx.Done()) })
+		if cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+			w.canMu.Lock()
+			w.canaries = append(w.canaries, inf)
+			w.canMu.Unlock()
+		}
+		<-ctx.Done()
+		return nil
+	}
+}
+
+// canaryInformer returns an informer of the Canaries of group that keeps
+// them as *v1beta1.Canary.
+func (w *Watcher) canaryInformer(group string) (cache.SharedIndexInformer, error) {
+	gvr := v1beta1.GroupVersion.WithResource("canaries")
+	gvr.Group = group
+	inf := dynamicinformer.NewFilteredDynamicInformer(w.dyn, gvr, w.opts.Namespace, 0, cache.Indexers{}, nil).Informer()
+	if err := inf.SetTransform(canaryOf(group)); err != nil {
+		return nil, fmt.Errorf("cluster watcher: %w", err)
+	}
+	return inf, nil
+}
+
+// recordErrors keeps the last list or watch error of inf under name, for
+// Snapshot to say why it has nothing yet.
+func (w *Watcher) recordErrors(name string, inf cache.SharedIndexInformer) error {
+	err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
+		w.errMu.Lock()
+		w.watchErr[name] = err
+		w.errMu.Unlock()
+	})
+	if err != nil {
+		return fmt.Errorf("cluster watcher: %w", err)
+	}
 	return nil
 }
 
@@ -304,7 +359,10 @@ func (w *Watcher) Snapshot(ctx context.Context) (local.Snapshot, error) {
 		return local.Snapshot{}, err
 	}
 	var s local.Snapshot
-	for _, inf := range w.canaries {
+	w.canMu.Lock()
+	canaries := slices.Clone(w.canaries)
+	w.canMu.Unlock()
+	for _, inf := range canaries {
 		for _, o := range inf.GetStore().List() {
 			if c, ok := o.(*v1beta1.Canary); ok {
 				s.Canaries = append(s.Canaries, *c.DeepCopy())

@@ -123,13 +123,13 @@ func (w *Watcher) queryStats(e *statsEntry, window time.Duration) {
 	changed := msg != c.lastErr
 	c.lastErr = msg
 	c.mu.Unlock()
-	close(e.done)
 	switch {
 	case changed && err != nil:
 		w.opts.Logger.Warn("dashboard: golden metrics unavailable", "err", err)
 	case changed:
 		w.opts.Logger.Info("dashboard: golden metrics available again")
 	}
+	close(e.done)
 }
 
 // telemetryOf is a stat row in the local runtime's terms. Requests and
