@@ -3,7 +3,9 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +29,7 @@ import (
 	"github.com/serinhq/serin/internal/cluster"
 	"github.com/serinhq/serin/internal/dashboard"
 	"github.com/serinhq/serin/internal/local"
+	"github.com/serinhq/serin/internal/metrics/prometheus"
 	"github.com/serinhq/serin/internal/rollout"
 	"github.com/serinhq/serin/internal/testenv"
 )
@@ -419,5 +422,66 @@ func TestTokenAuthenticator(t *testing.T) {
 	}
 	if cn.Annotations[cluster.CommandAnnotation] != string(rollout.Promote) {
 		t.Errorf("annotations after promote: %v", cn.Annotations)
+	}
+}
+
+// TestWatcherStats checks the golden metrics from a real Prometheus
+// scraping Linkerd-shaped counters: the Deployment with traffic has its
+// success rate and RPS, the other none; and an unreachable Prometheus
+// leaves the Deployments without traffic rather than failing the page.
+func TestWatcherStats(t *testing.T) {
+	c := startCluster(t)
+	ns := c.CreateNamespace(t, "test")
+	create(t, c.Client(), deployment(ns, "podinfo"), deployment(ns, "idle"))
+
+	start := time.Now()
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n := int(10 * time.Since(start).Seconds()) // 10 requests a second, all fast and successful
+		labels := fmt.Sprintf(`direction="inbound",namespace=%q,deployment="podinfo"`, ns)
+		fmt.Fprintf(w, "# TYPE response_total counter\nresponse_total{%s,classification=\"success\"} %d\n", labels, n)
+		fmt.Fprintf(w, "# TYPE response_latency_ms histogram\n")
+		fmt.Fprintf(w, "response_latency_ms_bucket{%s,le=\"10\"} %d\nresponse_latency_ms_bucket{%s,le=\"+Inf\"} %d\n", labels, n, labels, n)
+		fmt.Fprintf(w, "response_latency_ms_sum{%s} %d\nresponse_latency_ms_count{%s} %d\n", labels, 5*n, labels, n)
+	}))
+	defer proxy.Close()
+	prom := testenv.StartPrometheus(t, []string{strings.TrimPrefix(proxy.URL, "http://")}, 500*time.Millisecond)
+	q, err := prometheus.NewClient(prometheus.Config{Address: prom.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startWatcher(t, c.RESTConfig(), cluster.WatchOptions{Namespace: ns, Prometheus: q, StatsTTL: 100 * time.Millisecond})
+	waitFor(t, "podinfo's golden metrics", func(ctx context.Context) (bool, error) {
+		stats, err := w.Stats(ctx, time.Minute)
+		if err != nil {
+			return false, err
+		}
+		var podinfo, idle *local.DeploymentStat
+		for i := range stats {
+			switch stats[i].Name {
+			case "podinfo":
+				podinfo = &stats[i]
+			case "idle":
+				idle = &stats[i]
+			}
+		}
+		if podinfo == nil || idle == nil {
+			return false, fmt.Errorf("stats %+v lack a Deployment", stats)
+		}
+		if idle.HasTraffic {
+			t.Fatalf("idle has traffic: %+v", idle)
+		}
+		s := podinfo.Stats
+		return podinfo.HasTraffic && s.SuccessRate == 100 && s.RPS > 0 && s.Requests > 0 && s.Failures == 0 &&
+			s.P50 > 0 && s.P99 <= 10 && podinfo.Meshed == "0/0", nil
+	})
+
+	down, err := prometheus.NewClient(prometheus.Config{Address: "http://127.0.0.1:1", Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = startWatcher(t, c.RESTConfig(), cluster.WatchOptions{Namespace: ns, Prometheus: down})
+	stats, err := w.Stats(t.Context(), time.Minute)
+	if err != nil || len(stats) != 2 || stats[0].HasTraffic || stats[1].HasTraffic {
+		t.Errorf("Stats with Prometheus down = %+v, %v; want both Deployments without traffic and no error", stats, err)
 	}
 }
