@@ -18,12 +18,14 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/cluster"
@@ -38,14 +40,8 @@ import (
 // flagger.app Canary CRDs.
 func startCluster(t *testing.T) *testenv.Cluster {
 	t.Helper()
-	b, err := os.ReadFile("../../deploy/crds/serin.dev_canaries.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	flagger := filepath.Join(t.TempDir(), "flagger.app_canaries.yaml")
-	s := strings.ReplaceAll(string(b), "canaries.serin.dev", "canaries.flagger.app")
-	s = strings.ReplaceAll(s, "group: serin.dev", "group: flagger.app")
-	if err := os.WriteFile(flagger, []byte(s), 0o600); err != nil {
+	if err := os.WriteFile(flagger, flaggerCRD(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return testenv.Start(t, testenv.Options{
@@ -53,6 +49,30 @@ func startCluster(t *testing.T) *testenv.Cluster {
 		RBAC:             true,
 		ControlPlaneOnly: true,
 	})
+}
+
+// flaggerCRD is serin's Canary CRD in Flagger's group.
+func flaggerCRD(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../../deploy/crds/serin.dev_canaries.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.ReplaceAll(string(b), "canaries.serin.dev", "canaries.flagger.app")
+	return []byte(strings.ReplaceAll(s, "group: serin.dev", "group: flagger.app"))
+}
+
+// flaggerCanary is a flagger.app Canary ns/name.
+func flaggerCanary(ns, name string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+		"metadata": map[string]any{"name": name, "namespace": ns},
+		"spec": map[string]any{
+			"targetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+			"service":   map[string]any{"port": int64(8080)},
+			"analysis":  map[string]any{"interval": "10s", "threshold": int64(5), "stepWeight": int64(10)},
+		},
+	}}
 }
 
 func waitFor(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
@@ -154,16 +174,7 @@ func TestWatcher(t *testing.T) {
 	snapshot := func(ctx context.Context) (local.Snapshot, error) { return w.Snapshot(ctx) }
 
 	create(t, cl, deployment(ns, "podinfo"), canary(ns, "podinfo"))
-	legacy := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
-		"metadata": map[string]any{"name": "legacy", "namespace": ns},
-		"spec": map[string]any{
-			"targetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "legacy"},
-			"service":   map[string]any{"port": int64(8080)},
-			"analysis":  map[string]any{"interval": "10s", "threshold": int64(5), "stepWeight": int64(10)},
-		},
-	}}
-	create(t, cl, legacy)
+	create(t, cl, flaggerCanary(ns, "legacy"))
 	waitFor(t, "both Canaries and the Deployment in the snapshot", func(ctx context.Context) (bool, error) {
 		s, err := snapshot(ctx)
 		if err != nil {
@@ -484,4 +495,29 @@ func TestWatcherStats(t *testing.T) {
 	if err != nil || len(stats) != 2 || stats[0].HasTraffic || stats[1].HasTraffic {
 		t.Errorf("Stats with Prometheus down = %+v, %v; want both Deployments without traffic and no error", stats, err)
 	}
+}
+
+// TestWatcherFlaggerLater checks that Flagger's Canaries are watched once
+// their CRD is installed, after the Watcher started without it.
+func TestWatcherFlaggerLater(t *testing.T) {
+	c := testenv.Start(t, testenv.Options{CRDs: []string{"../../deploy/crds"}, ControlPlaneOnly: true})
+	ns := c.CreateNamespace(t, "test")
+	t.Cleanup(cluster.SetFlaggerRecheck(100 * time.Millisecond)) // after the Watcher stops
+	w := startWatcher(t, c.RESTConfig(), cluster.WatchOptions{Namespace: ns})
+	if _, err := w.Snapshot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := yaml.Unmarshal(flaggerCRD(t), crd); err != nil {
+		t.Fatal(err)
+	}
+	create(t, c.Client(), crd)
+	waitFor(t, "the flagger.app CRD to serve", func(ctx context.Context) (bool, error) {
+		err := c.Client().Create(ctx, flaggerCanary(ns, "legacy"))
+		return err == nil, err
+	})
+	waitFor(t, "the flagger.app Canary in the snapshot", func(ctx context.Context) (bool, error) {
+		snap, err := w.Snapshot(ctx)
+		return err == nil && len(snap.Canaries) == 1 && snap.Canaries[0].APIVersion == "flagger.app/v1beta1", err
+	})
 }
