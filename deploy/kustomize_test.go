@@ -235,23 +235,7 @@ func TestLoadtester(t *testing.T) {
 // dashboard needs: creating TokenReviews and SubjectAccessReviews, and
 // watching pods, events and Flagger's Canaries.
 func TestDashboardComponent(t *testing.T) {
-	abs, err := filepath.Abs("kustomize")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	rel := func(name string) string { // kustomize takes relative roots only
-		p, err := filepath.Rel(dir, filepath.Join(abs, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	overlay := fmt.Sprintf("namespace: linkerd\nresources: [%s]\ncomponents: [%s]\n", rel("linkerd"), rel("dashboard"))
-	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(overlay), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m := render(t, dir)
+	m := renderDashboard(t)
 
 	d := find(t, m, "Deployment", "serin")
 	c := path(d, "spec", "template", "spec", "containers", 0).(map[string]any)
@@ -319,4 +303,27 @@ func TestDashboardComponent(t *testing.T) {
 			t.Errorf("the linkerd overlay serves the dashboard without the component: %v", a)
 		}
 	}
+}
+
+// renderDashboard renders the linkerd overlay with the dashboard
+// component, as docs/kubernetes.md shows.
+func renderDashboard(t *testing.T) resmap.ResMap {
+	t.Helper()
+	abs, err := filepath.Abs("kustomize")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rel := func(name string) string { // kustomize takes relative roots only
+		p, err := filepath.Rel(dir, filepath.Join(abs, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	overlay := fmt.Sprintf("namespace: linkerd\nresources: [%s]\ncomponents: [%s]\n", rel("linkerd"), rel("dashboard"))
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(overlay), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return render(t, dir)
 }
