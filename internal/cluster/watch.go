@@ -146,7 +146,7 @@ func (w *Watcher) Start(ctx context.Context) error {
 	var flagger bool
 	for {
 		var err error
-		if flagger, err = w.servesFlagger(); err == nil {
+		if flagger, err = w.servesFlagger(ctx); err == nil {
 			break
 		}
 		// An API server not reachable yet: Snapshot says so meanwhile.
@@ -228,14 +228,15 @@ func (w *Watcher) Start(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	// Flagger's CRD may come later: look for it now and then.
+	// Flagger's CRD, or the right to list its Canaries, may come later:
+	// look for them now and then.
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(flaggerRecheck):
 		}
-		if ok, err := w.servesFlagger(); err != nil || !ok {
+		if ok, err := w.servesFlagger(ctx); err != nil || !ok {
 			continue
 		}
 		inf, err := w.canaryInformer(v1beta1.FlaggerGroup)
@@ -286,16 +287,27 @@ func (w *Watcher) recordErrors(name string, inf cache.SharedIndexInformer) error
 // the dashboard.
 func (w *Watcher) NeedLeaderElection() bool { return false }
 
-// servesFlagger reports whether the cluster serves flagger.app Canaries.
-func (w *Watcher) servesFlagger() (bool, error) {
+// servesFlagger reports whether the cluster serves flagger.app Canaries
+// that the Watcher's user may list: one who may not would keep the
+// caches from ever syncing, and sees serin.dev's alone.
+func (w *Watcher) servesFlagger(ctx context.Context) (bool, error) {
 	_, err := w.cs.Discovery().ServerResourcesForGroupVersion(v1beta1.FlaggerGroup + "/v1beta1")
 	switch {
-	case err == nil:
-		return true, nil
 	case apierrors.IsNotFound(err):
 		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("discover %s/v1beta1: %w", v1beta1.FlaggerGroup, err)
 	}
-	return false, fmt.Errorf("discover %s/v1beta1: %w", v1beta1.FlaggerGroup, err)
+	gvr := v1beta1.GroupVersion.WithResource("canaries")
+	gvr.Group = v1beta1.FlaggerGroup
+	_, err = w.dyn.Resource(gvr).Namespace(w.opts.Namespace).List(ctx, metav1.ListOptions{Limit: 1})
+	switch {
+	case apierrors.IsForbidden(err) || apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("list canaries.%s: %w", v1beta1.FlaggerGroup, err)
+	}
+	return true, nil
 }
 
 // stripManagedFields drops what the dashboard never reads from cached

@@ -299,13 +299,16 @@ func TestWatcher(t *testing.T) {
 	}
 }
 
-// TestWatcherForbidden checks a Watcher whose user may not list what it
-// watches says so, naming what, instead of waiting for ever.
-func TestWatcherForbidden(t *testing.T) {
+// TestWatcherRBAC checks a Watcher as a user of the API server: one who
+// may not list what it watches is told so, naming what; one who may list
+// serin's Canaries, Deployments, pods and events in a namespace, but not
+// Flagger's Canaries, sees that namespace's.
+func TestWatcherRBAC(t *testing.T) {
 	c := startCluster(t)
+	cl := c.Client()
 	ns := c.CreateNamespace(t, "test")
-	create(t, c.Client(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nobody"}})
-	cfg := saConfig(t, c, ns, "nobody")
+	create(t, cl, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reader"}}, canary(ns, "podinfo"))
+	cfg := saConfig(t, c, ns, "reader")
 	w := startWatcher(t, cfg, cluster.WatchOptions{Namespace: ns})
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
@@ -314,6 +317,23 @@ func TestWatcherForbidden(t *testing.T) {
 		!strings.Contains(err.Error(), "canaries.serin.dev") {
 		t.Errorf("Snapshot as a user without rights: %v, want a forbidden error naming canaries.serin.dev", err)
 	}
+
+	create(t, cl,
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reader"}, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{"serin.dev"}, Resources: []string{"canaries"}, Verbs: []string{"list", "watch"}},
+			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"pods", "events"}, Verbs: []string{"list", "watch"}},
+		}},
+		&rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reader"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "reader"},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "reader"}},
+		})
+	w = startWatcher(t, cfg, cluster.WatchOptions{Namespace: ns})
+	waitFor(t, "the reader's snapshot", func(ctx context.Context) (bool, error) {
+		s, err := w.Snapshot(ctx)
+		return err == nil && len(s.Canaries) == 1 && s.Canaries[0].Name == "podinfo", err
+	})
 }
 
 // saConfig returns the admin's config with the token of the
