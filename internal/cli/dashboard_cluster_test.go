@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +18,8 @@ import (
 )
 
 // TestDashboardOnCluster runs serin dashboard --kubeconfig -n on a real
-// API server and reads a Canary created after it started from its JSON.
+// API server and reads a Canary created after it started from its JSON,
+// with the token it printed and not without.
 func TestDashboardOnCluster(t *testing.T) {
 	c := testenv.Start(t, testenv.Options{CRDs: []string{"../../deploy/crds"}, ControlPlaneOnly: true})
 	ns := c.CreateNamespace(t, "test")
@@ -29,7 +31,7 @@ func TestDashboardOnCluster(t *testing.T) {
 	_ = l.Close()
 
 	root := NewRootCommand()
-	var out, errOut bytes.Buffer
+	var out, errOut lockedBuffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
 	root.SetArgs([]string{"dashboard", "--kubeconfig", c.Kubeconfig(), "-n", ns, "--listen", addr, "--state-dir", t.TempDir()})
@@ -55,8 +57,12 @@ func TestDashboardOnCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
+	token := ""
 	for {
-		body, err := httpGet(t.Context(), "http://"+addr+"/api/state")
+		if _, tok, ok := strings.Cut(out.String(), "#token="); ok && token == "" {
+			token, _, _ = strings.Cut(tok, " ")
+		}
+		body, err := httpGet(t.Context(), "http://"+addr+"/api/state", token)
 		if err == nil && strings.Contains(body, `"namespace":"`+ns+`","name":"podinfo"`) {
 			break
 		}
@@ -65,13 +71,18 @@ func TestDashboardOnCluster(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	if body, err := httpGet(t.Context(), "http://"+addr+"/api/state", "wrong"); err != nil || strings.Contains(body, "podinfo") {
+		t.Errorf("/api/state without the printed token: %v %s", err, body)
+	}
 }
 
-func httpGet(ctx context.Context, url string) (string, error) {
+// httpGet gets url with the dashboard's token.
+func httpGet(ctx context.Context, url, token string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
 	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", err
@@ -99,4 +110,22 @@ func TestDashboardFlags(t *testing.T) {
 			t.Errorf("%v: %v, want an error with %q", tc.args, err, tc.want)
 		}
 	}
+}
+
+// lockedBuffer is a bytes.Buffer a command writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -87,13 +87,11 @@ func NewTokenAuthenticator(cfg *rest.Config, o TokenAuthOptions) (*TokenAuthenti
 
 // bearer returns the token of an Authorization: Bearer header.
 func bearer(r *http.Request) (string, error) {
-	h := r.Header.Get("Authorization")
-	if h == "" {
+	if r.Header.Get("Authorization") == "" {
 		return "", fmt.Errorf("%w: no Authorization header; send Authorization: Bearer <token> with a token of `kubectl create token`", dashboard.ErrUnauthenticated)
 	}
-	scheme, token, ok := strings.Cut(h, " ")
-	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
+	token, ok := dashboard.BearerToken(r)
+	if !ok || strings.ContainsAny(token, " \t") {
 		return "", fmt.Errorf("%w: the Authorization header is not of the form Bearer <token>", dashboard.ErrUnauthenticated)
 	}
 	return token, nil

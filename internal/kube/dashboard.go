@@ -1,14 +1,12 @@
 package kube
 
 import (
-	"encoding/json"
-	"errors"
+	"context"
 	"fmt"
-	"net/http"
-	"strings"
 
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/serinhq/serin/internal/cluster"
 	"github.com/serinhq/serin/internal/dashboard"
@@ -20,7 +18,8 @@ import (
 // every namespace) from watches of the controller's own, and the golden
 // metrics from o.MetricsServer. Each request is authorised as its caller:
 // a Kubernetes bearer token checked by TokenReview, and what the caller's
-// RBAC allows on Canaries (SubjectAccessReview).
+// RBAC allows on Canaries (SubjectAccessReview); the dashboard answers 401
+// without one.
 func addDashboard(mgr ctrl.Manager, cfg *rest.Config, o Options) error {
 	var q cluster.Querier
 	if o.MetricsServer != "" {
@@ -41,32 +40,22 @@ func addDashboard(mgr ctrl.Manager, cfg *rest.Config, o Options) error {
 	if err := mgr.Add(w); err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}
-	h := requireCaller(auth, dashboard.New(dashboard.Options{Source: w, Auth: auth}))
-	if err := mgr.Add(&httpServer{addr: o.DashboardAddr, handler: h}); err != nil {
+	opts := dashboard.Options{Source: w, Auth: auth, Addr: o.DashboardAddr}
+	if err := mgr.Add(dashboardServer{opts}); err != nil {
 		return fmt.Errorf("dashboard on %s: %w", o.DashboardAddr, err)
 	}
 	return nil
 }
 
-// requireCaller answers 401, with no data, every request under /api/ that
-// does not authenticate, whatever the handler behind does with Auth: the
-// controller's dashboard is never open to anonymous callers.
-func requireCaller(auth dashboard.Authenticator, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/api/") {
-			if _, err := auth.Authenticate(r); err != nil {
-				code := http.StatusBadGateway
-				if errors.Is(err, dashboard.ErrUnauthenticated) {
-					code = http.StatusUnauthorized
-					w.Header().Set("WWW-Authenticate", `Bearer realm="serin"`)
-				}
-				w.Header().Set("Content-Type", "application/json")
-				w.Header().Set("Cache-Control", "no-store")
-				w.WriteHeader(code)
-				_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
+// dashboardServer serves the dashboard on every replica, its recorder of
+// the Canaries' history running as long as the manager.
+type dashboardServer struct{ opts dashboard.Options }
+
+var _ manager.LeaderElectionRunnable = dashboardServer{}
+
+func (dashboardServer) NeedLeaderElection() bool { return false }
+
+func (s dashboardServer) Start(ctx context.Context) error {
+	s.opts.Context = ctx
+	return (&httpServer{addr: s.opts.Addr, handler: dashboard.New(s.opts)}).Start(ctx)
 }

@@ -25,44 +25,59 @@ import (
 )
 
 // TestControllerDashboard starts the controller with --dashboard-addr on
-// a real API server with RBAC and checks that its dashboard answers no
-// data without a Kubernetes token, and the Canaries with a viewer's.
+// a real API server with RBAC and checks each request is served as its
+// caller: no data without a Kubernetes token; a viewer ServiceAccount
+// allowed to list canaries in one namespace sees that namespace's Canary
+// and not another's, and may not command it; an operator allowed to patch
+// it promotes it.
 func TestControllerDashboard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a cluster")
 	}
 	c := testenv.Start(t, testenv.Options{CRDs: []string{"../../deploy/crds"}, RBAC: true, ControlPlaneOnly: true})
 	cl := c.Client()
-	ns := c.CreateNamespace(t, "test")
-	for _, o := range []client.Object{
-		&v1beta1.Canary{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo"}, Spec: v1beta1.CanarySpec{
-			TargetRef: v1beta1.LocalObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "podinfo"},
-			Service:   v1beta1.CanaryService{Port: 9898},
-			Analysis:  &v1beta1.CanaryAnalysis{Interval: "10s", Threshold: 5, StepWeight: 10, MaxWeight: 50},
-		}},
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "viewer"}},
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "viewer"}, Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{"serin.dev"}, Resources: []string{"canaries"}, Verbs: []string{"get", "list", "watch"}},
-		}},
-		&rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "viewer"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "viewer"},
-			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "viewer"}},
-		},
-	} {
-		if err := cl.Create(t.Context(), o); err != nil {
-			t.Fatalf("create %T: %v", o, err)
-		}
-	}
+	ns, other := c.CreateNamespace(t, "test"), c.CreateNamespace(t, "other")
 	cs, err := kubernetes.NewForConfig(c.RESTConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(t.Context(), "viewer",
-		&authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
+	create := func(objs ...client.Object) {
+		t.Helper()
+		for _, o := range objs {
+			if err := cl.Create(t.Context(), o); err != nil {
+				t.Fatalf("create %T: %v", o, err)
+			}
+		}
 	}
+	for _, n := range []string{ns, other} {
+		create(&v1beta1.Canary{ObjectMeta: metav1.ObjectMeta{Namespace: n, Name: "podinfo"}, Spec: v1beta1.CanarySpec{
+			TargetRef: v1beta1.LocalObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "podinfo"},
+			Service:   v1beta1.CanaryService{Port: 9898},
+			Analysis:  &v1beta1.CanaryAnalysis{Interval: "10s", Threshold: 5, StepWeight: 10, MaxWeight: 50},
+		}})
+	}
+	// account returns a token of a ServiceAccount allowed verbs on
+	// canaries in ns.
+	account := func(name string, verbs ...string) string {
+		create(
+			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
+			&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{"serin.dev"}, Resources: []string{"canaries"}, Verbs: verbs},
+			}},
+			&rbacv1.RoleBinding{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+				RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
+				Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: name}},
+			})
+		tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(t.Context(), name,
+			&authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr.Status.Token
+	}
+	viewer := account("viewer", "get", "list", "watch")
+	operator := account("operator", "get", "list", "watch", "patch")
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -78,11 +93,16 @@ func TestControllerDashboard(t *testing.T) {
 	}
 	runManager(t, mgr)
 
-	get := func(token string) (int, string, error) {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/api/state", nil)
+	do := func(method, path, token string) (int, string, error) {
+		var body io.Reader
+		if method == http.MethodPost {
+			body = strings.NewReader("{}")
+		}
+		req, err := http.NewRequestWithContext(t.Context(), method, "http://"+addr+path, body)
 		if err != nil {
 			return 0, "", err
 		}
+		req.Header.Set("Content-Type", "application/json")
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -94,19 +114,58 @@ func TestControllerDashboard(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b), err
 	}
-	poll(t, 30*time.Second, "the viewer's /api/state with the Canary", func(context.Context) (bool, error) {
-		code, body, err := get(tr.Status.Token)
+	var state string
+	poll(t, 30*time.Second, "the viewer's /api/state with its Canary", func(context.Context) (bool, error) {
+		code, body, err := do(http.MethodGet, "/api/state", viewer)
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("%d %s", code, body)
 		}
-		return err == nil && strings.Contains(body, `"name":"podinfo"`), err
+		state = body
+		return err == nil && strings.Contains(body, `"namespace":"`+ns+`","name":"podinfo"`), err
 	})
+	if strings.Contains(state, other) {
+		t.Errorf("the viewer sees namespace %s:\n%s", other, state)
+	}
 	for _, token := range []string{"", "not-a-token"} {
-		code, body, err := get(token)
+		code, body, err := do(http.MethodGet, "/api/state", token)
 		if err != nil || code != http.StatusUnauthorized || strings.Contains(body, "podinfo") {
 			t.Errorf("/api/state with token %q: %d %s %v; want 401 and no data", token, code, body, err)
 		}
 	}
+
+	promote := "/api/canaries/" + ns + "/podinfo/promote"
+	if code, body, err := do(http.MethodPost, promote, viewer); err != nil || code != http.StatusForbidden {
+		t.Errorf("the viewer's promote: %d %s %v; want 403", code, body, err)
+	}
+	if code, body, err := do(http.MethodPost, "/api/canaries/"+other+"/podinfo/promote", operator); err != nil || code != http.StatusForbidden {
+		t.Errorf("the operator's promote in %s: %d %s %v; want 403", other, code, body, err)
+	}
+	// The controller consumes the command at once: a watch from before
+	// the promote sees the annotation come, whatever happens after.
+	wcl, err := client.NewWithWatch(c.RESTConfig(), client.Options{Scheme: c.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := &v1beta1.CanaryList{}
+	if err := cl.List(t.Context(), list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	watch, err := wcl.Watch(wctx, &v1beta1.CanaryList{}, &client.ListOptions{Namespace: ns, Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Stop()
+	if code, body, err := do(http.MethodPost, promote, operator); err != nil || code != http.StatusAccepted {
+		t.Fatalf("the operator's promote: %d %s %v; want 202", code, body, err)
+	}
+	for ev := range watch.ResultChan() {
+		if cn, ok := ev.Object.(*v1beta1.Canary); ok && cn.Annotations[CommandAnnotation] == "promote" {
+			return
+		}
+	}
+	t.Errorf("the operator's promote never set %s=promote on %s/podinfo", CommandAnnotation, ns)
 }
 
 // runManager runs mgr until the test ends.
