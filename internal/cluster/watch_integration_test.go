@@ -15,13 +15,11 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -305,11 +303,14 @@ func TestWatcher(t *testing.T) {
 // Flagger's Canaries, sees that namespace's.
 func TestWatcherRBAC(t *testing.T) {
 	c := startCluster(t)
-	cl := c.Client()
 	ns := c.CreateNamespace(t, "test")
-	create(t, cl, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reader"}}, canary(ns, "podinfo"))
-	cfg := saConfig(t, c, ns, "reader")
-	w := startWatcher(t, cfg, cluster.WatchOptions{Namespace: ns})
+	create(t, c.Client(), canary(ns, "podinfo"))
+	as := func(token string) *rest.Config {
+		cfg := c.RESTConfig()
+		cfg.BearerToken = token
+		return cfg
+	}
+	w := startWatcher(t, as(c.ServiceAccountToken(t, ns, "nobody")), cluster.WatchOptions{Namespace: ns})
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
 	_, err := w.Snapshot(ctx)
@@ -318,47 +319,15 @@ func TestWatcherRBAC(t *testing.T) {
 		t.Errorf("Snapshot as a user without rights: %v, want a forbidden error naming canaries.serin.dev", err)
 	}
 
-	create(t, cl,
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reader"}, Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{"serin.dev"}, Resources: []string{"canaries"}, Verbs: []string{"list", "watch"}},
-			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"list", "watch"}},
-			{APIGroups: []string{""}, Resources: []string{"pods", "events"}, Verbs: []string{"list", "watch"}},
-		}},
-		&rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reader"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "reader"},
-			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "reader"}},
-		})
-	w = startWatcher(t, cfg, cluster.WatchOptions{Namespace: ns})
+	reader := c.ServiceAccountToken(t, ns, "reader",
+		rbacv1.PolicyRule{APIGroups: []string{"serin.dev"}, Resources: []string{"canaries"}, Verbs: []string{"list", "watch"}},
+		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"list", "watch"}},
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods", "events"}, Verbs: []string{"list", "watch"}})
+	w = startWatcher(t, as(reader), cluster.WatchOptions{Namespace: ns})
 	waitFor(t, "the reader's snapshot", func(ctx context.Context) (bool, error) {
 		s, err := w.Snapshot(ctx)
 		return err == nil && len(s.Canaries) == 1 && s.Canaries[0].Name == "podinfo", err
 	})
-}
-
-// saConfig returns the admin's config with the token of the
-// ServiceAccount ns/name instead.
-func saConfig(t *testing.T, c *testenv.Cluster, ns, name string) *rest.Config {
-	t.Helper()
-	cfg := c.RESTConfig()
-	cfg.BearerToken = saToken(t, c, ns, name)
-	return cfg
-}
-
-// saToken returns a token of the ServiceAccount ns/name, as `kubectl
-// create token` gets one.
-func saToken(t *testing.T, c *testenv.Cluster, ns, name string) string {
-	t.Helper()
-	cs, err := kubernetes.NewForConfig(c.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(t.Context(), name,
-		&authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("token of %s/%s: %v", ns, name, err)
-	}
-	return tr.Status.Token
 }
 
 // TestTokenAuthenticator checks the in-cluster dashboard's callers on a
@@ -371,20 +340,11 @@ func TestTokenAuthenticator(t *testing.T) {
 	cl := c.Client()
 	ns, other := c.CreateNamespace(t, "test"), c.CreateNamespace(t, "other")
 	create(t, cl, canary(ns, "podinfo"), canary(other, "podinfo"))
-	role := func(name string, verbs ...string) {
-		create(t, cl,
-			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
-			&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{"serin.dev"}, Resources: []string{"canaries"}, Verbs: verbs},
-			}},
-			&rbacv1.RoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-				RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
-				Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: name}},
-			})
+	canaries := func(verbs ...string) rbacv1.PolicyRule {
+		return rbacv1.PolicyRule{APIGroups: []string{"serin.dev"}, Resources: []string{"canaries"}, Verbs: verbs}
 	}
-	role("viewer", "get", "list", "watch")
-	role("operator", "get", "list", "watch", "patch")
+	viewerToken := c.ServiceAccountToken(t, ns, "viewer", canaries("get", "list", "watch"))
+	operatorToken := c.ServiceAccountToken(t, ns, "operator", canaries("get", "list", "watch", "patch"))
 
 	auth, err := cluster.NewTokenAuthenticator(c.RESTConfig(), cluster.TokenAuthOptions{})
 	if err != nil {
@@ -414,7 +374,7 @@ func TestTokenAuthenticator(t *testing.T) {
 		}
 		return ok
 	}
-	viewer, err := auth.Authenticate(request("Bearer " + saToken(t, c, ns, "viewer")))
+	viewer, err := auth.Authenticate(request("Bearer " + viewerToken))
 	if err != nil {
 		t.Fatalf("viewer: %v", err)
 	}
@@ -434,7 +394,7 @@ func TestTokenAuthenticator(t *testing.T) {
 		t.Errorf("an unknown verb was answered")
 	}
 
-	operator, err := auth.Authenticate(request("bearer " + saToken(t, c, ns, "operator")))
+	operator, err := auth.Authenticate(request("bearer " + operatorToken))
 	if err != nil {
 		t.Fatalf("operator: %v", err)
 	}

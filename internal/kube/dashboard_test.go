@@ -11,12 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	authnv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -37,10 +33,6 @@ func TestControllerDashboard(t *testing.T) {
 	c := testenv.Start(t, testenv.Options{CRDs: []string{"../../deploy/crds"}, RBAC: true, ControlPlaneOnly: true})
 	cl := c.Client()
 	ns, other := c.CreateNamespace(t, "test"), c.CreateNamespace(t, "other")
-	cs, err := kubernetes.NewForConfig(c.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
 	create := func(objs ...client.Object) {
 		t.Helper()
 		for _, o := range objs {
@@ -56,28 +48,11 @@ func TestControllerDashboard(t *testing.T) {
 			Analysis:  &v1beta1.CanaryAnalysis{Interval: "10s", Threshold: 5, StepWeight: 10, MaxWeight: 50},
 		}})
 	}
-	// account returns a token of a ServiceAccount allowed verbs on
-	// canaries in ns.
-	account := func(name string, verbs ...string) string {
-		create(
-			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
-			&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{"serin.dev"}, Resources: []string{"canaries"}, Verbs: verbs},
-			}},
-			&rbacv1.RoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-				RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
-				Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: name}},
-			})
-		tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(t.Context(), name,
-			&authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tr.Status.Token
+	canaries := func(verbs ...string) rbacv1.PolicyRule {
+		return rbacv1.PolicyRule{APIGroups: []string{"serin.dev"}, Resources: []string{"canaries"}, Verbs: verbs}
 	}
-	viewer := account("viewer", "get", "list", "watch")
-	operator := account("operator", "get", "list", "watch", "patch")
+	viewer := c.ServiceAccountToken(t, ns, "viewer", canaries("get", "list", "watch"))
+	operator := c.ServiceAccountToken(t, ns, "operator", canaries("get", "list", "watch", "patch"))
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
