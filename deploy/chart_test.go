@@ -243,6 +243,27 @@ func TestChartRBACMatchesKustomize(t *testing.T) {
 	}
 }
 
+// TestChartDashboardRBACMatchesKustomize keeps the dashboard's ClusterRole
+// of the chart equal to the kustomize component's, bound to the
+// controller's account, and absent without the dashboard.
+func TestChartDashboardRBACMatchesKustomize(t *testing.T) {
+	objs := renderChart(t, "dashboard.enabled=true")
+	chart := object(t, objs, "ClusterRole", "serin-dashboard")
+	kust := find(t, renderDashboard(t), "ClusterRole", "serin-dashboard")
+	if !reflect.DeepEqual(chart["rules"], kust["rules"]) {
+		t.Errorf("dashboard ClusterRole rules differ:\nchart     %v\nkustomize %v", chart["rules"], kust["rules"])
+	}
+	b := object(t, objs, "ClusterRoleBinding", "serin-dashboard")
+	if r, sa := path(b, "roleRef", "name"), path(b, "subjects", 0, "name"); r != "serin-dashboard" || sa != "serin" {
+		t.Errorf("dashboard ClusterRoleBinding binds %v to %v, want serin-dashboard to serin", r, sa)
+	}
+	for _, o := range renderChart(t) {
+		if path(o, "metadata", "name") == "serin-dashboard" {
+			t.Errorf("%v serin-dashboard rendered without dashboard.enabled", o["kind"])
+		}
+	}
+}
+
 // TestChartRefusesUnsupported: values of Flagger's chart that serin cannot
 // honour stop the install with an error naming them.
 func TestChartRefusesUnsupported(t *testing.T) {

@@ -1,6 +1,9 @@
 package deploy
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -224,4 +227,103 @@ func TestLoadtester(t *testing.T) {
 			t.Errorf("service selector %s=%v does not match the pod labels %v", k, v, labels)
 		}
 	}
+}
+
+// TestDashboardComponent checks the dashboard component added to the
+// linkerd overlay: the controller serves the dashboard on a port named
+// dashboard, a Service reaches it, and the controller gains only what the
+// dashboard needs: creating TokenReviews and SubjectAccessReviews, and
+// watching pods, events and Flagger's Canaries.
+func TestDashboardComponent(t *testing.T) {
+	m := renderDashboard(t)
+
+	d := find(t, m, "Deployment", "serin")
+	c := path(d, "spec", "template", "spec", "containers", 0).(map[string]any)
+	if !slices.Contains(c["args"].([]any), any("--dashboard-addr=:9898")) {
+		t.Errorf("args = %v, missing --dashboard-addr=:9898", c["args"])
+	}
+	ports := map[any]any{}
+	for _, p := range c["ports"].([]any) {
+		ports[p.(map[string]any)["name"]] = p.(map[string]any)["containerPort"]
+	}
+	if ports["dashboard"] != 9898 || ports["http"] != 8080 {
+		t.Errorf("container ports = %v, want http 8080 and dashboard 9898", ports)
+	}
+
+	svc := find(t, m, "Service", "serin-dashboard")
+	if ns := path(svc, "metadata", "namespace"); ns != "linkerd" {
+		t.Errorf("service namespace = %v", ns)
+	}
+	if tp := path(svc, "spec", "ports", 0, "targetPort"); tp != "dashboard" {
+		t.Errorf("service targetPort = %v, want dashboard", tp)
+	}
+	if sel := path(svc, "spec", "selector", "app.kubernetes.io/name"); sel != path(d, "spec", "template", "metadata", "labels", "app.kubernetes.io/name") {
+		t.Errorf("service selector %v does not select the controller's pods", sel)
+	}
+
+	if ns := path(find(t, m, "ClusterRoleBinding", "serin-dashboard"), "subjects", 0, "namespace"); ns != "linkerd" {
+		t.Errorf("dashboard ClusterRoleBinding subject namespace = %v, want linkerd", ns)
+	}
+	granted := map[string][]string{}
+	for _, r := range path(find(t, m, "ClusterRole", "serin-dashboard"), "rules").([]any) {
+		rule := r.(map[string]any)
+		for _, g := range rule["apiGroups"].([]any) {
+			for _, res := range rule["resources"].([]any) {
+				for _, v := range rule["verbs"].([]any) {
+					key := g.(string) + "/" + res.(string)
+					granted[key] = append(granted[key], v.(string))
+				}
+			}
+		}
+	}
+	want := map[string][]string{
+		"authentication.k8s.io/tokenreviews":        {"create"},
+		"authorization.k8s.io/subjectaccessreviews": {"create"},
+		"/pods":                {"list", "watch"},
+		"/events":              {"list", "watch"},
+		"flagger.app/canaries": {"list", "watch"},
+	}
+	for key, verbs := range granted {
+		slices.Sort(verbs)
+		w := slices.Clone(want[key])
+		slices.Sort(w)
+		if !slices.Equal(verbs, w) {
+			t.Errorf("dashboard ClusterRole grants %v on %s, want %v", verbs, key, w)
+		}
+	}
+	for key := range want {
+		if _, ok := granted[key]; !ok {
+			t.Errorf("dashboard ClusterRole grants nothing on %s", key)
+		}
+	}
+	// The base stays as it was: the dashboard's rights come with it only.
+	base := find(t, render(t, "kustomize/linkerd"), "Deployment", "serin")
+	for _, a := range path(base, "spec", "template", "spec", "containers", 0, "args").([]any) {
+		if strings.HasPrefix(a.(string), "--dashboard-addr") {
+			t.Errorf("the linkerd overlay serves the dashboard without the component: %v", a)
+		}
+	}
+}
+
+// renderDashboard renders the linkerd overlay with the dashboard
+// component, as docs/kubernetes.md shows.
+func renderDashboard(t *testing.T) resmap.ResMap {
+	t.Helper()
+	abs, err := filepath.Abs("kustomize")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rel := func(name string) string { // kustomize takes relative roots only
+		p, err := filepath.Rel(dir, filepath.Join(abs, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	overlay := fmt.Sprintf("namespace: linkerd\nresources: [%s]\ncomponents: [%s]\n", rel("linkerd"), rel("dashboard"))
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(overlay), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return render(t, dir)
 }

@@ -89,7 +89,7 @@ func runController(cmd *cobra.Command, f *controllerFlags) error {
 	}
 	o.Logger.Info("starting controller", "version", version.Version, "meshProvider", o.MeshProvider,
 		"metricsServer", o.MetricsServer, "namespace", o.Namespace, "leaderElect", o.LeaderElection,
-		"metricsAddr", o.MetricsAddr, "healthAddr", o.HealthAddr)
+		"metricsAddr", o.MetricsAddr, "healthAddr", o.HealthAddr, "dashboardAddr", o.DashboardAddr)
 	// SIGTERM (a Pod's deletion) and SIGINT stop the manager, which
 	// finishes the ticks in flight and returns nil.
 	ctx, cancel := signalContext(cmd.Context())

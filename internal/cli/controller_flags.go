@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ type controllerFlags struct {
 	port                  string
 	metricsAddr           string
 	healthAddr            string
+	dashboardAddr         string
 
 	slackURL, slackToken, slackProxyURL, slackUser, slackChannel string
 	msteamsURL, msteamsProxyURL                                  string
@@ -71,6 +73,7 @@ func (f *controllerFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.port, "port", "8080", "port serving /metrics, /healthz and /readyz; 0 disables it")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "address of /metrics instead of --port; 0 disables it")
 	fs.StringVar(&f.healthAddr, "health-addr", "", "address of /healthz and /readyz instead of --port; 0 disables them")
+	fs.StringVar(&f.dashboardAddr, "dashboard-addr", "", "address of serin's dashboard (e.g. :9898) for Kubernetes users with a bearer token; empty disables it")
 
 	fs.StringVar(&f.slackURL, "slack-url", "", "Slack incoming webhook for Canaries without alerts ($SLACK_URL wins)")
 	fs.StringVar(&f.slackToken, "slack-token", "", "Slack API token: messages go to chat.postMessage (or --slack-url) with it")
@@ -134,6 +137,11 @@ func (f *controllerFlags) options(fs *pflag.FlagSet, getenv func(string) string)
 	if f.threadiness <= 0 {
 		errs = append(errs, fmt.Errorf("--threadiness=%d: must be at least 1", f.threadiness))
 	}
+	if f.dashboardAddr != "" && f.dashboardAddr != "0" {
+		if _, _, err := net.SplitHostPort(f.dashboardAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--dashboard-addr=%s: want host:port, e.g. :9898", f.dashboardAddr))
+		}
+	}
 	selector := splitList(f.selectorLabels)
 	if len(selector) == 0 {
 		errs = append(errs, errors.New("--selector-labels: at least one label is required"))
@@ -153,6 +161,7 @@ func (f *controllerFlags) options(fs *pflag.FlagSet, getenv func(string) string)
 		LeaderElectionNamespace: f.leaderElectionNamespace,
 		MetricsAddr:             port,
 		HealthAddr:              port,
+		DashboardAddr:           f.dashboardAddr,
 		ControlLoopInterval:     f.controlLoopInterval,
 		KubeAPIQPS:              f.kubeQPS,
 		KubeAPIBurst:            f.kubeBurst,

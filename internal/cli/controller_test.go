@@ -90,6 +90,8 @@ func TestControllerFlags(t *testing.T) {
 		{flag: "health-addr", value: ":8081", check: func(_ *controllerFlags, o kube.Options) bool {
 			return o.MetricsAddr == ":8080" && o.HealthAddr == ":8081"
 		}},
+		{flag: "dashboard-addr", value: ":9898", check: func(_ *controllerFlags, o kube.Options) bool { return o.DashboardAddr == ":9898" }},
+		{flag: "dashboard-addr", value: "9898", wantErr: "--dashboard-addr=9898: want host:port, e.g. :9898"},
 		{flag: "slack-url", value: "https://hooks.slack.com/x", check: func(_ *controllerFlags, o kube.Options) bool {
 			return *o.Alerts.Chat == notify.Global{Type: "slack", Address: "https://hooks.slack.com/x", Username: "flagger"}
 		}},

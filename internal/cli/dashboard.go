@@ -20,12 +20,12 @@ const defaultDashboardAddr = "127.0.0.1:9999"
 
 func newDashboardCommand() *cobra.Command {
 	var (
-		stateDir string
-		listen   string
+		df     dashboardFlags
+		listen string
 	)
 	cmd := &cobra.Command{
-		Use:   "dashboard [--listen 127.0.0.1:9999]",
-		Short: "Serve a live web dashboard of the running local instance",
+		Use:   "dashboard [--listen 127.0.0.1:9999] [--kubeconfig K] [--context C] [-n NS | -A] [--prometheus URL]",
+		Short: "Serve a live web dashboard of the local instance or a cluster",
 		Long: `dashboard serves a web page that shows the running local instance live: each
 Canary's phase, traffic split, failed checks, metric verdicts and decisions,
 each Deployment's golden metrics (success rate, RPS, P50/P95/P99) and pods, and
@@ -36,9 +36,16 @@ and serin run serve the same page with --dashboard.
 The page can also promote, abort, pause, resume and retry a release, and
 draws each Canary's history. Its API needs a token, made afresh each time the
 dashboard starts and printed in the address (http://127.0.0.1:9999/#token=...):
-open that address, or paste the token into the page.`,
+open that address, or paste the token into the page.
+
+With --kubeconfig or --context (or with no local instance running and a
+kubeconfig present, as the kubectl-like commands choose), it shows a cluster
+instead: what the kubeconfig's user may see in the context's namespace, -n's,
+or every namespace with -A, from watches of the API server, with the golden
+metrics from Linkerd's Prometheus given by --prometheus.`,
 		Example: `  serin dashboard                       # then open the printed http://127.0.0.1:9999/#token=...
-  serin dashboard --listen 127.0.0.1:0  # any free port`,
+  serin dashboard --listen 127.0.0.1:0  # any free port
+  serin dashboard --kubeconfig ~/.kube/config -n test --prometheus http://localhost:9090`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ln, err := listenDashboard(listen, "--listen")
@@ -52,13 +59,18 @@ open that address, or paste the token into the page.`,
 				_ = ln.Close()
 				return err
 			}
+			src, where, watchErr, err := df.source(ctx, listen, cmd.ErrOrStderr())
+			if err != nil {
+				_ = ln.Close()
+				return err
+			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "serin dashboard on %s (state in %s). Ctrl-C stops it.\n", dashboardURL(ln, auth), stateDir)
+			fmt.Fprintf(out, "serin dashboard on %s (%s). Ctrl-C stops it.\n", dashboardURL(ln, auth), where)
 			warnExposed(cmd.ErrOrStderr(), listen, "--listen")
-			return dashboard.Serve(ctx, ln, newDashboard(ctx, ln, stateDir, auth))
+			return serveDashboard(ctx, cancel, ln, src, auth, watchErr)
 		},
 	}
-	cmd.Flags().StringVar(&stateDir, "state-dir", local.DefaultStateDir(), "state directory of the local runtime ($SERIN_STATE_DIR)")
+	df.add(cmd)
 	cmd.Flags().StringVar(&listen, "listen", defaultDashboardAddr, "address to serve the dashboard on (host:port)")
 	return cmd
 }

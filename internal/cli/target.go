@@ -57,11 +57,7 @@ func (f *targetFlags) add(cmd *cobra.Command) {
 // present; otherwise the local instance, whose client explains how to
 // start one.
 func (f *targetFlags) target() (target, error) {
-	useCluster := f.cluster.Named()
-	if !useCluster && !f.stateDirSet() && !localRunning(f.stateDir) {
-		useCluster = cluster.Available(f.cluster)
-	}
-	if !useCluster {
+	if !f.wantsCluster() {
 		return localTarget{f.client()}, nil
 	}
 	c, err := cluster.New(f.cluster)
@@ -69,6 +65,18 @@ func (f *targetFlags) target() (target, error) {
 		return nil, err
 	}
 	return clusterTarget{c}, nil
+}
+
+// wantsCluster reports whether the flags mean a cluster, as target
+// picks.
+func (f *targetFlags) wantsCluster() bool {
+	if f.cluster.Named() {
+		return true
+	}
+	if f.stateDirSet() || localRunning(f.stateDir) {
+		return false
+	}
+	return cluster.Available(f.cluster)
 }
 
 // ns is the namespace to act in: -n, every namespace with -A, or the

@@ -120,24 +120,30 @@ func (c *Client) Deployments(ctx context.Context, ns string) ([]local.Deployment
 	}
 	out := make([]local.DeploymentView, 0, len(list.Items))
 	for _, d := range list.Items {
-		if d.Spec.Replicas == nil {
-			d.Spec.Replicas = new(int32)
-			*d.Spec.Replicas = 1
-		}
-		v := local.DeploymentView{
-			Deployment: d,
-			Revision:   d.Annotations["deployment.kubernetes.io/revision"],
-			Ready:      d.Status.ReadyReplicas,
-			UpToDate:   d.Status.UpdatedReplicas,
-		}
-		for _, cond := range d.Status.Conditions {
-			if cond.Status != corev1.ConditionTrue && cond.Message != "" {
-				v.Reason = cond.Message
-			}
-		}
-		out = append(out, v)
+		out = append(out, deploymentView(d))
 	}
 	return out, nil
+}
+
+// deploymentView is a Deployment with its revision, ready and updated
+// replicas, and why pods are not ready.
+func deploymentView(d appsv1.Deployment) local.DeploymentView {
+	if d.Spec.Replicas == nil {
+		d.Spec.Replicas = new(int32)
+		*d.Spec.Replicas = 1
+	}
+	v := local.DeploymentView{
+		Deployment: d,
+		Revision:   d.Annotations["deployment.kubernetes.io/revision"],
+		Ready:      d.Status.ReadyReplicas,
+		UpToDate:   d.Status.UpdatedReplicas,
+	}
+	for _, cond := range d.Status.Conditions {
+		if cond.Status != corev1.ConditionTrue && cond.Message != "" {
+			v.Reason = cond.Message
+		}
+	}
+	return v
 }
 
 // Command gives a serin.dev Canary a manual command by setting its

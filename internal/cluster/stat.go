@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"net"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -102,25 +104,35 @@ func (c *Client) statRows(ctx context.Context, kind StatKind, ns string) ([]Stat
 		return nil, err
 	}
 	for _, d := range deps {
-		dep := d.Deployment
-		sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
-		if err != nil {
-			sel = labels.Nothing()
-		}
-		var running, meshed int
-		for i := range pods.Items {
-			p := &pods.Items[i]
-			if p.Namespace != dep.Namespace || !sel.Matches(labels.Set(p.Labels)) || p.Status.Phase != corev1.PodRunning {
-				continue
+		dep := &d.Deployment
+		rows = append(rows, StatRow{Namespace: dep.Namespace, Name: dep.Name, Meshed: meshedOf(dep, func(yield func(*corev1.Pod) bool) {
+			for i := range pods.Items {
+				if !yield(&pods.Items[i]) {
+					return
+				}
 			}
-			running++
-			if isMeshed(p) {
-				meshed++
-			}
-		}
-		rows = append(rows, StatRow{Namespace: dep.Namespace, Name: dep.Name, Meshed: fmt.Sprintf("%d/%d", meshed, running)})
+		})})
 	}
 	return rows, nil
+}
+
+// meshedOf is "meshed pods/running pods" of a Deployment among pods.
+func meshedOf(dep *appsv1.Deployment, pods iter.Seq[*corev1.Pod]) string {
+	sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
+	if err != nil {
+		sel = labels.Nothing()
+	}
+	var running, meshed int
+	for p := range pods {
+		if p.Namespace != dep.Namespace || !sel.Matches(labels.Set(p.Labels)) || p.Status.Phase != corev1.PodRunning {
+			continue
+		}
+		running++
+		if isMeshed(p) {
+			meshed++
+		}
+	}
+	return fmt.Sprintf("%d/%d", meshed, running)
 }
 
 // isMeshed reports whether Linkerd's proxy was injected into a pod.

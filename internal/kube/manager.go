@@ -65,6 +65,9 @@ type Options struct {
 	// disables them. Equal to MetricsAddr, one server serves all three,
 	// as Flagger's -port.
 	HealthAddr string
+	// DashboardAddr is where the controller serves serin's dashboard to
+	// Kubernetes users with a bearer token; "0" or empty disables it.
+	DashboardAddr string
 	// ControlLoopInterval is how often flagger_canary_total is recomputed
 	// from the Canaries in the cache, as Flagger's control loop does;
 	// defaults to 10s. Canaries themselves are ticked as soon as they
@@ -238,6 +241,11 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	if err := mgr.Add(&canaryCounter{cache: mgr.GetCache(), metrics: m.flagger, every: o.ControlLoopInterval}); err != nil {
 		return nil, fmt.Errorf("add canary counter: %w", err)
+	}
+	if enabled(o.DashboardAddr) {
+		if err := addDashboard(mgr, cfg, o); err != nil {
+			return nil, err
+		}
 	}
 	for _, srv := range endpoints(o.MetricsAddr, o.HealthAddr, o.Registry, &synced) {
 		if err := mgr.Add(srv); err != nil {

@@ -129,15 +129,7 @@ func TestReconcilerOnAPIServer(t *testing.T) {
 	if err := r.SetupWithManager(mgr, 2, true); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	runManager(t, mgr)
 
 	newCanary := func(name string, mutate func(*v1beta1.Canary)) *v1beta1.Canary {
 		c := &v1beta1.Canary{
