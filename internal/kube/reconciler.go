@@ -40,8 +40,12 @@ type Ticker interface {
 // provider is an error.
 type Engines func(provider string) (Ticker, error)
 
-// Reconciler reconciles Canaries: one tick of the engine per reconcile.
+// Reconciler reconciles the Canaries of one API group: one tick of the
+// engine per reconcile.
 type Reconciler struct {
+	// Group is the API group of the Canaries: v1beta1.Group (the default
+	// when empty) or v1beta1.FlaggerGroup.
+	Group string
 	// Client reads from the informer cache and writes to the API server.
 	Client client.Client
 	// APIReader reads from the API server, for conflict retries and when
@@ -57,12 +61,19 @@ type Reconciler struct {
 	// NoCrossNamespaceRefs refuses Canaries that refer to MetricTemplates
 	// or AlertProviders in another namespace.
 	NoCrossNamespaceRefs bool
+	// Revision returns the revision of a Canary's target as the engine
+	// computes it, to take over a status Flagger wrote (adoptRevision);
+	// nil leaves such a status as it is.
+	Revision func(ctx context.Context, c *v1beta1.Canary) (string, error)
 
 	mu  sync.Mutex
 	due map[types.NamespacedName]time.Time
 	// written is the resourceVersion of each Canary as this controller last
 	// wrote or read it from the API server, to tell a stale cache.
 	written map[types.NamespacedName]string
+	// memo holds the full status last written of each flagger.app Canary,
+	// whose stored status lacks serin's fields (restoreStatus).
+	memo map[types.NamespacedName]statusMemo
 }
 
 // Reconcile runs one tick for the Canary req names.
@@ -74,15 +85,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.Time) (ctrl.Result, string, error) {
-	c := &v1beta1.Canary{}
-	if err := r.Client.Get(ctx, req.NamespacedName, c); err != nil {
+	c, err := r.get(ctx, r.Client, req.NamespacedName)
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
 			return ctrl.Result{}, "success", nil
 		}
 		return ctrl.Result{}, "error", fmt.Errorf("read canary %s: %w", req, err)
 	}
-	c, err := r.fresh(ctx, c)
+	c, err = r.fresh(ctx, c)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
@@ -91,6 +102,10 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 		return ctrl.Result{}, "error", fmt.Errorf("read canary %s: %w", req, err)
 	}
 	r.observeLag(req.NamespacedName, now)
+	if err := r.restoreStatus(ctx, c, now); err != nil {
+		r.Recorder.Event(r.object(c), corev1.EventTypeWarning, "ReconcileError", err.Error())
+		return ctrl.Result{}, "error", err
+	}
 
 	deleting := !c.DeletionTimestamp.IsZero()
 	hasFinalizer := controllerutil.ContainsFinalizer(c, Finalizer)
@@ -104,7 +119,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 		}
 	}
 	if err := r.validate(c); err != nil {
-		r.Recorder.Event(c, corev1.EventTypeWarning, "InvalidSpec", err.Error())
+		r.Recorder.Event(r.object(c), corev1.EventTypeWarning, "InvalidSpec", err.Error())
 		r.clearDue(req.NamespacedName)
 		return ctrl.Result{}, "invalid", nil
 	}
@@ -112,11 +127,11 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 	cmd, cmdErr := command(c)
 	consumed := c.Annotations[CommandAnnotation] // what this tick is given
 	if cmdErr != nil {
-		r.Recorder.Event(c, corev1.EventTypeWarning, "InvalidCommand", cmdErr.Error())
+		r.Recorder.Event(r.object(c), corev1.EventTypeWarning, "InvalidCommand", cmdErr.Error())
 	}
 	eng, err := r.Engines(c.Spec.Provider)
 	if err != nil {
-		r.Recorder.Event(c, corev1.EventTypeWarning, "InvalidSpec", err.Error())
+		r.Recorder.Event(r.object(c), corev1.EventTypeWarning, "InvalidSpec", err.Error())
 		r.clearDue(req.NamespacedName)
 		return ctrl.Result{}, "invalid", nil
 	}
@@ -125,11 +140,11 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 	d, err := eng.Tick(ctx, c.DeepCopy(), cmd, deleting, now)
 	if err != nil {
 		// The engine wrote nothing; the workqueue retries with backoff.
-		r.Recorder.Event(c, corev1.EventTypeWarning, "ReconcileError", err.Error())
+		r.Recorder.Event(r.object(c), corev1.EventTypeWarning, "ReconcileError", err.Error())
 		return ctrl.Result{}, "error", fmt.Errorf("tick canary %s: %w", req, err)
 	}
 	for _, e := range d.Events {
-		r.Recorder.Event(c, string(e.Type), e.Reason, e.Message)
+		r.Recorder.Event(r.object(c), string(e.Type), e.Reason, e.Message)
 	}
 	c, err = r.writeStatus(ctx, c, d.Status)
 	if err != nil {
@@ -222,11 +237,12 @@ func (r *Reconciler) writeStatus(ctx context.Context, c *v1beta1.Canary, st v1be
 		return c, nil
 	}
 	cur := c.DeepCopy()
+	obj := r.object(cur) // cur, as r's group: what is read into obj is in cur
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur.Status = st
-		err := r.Client.Status().Update(ctx, cur)
+		err := r.Client.Status().Update(ctx, obj)
 		if apierrors.IsConflict(err) {
-			if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(c), cur); gerr != nil {
+			if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(c), obj); gerr != nil {
 				return errors.Join(err, gerr)
 			}
 		}
@@ -235,7 +251,12 @@ func (r *Reconciler) writeStatus(ctx context.Context, c *v1beta1.Canary, st v1be
 	if err != nil {
 		return nil, fmt.Errorf("write status of canary %s/%s: %w", c.Namespace, c.Name, err)
 	}
-	r.setWritten(client.ObjectKeyFromObject(cur), cur.ResourceVersion)
+	cur = r.canary(obj)
+	key := client.ObjectKeyFromObject(cur)
+	r.setWritten(key, cur.ResourceVersion)
+	if r.flagger() {
+		r.remember(key, cur.Status, st)
+	}
 	return cur, nil
 }
 
@@ -253,8 +274,8 @@ func (r *Reconciler) fresh(ctx context.Context, c *v1beta1.Canary) (*v1beta1.Can
 	if !ok || rv == c.ResourceVersion {
 		return c, nil
 	}
-	live := &v1beta1.Canary{}
-	if err := r.APIReader.Get(ctx, key, live); err != nil {
+	live, err := r.get(ctx, r.APIReader, key)
+	if err != nil {
 		return nil, err
 	}
 	r.setWritten(key, live.ResourceVersion)
@@ -284,10 +305,11 @@ func (r *Reconciler) clearCommand(ctx context.Context, c *v1beta1.Canary, consum
 			return cur, nil // gone, or a newer command waits for its tick
 		}
 		patch := fmt.Appendf(nil, `{"metadata":{"resourceVersion":%q,"annotations":{%q:null}}}`, cur.ResourceVersion, CommandAnnotation)
-		updated := cur.DeepCopy()
-		err := r.Client.Patch(ctx, updated, client.RawPatch(types.MergePatchType, patch))
+		obj := r.object(cur.DeepCopy())
+		err := r.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
 		switch {
 		case err == nil:
+			updated := r.canary(obj)
 			r.setWritten(client.ObjectKeyFromObject(updated), updated.ResourceVersion)
 			return updated, nil
 		case apierrors.IsNotFound(err):
@@ -295,8 +317,8 @@ func (r *Reconciler) clearCommand(ctx context.Context, c *v1beta1.Canary, consum
 		case !apierrors.IsConflict(err):
 			return nil, fmt.Errorf("remove %s from canary %s/%s: %w", CommandAnnotation, c.Namespace, c.Name, err)
 		}
-		live := &v1beta1.Canary{}
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(c), live); err != nil {
+		live, err := r.get(ctx, r.APIReader, client.ObjectKeyFromObject(c))
+		if err != nil {
 			return nil, fmt.Errorf("remove %s from canary %s/%s: %w", CommandAnnotation, c.Namespace, c.Name, err)
 		}
 		cur = live
@@ -313,12 +335,14 @@ func (r *Reconciler) setFinalizer(ctx context.Context, c *v1beta1.Canary, on boo
 	} else {
 		controllerutil.RemoveFinalizer(updated, Finalizer)
 	}
-	if err := r.Client.Patch(ctx, updated, client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})); err != nil {
+	obj := r.object(updated)
+	if err := r.Client.Patch(ctx, obj, client.MergeFromWithOptions(r.object(c), client.MergeFromWithOptimisticLock{})); err != nil {
 		if apierrors.IsNotFound(err) {
 			return c, nil
 		}
 		return nil, fmt.Errorf("update finalizers of canary %s/%s: %w", c.Namespace, c.Name, err)
 	}
+	updated = r.canary(obj)
 	r.setWritten(client.ObjectKeyFromObject(updated), updated.ResourceVersion)
 	return updated, nil
 }
@@ -353,6 +377,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	r.clearDue(key)
 	r.mu.Lock()
 	delete(r.written, key)
+	delete(r.memo, key)
 	r.mu.Unlock()
 	r.Metrics.forget(key.Namespace, key.Name)
 }
