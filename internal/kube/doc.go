@@ -22,8 +22,9 @@
 // serin.dev/command set to promote, abort, pause or resume; the controller
 // passes it to the next tick and removes the annotation once the tick's
 // status is written. A Canary with spec.revertOnDeletion gets the
-// serin.dev/finalizer finalizer, which is removed once the engine has
-// restored the target.
+// serin.dev/finalizer finalizer (a flagger.app Canary Flagger's,
+// finalizer.flagger.app), which is removed once the engine has restored
+// the target.
 //
 // NewManager wires everything; `serin controller` and the end-to-end tests
 // run the same code. The controller's own metrics (serin_canary_weight,

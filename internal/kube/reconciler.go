@@ -30,6 +30,19 @@ const CommandAnnotation = "serin.dev/command"
 // restored.
 const Finalizer = "serin.dev/finalizer"
 
+// FlaggerFinalizer is Finalizer for flagger.app Canaries: Flagger's name,
+// so that a Canary Flagger gave it is restored by serin on deletion rather
+// than held forever by a finalizer no one removes.
+const FlaggerFinalizer = "finalizer.flagger.app"
+
+// finalizer is the finalizer of r's group.
+func (r *Reconciler) finalizer() string {
+	if r.flagger() {
+		return FlaggerFinalizer
+	}
+	return Finalizer
+}
+
 // Ticker runs one tick of the rollout engine for a Canary, as
 // (*engine.Engine).Tick.
 type Ticker interface {
@@ -108,7 +121,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 	}
 
 	deleting := !c.DeletionTimestamp.IsZero()
-	hasFinalizer := controllerutil.ContainsFinalizer(c, Finalizer)
+	hasFinalizer := controllerutil.ContainsFinalizer(c, r.finalizer())
 	switch {
 	case deleting && !hasFinalizer:
 		r.forget(req.NamespacedName)
@@ -331,9 +344,9 @@ func (r *Reconciler) clearCommand(ctx context.Context, c *v1beta1.Canary, consum
 func (r *Reconciler) setFinalizer(ctx context.Context, c *v1beta1.Canary, on bool) (*v1beta1.Canary, error) {
 	updated := c.DeepCopy()
 	if on {
-		controllerutil.AddFinalizer(updated, Finalizer)
+		controllerutil.AddFinalizer(updated, r.finalizer())
 	} else {
-		controllerutil.RemoveFinalizer(updated, Finalizer)
+		controllerutil.RemoveFinalizer(updated, r.finalizer())
 	}
 	obj := r.object(updated)
 	if err := r.Client.Patch(ctx, obj, client.MergeFromWithOptions(r.object(c), client.MergeFromWithOptimisticLock{})); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -33,6 +34,8 @@ type flaggerRelease struct {
 	applied     string // Flagger's hashes of the target's pod template
 	promoted    string
 	targetImage string // the target's image; the primary runs image170
+	// revert sets spec.revertOnDeletion, with the finalizer Flagger adds.
+	revert bool
 }
 
 // writeFlaggerState writes the walkthrough's Canary as a flagger.app Canary
@@ -46,6 +49,10 @@ func writeFlaggerState(t *testing.T, cl client.Client, ns string, r flaggerRelea
 	t.Helper()
 	ctx := t.Context()
 	c := (*flaggerv1beta1.Canary)(release(t, ns, ""))
+	if r.revert {
+		c.Spec.RevertOnDeletion = true
+		c.Finalizers = []string{kube.FlaggerFinalizer}
+	}
 	if err := cl.Create(ctx, c); err != nil {
 		t.Fatalf("create flagger.app canary: %v", err)
 	}
@@ -156,7 +163,7 @@ func TestAdoptFlaggerRelease(t *testing.T) {
 	done := "adopted-done"
 	applyExample(t, cl, done)
 	donePrimary := writeFlaggerState(t, cl, done, flaggerRelease{phase: v1beta1.PhaseSucceeded,
-		applied: "6f8d2b9c4x", promoted: "6f8d2b9c4x", targetImage: image170})
+		applied: "6f8d2b9c4x", promoted: "6f8d2b9c4x", targetImage: image170, revert: true})
 
 	e.route = trafficSplitWeights(cl, e.ns, "podinfo")
 	e.mesh = startMesh(t, e.ns, "podinfo", e.route)
@@ -209,6 +216,26 @@ func TestAdoptFlaggerRelease(t *testing.T) {
 	}
 	if i := slices.IndexFunc(msgs, func(m string) bool { return strings.Contains(m, "New revision") || strings.Contains(m, "Initializ") }); i >= 0 {
 		t.Errorf("succeeded canary got event %q, want no release and no initialization", msgs[i])
+	}
+	if !slices.Equal(d.Finalizers, []string{kube.FlaggerFinalizer}) {
+		t.Errorf("succeeded canary's finalizers = %q, want Flagger's only", d.Finalizers)
+	}
+
+	// Deleting it (spec.revertOnDeletion) restores the target and removes
+	// the finalizer Flagger added.
+	if err := cl.Delete(t.Context(), (*flaggerv1beta1.Canary)(d)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "the deleted canary gone", func(ctx context.Context) (bool, error) {
+		_, err := getCanary(ctx, cl, done, "podinfo")
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+	})
+	if _, n, err := image(t.Context(), cl, done, "podinfo", "podinfod"); err != nil || n == 0 {
+		t.Errorf("target after the deletion has %d replicas (%v), want it scaled up again", n, err)
+	}
+	apex := &corev1.Service{}
+	if err := cl.Get(t.Context(), client.ObjectKey{Namespace: done, Name: "podinfo"}, apex); err != nil || apex.Spec.Selector["app"] != "podinfo" {
+		t.Errorf("apex service after the deletion selects %v (%v), want app=podinfo", apex.Spec.Selector, err)
 	}
 }
 
