@@ -67,7 +67,6 @@ func (m *machine) initialize() {
 	m.st.LastPromotedSpec = w.TargetRevision
 	m.st.TrackedConfigs = w.TrackedConfigs
 	m.st.FailedChecks, m.st.Iterations = 0, 0
-	m.setCondition(v1beta1.PromotedCondition, metav1.ConditionTrue, "Initialized", "Deployment initialization completed.")
 	m.say(Normal, "Initialized", "Initialization done! %s", m.s.target)
 	m.requeue = m.s.interval
 }

@@ -135,8 +135,11 @@ func checkFlaggerStatus(t *testing.T, e *env, phase, weight string) {
 		t.Errorf("status %v, want phase %s with lastAppliedSpec and lastTransitionTime", st, phase)
 	}
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	if !slices.ContainsFunc(conds, func(c any) bool { return c.(map[string]any)["type"] == "Promoted" }) {
-		t.Errorf("status.conditions %v, want Flagger's Promoted condition", conds)
+	if !slices.ContainsFunc(conds, func(c any) bool {
+		m := c.(map[string]any)
+		return m["type"] == "Promoted" && m["reason"] == phase
+	}) {
+		t.Errorf("status.conditions %v, want Flagger's Promoted condition with reason %s", conds, phase)
 	}
 
 	cols, row := canaryTable(t, e.cluster.RESTConfig(), e.ns)
