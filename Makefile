@@ -30,16 +30,18 @@ install: ## install serin, serin-proxy and the kubectl plugin kubectl-serin (a l
 	dir=$$($(GO) env GOBIN); dir=$${dir:-$$($(GO) env GOPATH)/bin}; ln -sf serin "$$dir/kubectl-serin"
 
 .PHONY: generate
-generate: ## regenerate deepcopy code and CRDs from api/
+generate: ## regenerate deepcopy code and CRDs (serin.dev and flagger.app) from api/
 	$(GO) tool controller-gen object paths=./api/...
 	$(GO) tool controller-gen object paths=./internal/traffic/smi/...
 	$(GO) tool controller-gen crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=deploy/crds
 	cp deploy/crds/serin.dev_*.yaml deploy/chart/serin/files/crds/
+	$(GO) run ./hack/flaggercrd deploy/crds deploy/crds/flagger
 
 # What `make generate` writes; verify checks that it is up to date, also in a
 # working tree with uncommitted changes.
 GENERATED = api/v1beta1/zz_generated.deepcopy.go deploy/crds/serin.dev_*.yaml \
             deploy/chart/serin/files/crds/serin.dev_*.yaml \
+            api/flagger/v1beta1/zz_generated.deepcopy.go deploy/crds/flagger/flagger.app_*.yaml \
             internal/traffic/smi/*/zz_generated.deepcopy.go
 
 .PHONY: verify

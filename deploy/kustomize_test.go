@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -157,6 +158,11 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		"serin.dev/canaries/finalizers":        {"update"},
 		"serin.dev/metrictemplates":            {"get", "list", "watch"},
 		"serin.dev/alertproviders":             {"get", "list", "watch"},
+		"flagger.app/canaries":                 {"get", "list", "watch", "update", "patch"},
+		"flagger.app/canaries/status":          {"update"},
+		"flagger.app/canaries/finalizers":      {"update"},
+		"flagger.app/metrictemplates":          {"get", "list", "watch"},
+		"flagger.app/alertproviders":           {"get", "list", "watch"},
 		"apps/deployments":                     {"get", "list", "watch", "create", "update", "patch"},
 		"/services":                            {"get", "list", "watch", "create", "update", "patch"},
 		"/configmaps":                          {"get", "list", "watch", "create", "update"},
@@ -326,4 +332,27 @@ func renderDashboard(t *testing.T) resmap.ResMap {
 		t.Fatal(err)
 	}
 	return render(t, dir)
+}
+
+// TestFlaggerCRDs checks crds/flagger installs Flagger's kinds with
+// serin's schemas: the serin.dev CRDs under the flagger.app group, without
+// serin's short name (which both groups' CRDs would claim).
+func TestFlaggerCRDs(t *testing.T) {
+	serin, flagger := render(t, "crds"), render(t, "crds/flagger")
+	if n := len(flagger.Resources()); n != 3 {
+		t.Errorf("crds/flagger has %d objects, want 3 CRDs", n)
+	}
+	for _, plural := range []string{"canaries", "metrictemplates", "alertproviders"} {
+		s := find(t, serin, "CustomResourceDefinition", plural+".serin.dev")
+		f := find(t, flagger, "CustomResourceDefinition", plural+".flagger.app")
+		if g := path(f, "spec", "group"); g != "flagger.app" {
+			t.Errorf("%s.flagger.app: group %v", plural, g)
+		}
+		if sn := path(f, "spec", "names", "shortNames"); sn != nil {
+			t.Errorf("%s.flagger.app: short names %v, want none", plural, sn)
+		}
+		if !reflect.DeepEqual(path(f, "spec", "versions"), path(s, "spec", "versions")) {
+			t.Errorf("%s.flagger.app: versions (schema, columns, subresources) differ from %s.serin.dev's", plural, plural)
+		}
+	}
 }

@@ -25,7 +25,9 @@ func newControllerCommand() *cobra.Command {
 		Use:   "controller",
 		Short: "Reconcile Canary objects on a Kubernetes cluster",
 		Long: `controller runs serin on a Kubernetes cluster: it reconciles serin.dev/v1beta1
-Canaries, creates the primary Deployment and the Services of each, moves traffic
+and Flagger's flagger.app/v1beta1 Canaries (each group whose CRD is installed,
+or those --api-groups names), creates the primary Deployment and the Services
+of each, moves traffic
 through Linkerd (SMI TrafficSplit) or Gateway API HTTPRoutes, and judges each
 step on metrics read from Prometheus.
 

@@ -45,6 +45,7 @@ type controllerFlags struct {
 	namespace          string
 	meshProvider       string
 	noCrossNamespace   bool
+	apiGroups          string
 
 	leaderElect             bool
 	leaderElectionNamespace string
@@ -92,6 +93,7 @@ func (f *controllerFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.namespace, "namespace", "", "namespace to watch; empty watches all")
 	fs.StringVar(&f.meshProvider, "mesh-provider", "linkerd", "router of Canaries without spec.provider: "+strings.Join(meshProviders(), ", "))
 	fs.BoolVar(&f.noCrossNamespace, "no-cross-namespace-refs", false, "refuse Canaries that refer to MetricTemplates or AlertProviders in another namespace")
+	fs.StringVar(&f.apiGroups, "api-groups", "", "comma-separated API groups whose Canaries, MetricTemplates and AlertProviders are reconciled: "+strings.Join(kube.APIGroups, ", ")+"; empty: each whose Canary CRD is installed")
 
 	fs.BoolVar(&f.leaderElect, "enable-leader-election", false, "elect one active replica through a Lease")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "alias of --enable-leader-election")
@@ -102,6 +104,24 @@ func (f *controllerFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.kubeconfigServiceMesh, "kubeconfig-service-mesh", "", "kubeconfig of a separate service mesh cluster: not supported, so any value is an error")
 
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+}
+
+// ControllerOptions returns the controller's options for the args of
+// `serin controller` (in -flag=value or --flag=value form), as the command
+// computes them, with getenv read for the variables Flagger reads. Tests
+// use it to run the controller in their process with a user's args.
+func ControllerOptions(args []string, getenv func(string) string) (kube.Options, error) {
+	f := &controllerFlags{}
+	fs := pflag.NewFlagSet("controller", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f.register(fs)
+	if err := fs.Parse(normalizeArgs(fs, args)); err != nil {
+		return kube.Options{}, err
+	}
+	if rest := fs.Args(); len(rest) > 0 {
+		return kube.Options{}, fmt.Errorf("serin controller takes no arguments, got %q", rest)
+	}
+	return f.options(fs, getenv)
 }
 
 // meshProviders are the --mesh-provider values serin can drive.
@@ -142,6 +162,12 @@ func (f *controllerFlags) options(fs *pflag.FlagSet, getenv func(string) string)
 			errs = append(errs, fmt.Errorf("--dashboard-addr=%s: want host:port, e.g. :9898", f.dashboardAddr))
 		}
 	}
+	groups := splitList(f.apiGroups)
+	for _, g := range groups {
+		if !slices.Contains(kube.APIGroups, g) {
+			errs = append(errs, fmt.Errorf("--api-groups=%s: %q is not an API group serin reconciles; want %s", f.apiGroups, g, strings.Join(kube.APIGroups, ", ")))
+		}
+	}
 	selector := splitList(f.selectorLabels)
 	if len(selector) == 0 {
 		errs = append(errs, errors.New("--selector-labels: at least one label is required"))
@@ -154,6 +180,7 @@ func (f *controllerFlags) options(fs *pflag.FlagSet, getenv func(string) string)
 		port = ":" + f.port
 	}
 	o := kube.Options{
+		APIGroups:               groups,
 		Namespace:               f.namespace,
 		MeshProvider:            f.meshProvider,
 		MetricsServer:           f.metricsServer,

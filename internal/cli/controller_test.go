@@ -46,7 +46,7 @@ func TestControllerFlagDefaults(t *testing.T) {
 		o.ControlLoopInterval != want.ControlLoopInterval || o.KubeAPIQPS != want.KubeAPIQPS ||
 		o.KubeAPIBurst != want.KubeAPIBurst || o.Workers != want.Workers ||
 		!slices.Equal(o.SelectorLabels, want.SelectorLabels) || o.LeaderElection ||
-		o.IncludeLabelPrefixes != nil || o.DisableConfigTracking || o.NoCrossNamespaceRefs ||
+		o.IncludeLabelPrefixes != nil || o.DisableConfigTracking || o.NoCrossNamespaceRefs || o.APIGroups != nil ||
 		o.Alerts != (kube.GlobalAlerts{}) {
 		t.Errorf("default options = %+v", o)
 	}
@@ -130,6 +130,13 @@ func TestControllerFlags(t *testing.T) {
 		{flag: "enable-config-tracking", value: "true", check: func(_ *controllerFlags, o kube.Options) bool { return !o.DisableConfigTracking }},
 		{flag: "version", value: "true", check: func(f *controllerFlags, _ kube.Options) bool { return f.version }},
 		{flag: "no-cross-namespace-refs", value: "true", check: func(_ *controllerFlags, o kube.Options) bool { return o.NoCrossNamespaceRefs }},
+		{flag: "api-groups", value: "flagger.app", check: func(_ *controllerFlags, o kube.Options) bool {
+			return slices.Equal(o.APIGroups, []string{"flagger.app"})
+		}},
+		{flag: "api-groups", value: "serin.dev,flagger.app", check: func(_ *controllerFlags, o kube.Options) bool {
+			return slices.Equal(o.APIGroups, []string{"serin.dev", "flagger.app"})
+		}},
+		{flag: "api-groups", value: "flagger.app,istio.io", wantErr: `--api-groups=flagger.app,istio.io: "istio.io" is not an API group serin reconciles; want serin.dev, flagger.app`},
 		{flag: "ingress-annotations-prefix", value: "custom.ingress.kubernetes.io", wantErr: "--ingress-annotations-prefix=custom.ingress.kubernetes.io: serin drives"},
 		{flag: "ingress-class", value: "nginx", wantErr: "--ingress-class=nginx: serin drives"},
 		{flag: "ingress-class", value: "", check: func(f *controllerFlags, _ kube.Options) bool { return f.ingressClass == "" }},

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	flaggerv1beta1 "github.com/serinhq/serin/api/flagger/v1beta1"
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/local"
 	"github.com/serinhq/serin/internal/rollout"
@@ -45,7 +46,7 @@ func New(o Options) (*Client, error) {
 // default namespace is ns.
 func NewForConfig(cfg *rest.Config, ns string) (*Client, error) {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1beta1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1beta1.AddToScheme, flaggerv1beta1.AddToScheme} {
 		if err := add(s); err != nil {
 			return nil, fmt.Errorf("build scheme: %w", err)
 		}
@@ -146,30 +147,26 @@ func deploymentView(d appsv1.Deployment) local.DeploymentView {
 	return v
 }
 
-// Command gives a serin.dev Canary a manual command by setting its
-// serin.dev/command annotation, conditional on the resourceVersion read.
-// A different command still waiting for the controller is an error, not
-// overwritten; a flagger.app Canary is refused, since serin's controller
-// reconciles serin.dev Canaries only and no one would read the command.
+// Command gives a Canary a manual command by setting its serin.dev/command
+// annotation, conditional on the resourceVersion read: the serin.dev
+// Canary of that name, else the flagger.app one (serin's controller
+// reconciles both groups). A different command still waiting for the
+// controller is an error, not overwritten.
 func (c *Client) Command(ctx context.Context, ns, name string, cmd rollout.Command) error {
-	const resource = "canaries.serin.dev"
 	for range 5 {
-		cn := &v1beta1.Canary{}
-		if err := c.cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cn); err != nil {
-			if apierrors.IsNotFound(err) {
-				return c.notSerin(ctx, ns, name, err)
-			}
-			return access(err, "get", resource, ns)
+		cn, resource, err := c.commandTarget(ctx, ns, name)
+		if err != nil {
+			return err
 		}
-		switch pending := cn.Annotations[CommandAnnotation]; pending {
+		switch pending := cn.GetAnnotations()[CommandAnnotation]; pending {
 		case string(cmd):
 			return nil // already asked, not yet consumed
 		case "":
 		default:
 			return fmt.Errorf("canary %s/%s: command %q is still waiting for the controller; send %s once it is consumed", ns, name, pending, cmd)
 		}
-		patch := fmt.Appendf(nil, `{"metadata":{"resourceVersion":%q,"annotations":{%q:%q}}}`, cn.ResourceVersion, CommandAnnotation, cmd)
-		err := c.cl.Patch(ctx, cn, client.RawPatch("application/merge-patch+json", patch))
+		patch := fmt.Appendf(nil, `{"metadata":{"resourceVersion":%q,"annotations":{%q:%q}}}`, cn.GetResourceVersion(), CommandAnnotation, cmd)
+		err = c.cl.Patch(ctx, cn, client.RawPatch("application/merge-patch+json", patch))
 		if apierrors.IsConflict(err) {
 			continue // changed since read: look again
 		}
@@ -178,15 +175,29 @@ func (c *Client) Command(ctx context.Context, ns, name string, cmd rollout.Comma
 	return fmt.Errorf("canary %s/%s: it kept changing while the command was written; try again", ns, name)
 }
 
-// notSerin explains a serin.dev Canary that was not found: it may be a
-// flagger.app one.
-func (c *Client) notSerin(ctx context.Context, ns, name string, notFound error) error {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(flaggerCanaryList.GroupVersion().WithKind("Canary"))
-	if err := c.cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, u); err == nil {
-		return fmt.Errorf("canary %s/%s is a flagger.app Canary: serin's controller reconciles serin.dev Canaries only, so no one would read the command (set its apiVersion to serin.dev/v1beta1)", ns, name)
+// commandTarget reads the Canary a command is for: serin.dev's, else
+// flagger.app's where that CRD is installed. It returns the resource read,
+// for error messages.
+func (c *Client) commandTarget(ctx context.Context, ns, name string) (client.Object, string, error) {
+	key := client.ObjectKey{Namespace: ns, Name: name}
+	cn := &v1beta1.Canary{}
+	err := c.cl.Get(ctx, key, cn)
+	if err == nil {
+		return cn, "canaries.serin.dev", nil
 	}
-	return fmt.Errorf("canary %s/%s: %w", ns, name, errors.Join(local.ErrNotFound, notFound))
+	if !apierrors.IsNotFound(err) {
+		return nil, "", access(err, "get", "canaries.serin.dev", ns)
+	}
+	fc := &flaggerv1beta1.Canary{}
+	ferr := c.cl.Get(ctx, key, fc)
+	switch {
+	case ferr == nil:
+		return fc, "canaries.flagger.app", nil
+	case apierrors.IsNotFound(ferr) || meta.IsNoMatchError(ferr):
+		return nil, "", fmt.Errorf("canary %s/%s: %w", ns, name, errors.Join(local.ErrNotFound, err))
+	default:
+		return nil, "", access(ferr, "get", "canaries.flagger.app", ns)
+	}
 }
 
 // SetImage sets the image of a Deployment's container, as kubectl set

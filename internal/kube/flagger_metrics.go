@@ -173,6 +173,7 @@ func (f *flaggerMetrics) setTotals(counts, prev map[string]int) {
 // every control loop interval, as Flagger's control loop does.
 type canaryCounter struct {
 	cache   cache.Cache
+	groups  []string
 	metrics *flaggerMetrics
 	every   time.Duration
 }
@@ -202,16 +203,18 @@ func (c *canaryCounter) Start(ctx context.Context) error {
 }
 
 func (c *canaryCounter) count(ctx context.Context) (map[string]int, error) {
-	list := &v1beta1.CanaryList{}
-	if err := c.cache.List(ctx, list); err != nil {
-		if ctx.Err() != nil {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("count canaries: %w", err)
-	}
 	counts := map[string]int{}
-	for _, item := range list.Items {
-		counts[item.Namespace]++
+	for _, g := range c.groups {
+		list, err := listCanaries(ctx, c.cache, g)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("count canaries.%s: %w", g, err)
+		}
+		for _, item := range list {
+			counts[item.GetNamespace()]++
+		}
 	}
 	return counts, nil
 }

@@ -7,7 +7,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
 	"github.com/serinhq/serin/internal/hooks"
 	"github.com/serinhq/serin/internal/notify"
@@ -27,21 +26,15 @@ type GlobalAlerts struct {
 
 // newHooksAndNotifier returns the webhook caller and the notifier, which
 // sends every event to the Canary's event webhooks and to its
-// AlertProviders (read through c), or to the global destinations.
-func newHooksAndNotifier(c client.Client, o Options) (engine.Hooks, engine.Notifier) {
+// AlertProviders (read through c, in group), or to the global destinations.
+func newHooksAndNotifier(c client.Client, o Options, group string) (engine.Hooks, engine.Notifier) {
 	var hc *http.Client
 	if o.Transport != nil {
 		hc = &http.Client{Transport: o.Transport()}
 	}
 	h := hooks.New(hooks.Options{Client: hc, Now: o.Now, EventWebhook: o.Alerts.EventWebhook})
 	n := notify.New(notify.Options{
-		Providers: func(ctx context.Context, ns, name string) (*v1beta1.AlertProvider, error) {
-			p := &v1beta1.AlertProvider{}
-			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, p); err != nil {
-				return nil, err
-			}
-			return p, nil
-		},
+		Providers:   groupProviders(c, group),
 		Secrets:     secretLookup(c),
 		Now:         o.Now,
 		OnError:     func(err error) { o.Logger.Warn("alert not sent", "err", err) },

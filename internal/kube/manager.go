@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	flaggerv1beta1 "github.com/serinhq/serin/api/flagger/v1beta1"
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
 	"github.com/serinhq/serin/internal/version"
@@ -44,6 +45,12 @@ const LeaderElectionID = "serin-controller"
 // Options configure the controller. The zero value of each field is a
 // usable default, except where said.
 type Options struct {
+	// APIGroups are the API groups whose Canaries, MetricTemplates and
+	// AlertProviders are reconciled: serin.dev, flagger.app or both (see
+	// APIGroups). Each must have its Canary CRD installed. Empty means
+	// every group whose Canary CRD is installed when the manager is
+	// created.
+	APIGroups []string
 	// Namespace restricts the controller to one namespace; empty watches
 	// all.
 	Namespace string
@@ -209,24 +216,36 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	m.flagger.setInfo(o.Version, o.MeshProvider)
-	engines, err := newEngines(mgr.GetClient(), cfg, o)
+	groups, err := resolveGroups(mgr.GetRESTMapper(), o.APIGroups, o.Logger)
 	if err != nil {
 		return nil, err
 	}
-	r := &Reconciler{
-		Client:      mgr.GetClient(),
-		APIReader:   mgr.GetAPIReader(),
-		Recorder:    mgr.GetEventRecorderFor("serin"),
-		Metrics:     m,
-		Engines:     engines,
-		Now:         o.Now,
-		MinInterval: o.MinInterval,
+	wl := newWorkload(mgr.GetClient(), o)
+	for _, g := range groups {
+		engines, err := newEngines(mgr.GetClient(), cfg, o, g)
+		if err != nil {
+			return nil, err
+		}
+		r := &Reconciler{
+			Group:       g,
+			Client:      mgr.GetClient(),
+			APIReader:   mgr.GetAPIReader(),
+			Recorder:    mgr.GetEventRecorderFor("serin"),
+			Metrics:     m,
+			Engines:     engines,
+			Now:         o.Now,
+			MinInterval: o.MinInterval,
+			Revision: func(ctx context.Context, c *v1beta1.Canary) (string, error) {
+				st, err := wl.Observe(ctx, c)
+				return st.TargetRevision, err
+			},
 
-		NoCrossNamespaceRefs: o.NoCrossNamespaceRefs,
-		DefaultProvider:      o.MeshProvider,
-	}
-	if err := r.SetupWithManager(mgr, o.Workers, o.SkipNameValidation); err != nil {
-		return nil, err
+			NoCrossNamespaceRefs: o.NoCrossNamespaceRefs,
+			DefaultProvider:      o.MeshProvider,
+		}
+		if err := r.SetupWithManager(mgr, o.Workers, o.SkipNameValidation); err != nil {
+			return nil, err
+		}
 	}
 
 	var synced atomic.Bool
@@ -239,7 +258,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	})); err != nil {
 		return nil, fmt.Errorf("add cache sync check: %w", err)
 	}
-	if err := mgr.Add(&canaryCounter{cache: mgr.GetCache(), metrics: m.flagger, every: o.ControlLoopInterval}); err != nil {
+	if err := mgr.Add(&canaryCounter{cache: mgr.GetCache(), groups: groups, metrics: m.flagger, every: o.ControlLoopInterval}); err != nil {
 		return nil, fmt.Errorf("add canary counter: %w", err)
 	}
 	if enabled(o.DashboardAddr) {
@@ -258,21 +277,25 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 // targetIndex indexes Canaries by the name of their target.
 const targetIndex = "spec.targetRef.name"
 
-// SetupWithManager registers the Canary controller with mgr: one
-// workqueue, workers reconciling at once. A Canary is reconciled when it
+// SetupWithManager registers the Canary controller of r's group with mgr:
+// one workqueue, workers reconciling at once. A Canary is reconciled when it
 // changes, when its tick is due, and at once when its target Deployment's
 // spec changes, so that a new revision is seen without waiting for the
 // next tick.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int, skipNameValidation bool) error {
-	err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1beta1.Canary{}, targetIndex, func(o client.Object) []string {
-		return []string{o.(*v1beta1.Canary).Spec.TargetRef.Name}
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), r.newObject(), targetIndex, func(o client.Object) []string {
+		return []string{targetName(o)}
 	})
 	if err != nil {
-		return fmt.Errorf("index canaries by target: %w", err)
+		return fmt.Errorf("index canaries.%s by target: %w", r.group(), err)
+	}
+	name := "canary" // serin.dev's, named as before there were two
+	if r.flagger() {
+		name = "canary-flagger"
 	}
 	err = ctrl.NewControllerManagedBy(mgr).
-		Named("canary").
-		For(&v1beta1.Canary{}, builder.WithPredicates(canaryChanged())).
+		Named(name).
+		For(r.newObject(), builder.WithPredicates(canaryChanged())).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.canariesOf),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{
@@ -281,20 +304,20 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int, skipNameVal
 		}).
 		Complete(r)
 	if err != nil {
-		return fmt.Errorf("create canary controller: %w", err)
+		return fmt.Errorf("create canary controller of %s: %w", r.group(), err)
 	}
 	return nil
 }
 
 // canariesOf returns the Canaries whose target is the Deployment d.
 func (r *Reconciler) canariesOf(ctx context.Context, d client.Object) []reconcile.Request {
-	list := &v1beta1.CanaryList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(d.GetNamespace()), client.MatchingFields{targetIndex: d.GetName()}); err != nil {
+	list, err := listCanaries(ctx, r.Client, r.group(), client.InNamespace(d.GetNamespace()), client.MatchingFields{targetIndex: d.GetName()})
+	if err != nil {
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, c := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
+	reqs := make([]reconcile.Request, 0, len(list))
+	for _, c := range list {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(c)})
 	}
 	return reqs
 }
@@ -319,5 +342,5 @@ func canaryChanged() predicate.Predicate {
 
 // schemeBuilders list the kinds of the controller's scheme.
 func schemeBuilders() []func(*runtime.Scheme) error {
-	return append([]func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1beta1.AddToScheme}, routerSchemes()...)
+	return append([]func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1beta1.AddToScheme, flaggerv1beta1.AddToScheme}, routerSchemes()...)
 }

@@ -30,6 +30,19 @@ const CommandAnnotation = "serin.dev/command"
 // restored.
 const Finalizer = "serin.dev/finalizer"
 
+// FlaggerFinalizer is Finalizer for flagger.app Canaries: Flagger's name,
+// so that a Canary Flagger gave it is restored by serin on deletion rather
+// than held forever by a finalizer no one removes.
+const FlaggerFinalizer = "finalizer.flagger.app"
+
+// finalizer is the finalizer of r's group.
+func (r *Reconciler) finalizer() string {
+	if r.flagger() {
+		return FlaggerFinalizer
+	}
+	return Finalizer
+}
+
 // Ticker runs one tick of the rollout engine for a Canary, as
 // (*engine.Engine).Tick.
 type Ticker interface {
@@ -40,8 +53,12 @@ type Ticker interface {
 // provider is an error.
 type Engines func(provider string) (Ticker, error)
 
-// Reconciler reconciles Canaries: one tick of the engine per reconcile.
+// Reconciler reconciles the Canaries of one API group: one tick of the
+// engine per reconcile.
 type Reconciler struct {
+	// Group is the API group of the Canaries: v1beta1.Group (the default
+	// when empty) or v1beta1.FlaggerGroup.
+	Group string
 	// Client reads from the informer cache and writes to the API server.
 	Client client.Client
 	// APIReader reads from the API server, for conflict retries and when
@@ -60,6 +77,10 @@ type Reconciler struct {
 	// DefaultProvider is the provider of Canaries without spec.provider
 	// (--mesh-provider), for the warnings that depend on it.
 	DefaultProvider string
+	// Revision returns the revision of a Canary's target as the engine
+	// computes it, to take over a status Flagger wrote (adoptRevision);
+	// nil leaves such a status as it is.
+	Revision func(ctx context.Context, c *v1beta1.Canary) (string, error)
 
 	mu  sync.Mutex
 	due map[types.NamespacedName]time.Time
@@ -68,6 +89,9 @@ type Reconciler struct {
 	written map[types.NamespacedName]string
 	// warned is the generation of each Canary whose warnings were posted.
 	warned map[types.NamespacedName]int64
+	// memo holds the full status last written of each flagger.app Canary,
+	// whose stored status lacks serin's fields (restoreStatus).
+	memo map[types.NamespacedName]statusMemo
 }
 
 // Reconcile runs one tick for the Canary req names.
@@ -79,15 +103,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.Time) (ctrl.Result, string, error) {
-	c := &v1beta1.Canary{}
-	if err := r.Client.Get(ctx, req.NamespacedName, c); err != nil {
+	c, err := r.get(ctx, r.Client, req.NamespacedName)
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
 			return ctrl.Result{}, "success", nil
 		}
 		return ctrl.Result{}, "error", fmt.Errorf("read canary %s: %w", req, err)
 	}
-	c, err := r.fresh(ctx, c)
+	c, err = r.fresh(ctx, c)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
@@ -96,9 +120,13 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 		return ctrl.Result{}, "error", fmt.Errorf("read canary %s: %w", req, err)
 	}
 	r.observeLag(req.NamespacedName, now)
+	if err := r.restoreStatus(ctx, c, now); err != nil {
+		r.Recorder.Event(r.object(c), corev1.EventTypeWarning, "ReconcileError", err.Error())
+		return ctrl.Result{}, "error", err
+	}
 
 	deleting := !c.DeletionTimestamp.IsZero()
-	hasFinalizer := controllerutil.ContainsFinalizer(c, Finalizer)
+	hasFinalizer := controllerutil.ContainsFinalizer(c, r.finalizer())
 	switch {
 	case deleting && !hasFinalizer:
 		r.forget(req.NamespacedName)
@@ -110,22 +138,22 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 	}
 	warnings, err := r.validate(c)
 	if err != nil {
-		r.Recorder.Event(c, corev1.EventTypeWarning, "InvalidSpec", err.Error())
+		r.Recorder.Event(r.object(c), corev1.EventTypeWarning, "InvalidSpec", err.Error())
 		r.clearDue(req.NamespacedName)
 		return ctrl.Result{}, "invalid", nil
 	}
 	if len(warnings) > 0 && r.firstWarning(req.NamespacedName, c.Generation) {
-		r.Recorder.Event(c, corev1.EventTypeWarning, "SpecWarning", v1beta1.Warnings(warnings))
+		r.Recorder.Event(r.object(c), corev1.EventTypeWarning, "SpecWarning", v1beta1.Warnings(warnings))
 	}
 
 	cmd, cmdErr := command(c)
 	consumed := c.Annotations[CommandAnnotation] // what this tick is given
 	if cmdErr != nil {
-		r.Recorder.Event(c, corev1.EventTypeWarning, "InvalidCommand", cmdErr.Error())
+		r.Recorder.Event(r.object(c), corev1.EventTypeWarning, "InvalidCommand", cmdErr.Error())
 	}
 	eng, err := r.Engines(c.Spec.Provider)
 	if err != nil {
-		r.Recorder.Event(c, corev1.EventTypeWarning, "InvalidSpec", err.Error())
+		r.Recorder.Event(r.object(c), corev1.EventTypeWarning, "InvalidSpec", err.Error())
 		r.clearDue(req.NamespacedName)
 		return ctrl.Result{}, "invalid", nil
 	}
@@ -134,11 +162,11 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, now time.T
 	d, err := eng.Tick(ctx, c.DeepCopy(), cmd, deleting, now)
 	if err != nil {
 		// The engine wrote nothing; the workqueue retries with backoff.
-		r.Recorder.Event(c, corev1.EventTypeWarning, "ReconcileError", err.Error())
+		r.Recorder.Event(r.object(c), corev1.EventTypeWarning, "ReconcileError", err.Error())
 		return ctrl.Result{}, "error", fmt.Errorf("tick canary %s: %w", req, err)
 	}
 	for _, e := range d.Events {
-		r.Recorder.Event(c, string(e.Type), e.Reason, e.Message)
+		r.Recorder.Event(r.object(c), string(e.Type), e.Reason, e.Message)
 	}
 	c, err = r.writeStatus(ctx, c, d.Status)
 	if err != nil {
@@ -247,11 +275,12 @@ func (r *Reconciler) writeStatus(ctx context.Context, c *v1beta1.Canary, st v1be
 		return c, nil
 	}
 	cur := c.DeepCopy()
+	obj := r.object(cur) // cur, as r's group: what is read into obj is in cur
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur.Status = st
-		err := r.Client.Status().Update(ctx, cur)
+		err := r.Client.Status().Update(ctx, obj)
 		if apierrors.IsConflict(err) {
-			if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(c), cur); gerr != nil {
+			if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(c), obj); gerr != nil {
 				return errors.Join(err, gerr)
 			}
 		}
@@ -260,7 +289,12 @@ func (r *Reconciler) writeStatus(ctx context.Context, c *v1beta1.Canary, st v1be
 	if err != nil {
 		return nil, fmt.Errorf("write status of canary %s/%s: %w", c.Namespace, c.Name, err)
 	}
-	r.setWritten(client.ObjectKeyFromObject(cur), cur.ResourceVersion)
+	cur = r.canary(obj)
+	key := client.ObjectKeyFromObject(cur)
+	r.setWritten(key, cur.ResourceVersion)
+	if r.flagger() {
+		r.remember(key, cur.Status, st)
+	}
 	return cur, nil
 }
 
@@ -278,8 +312,8 @@ func (r *Reconciler) fresh(ctx context.Context, c *v1beta1.Canary) (*v1beta1.Can
 	if !ok || rv == c.ResourceVersion {
 		return c, nil
 	}
-	live := &v1beta1.Canary{}
-	if err := r.APIReader.Get(ctx, key, live); err != nil {
+	live, err := r.get(ctx, r.APIReader, key)
+	if err != nil {
 		return nil, err
 	}
 	r.setWritten(key, live.ResourceVersion)
@@ -309,10 +343,11 @@ func (r *Reconciler) clearCommand(ctx context.Context, c *v1beta1.Canary, consum
 			return cur, nil // gone, or a newer command waits for its tick
 		}
 		patch := fmt.Appendf(nil, `{"metadata":{"resourceVersion":%q,"annotations":{%q:null}}}`, cur.ResourceVersion, CommandAnnotation)
-		updated := cur.DeepCopy()
-		err := r.Client.Patch(ctx, updated, client.RawPatch(types.MergePatchType, patch))
+		obj := r.object(cur.DeepCopy())
+		err := r.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
 		switch {
 		case err == nil:
+			updated := r.canary(obj)
 			r.setWritten(client.ObjectKeyFromObject(updated), updated.ResourceVersion)
 			return updated, nil
 		case apierrors.IsNotFound(err):
@@ -320,8 +355,8 @@ func (r *Reconciler) clearCommand(ctx context.Context, c *v1beta1.Canary, consum
 		case !apierrors.IsConflict(err):
 			return nil, fmt.Errorf("remove %s from canary %s/%s: %w", CommandAnnotation, c.Namespace, c.Name, err)
 		}
-		live := &v1beta1.Canary{}
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(c), live); err != nil {
+		live, err := r.get(ctx, r.APIReader, client.ObjectKeyFromObject(c))
+		if err != nil {
 			return nil, fmt.Errorf("remove %s from canary %s/%s: %w", CommandAnnotation, c.Namespace, c.Name, err)
 		}
 		cur = live
@@ -334,16 +369,18 @@ func (r *Reconciler) clearCommand(ctx context.Context, c *v1beta1.Canary, consum
 func (r *Reconciler) setFinalizer(ctx context.Context, c *v1beta1.Canary, on bool) (*v1beta1.Canary, error) {
 	updated := c.DeepCopy()
 	if on {
-		controllerutil.AddFinalizer(updated, Finalizer)
+		controllerutil.AddFinalizer(updated, r.finalizer())
 	} else {
-		controllerutil.RemoveFinalizer(updated, Finalizer)
+		controllerutil.RemoveFinalizer(updated, r.finalizer())
 	}
-	if err := r.Client.Patch(ctx, updated, client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})); err != nil {
+	obj := r.object(updated)
+	if err := r.Client.Patch(ctx, obj, client.MergeFromWithOptions(r.object(c), client.MergeFromWithOptimisticLock{})); err != nil {
 		if apierrors.IsNotFound(err) {
 			return c, nil
 		}
 		return nil, fmt.Errorf("update finalizers of canary %s/%s: %w", c.Namespace, c.Name, err)
 	}
+	updated = r.canary(obj)
 	r.setWritten(client.ObjectKeyFromObject(updated), updated.ResourceVersion)
 	return updated, nil
 }
@@ -379,6 +416,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	r.mu.Lock()
 	delete(r.written, key)
 	delete(r.warned, key)
+	delete(r.memo, key)
 	r.mu.Unlock()
 	r.Metrics.forget(key.Namespace, key.Name)
 }

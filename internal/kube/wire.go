@@ -26,35 +26,27 @@ func routerSchemes() []func(*runtime.Scheme) error {
 // newEngines returns the engines of the controller, one per traffic
 // provider, built on first use. The workload, metric source, webhooks and
 // notifier are shared; the metric source reaches the cluster through c
-// and cfg for the keptn and externalmetrics providers.
-func newEngines(c client.Client, cfg *rest.Config, o Options) (Engines, error) {
+// and cfg for the keptn and externalmetrics providers. They run the
+// Canaries of group, whose MetricTemplates and AlertProviders are of that
+// group too.
+func newEngines(c client.Client, cfg *rest.Config, o Options, group string) (Engines, error) {
 	src := o.Source
 	if src == nil {
 		src = metrics.New(metrics.Options{
 			MetricsServer: o.MetricsServer,
-			Templates: func(ctx context.Context, ns, name string) (*v1beta1.MetricTemplate, error) {
-				t := &v1beta1.MetricTemplate{}
-				if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, t); err != nil {
-					return nil, err
-				}
-				return t, nil
-			},
-			Secrets:    secretLookup(c),
-			Kube:       c,
-			KubeConfig: cfg,
-			Now:        o.Now,
-			Transport:  o.Transport,
+			Templates:     groupTemplates(c, group),
+			Secrets:       secretLookup(c),
+			Kube:          c,
+			KubeConfig:    cfg,
+			Now:           o.Now,
+			Transport:     o.Transport,
 		})
 	}
 	if _, err := traffic.ForProvider(o.MeshProvider, c); err != nil {
 		return nil, fmt.Errorf("mesh provider: %w", err)
 	}
-	w := workload.New(c, workload.Options{
-		SelectorLabels:        o.SelectorLabels,
-		IncludeLabelPrefixes:  o.IncludeLabelPrefixes,
-		DisableConfigTracking: o.DisableConfigTracking,
-	})
-	hooks, notifier := newHooksAndNotifier(c, o)
+	w := newWorkload(c, o)
+	hooks, notifier := newHooksAndNotifier(c, o, group)
 	var (
 		mu      sync.Mutex
 		engines = map[string]Ticker{}
@@ -79,6 +71,15 @@ func newEngines(c client.Client, cfg *rest.Config, o Options) (Engines, error) {
 		engines[provider] = e
 		return e, nil
 	}, nil
+}
+
+// newWorkload returns the controller's workload, shaped by the options.
+func newWorkload(c client.Client, o Options) *workload.Workload {
+	return workload.New(c, workload.Options{
+		SelectorLabels:        o.SelectorLabels,
+		IncludeLabelPrefixes:  o.IncludeLabelPrefixes,
+		DisableConfigTracking: o.DisableConfigTracking,
+	})
 }
 
 // blueGreenOnly runs the Canaries of the kubernetes provider as Flagger

@@ -93,7 +93,7 @@ func TestOptionsTransport(t *testing.T) {
 		Alerts:   []v1beta1.CanaryAlert{{Name: "on-call", ProviderRef: v1beta1.CrossNamespaceObjectReference{Name: "on-call"}}},
 	}
 
-	h, n := newHooksAndNotifier(c, Options{Transport: d.Transport, Logger: slog.New(slog.DiscardHandler)})
+	h, n := newHooksAndNotifier(c, Options{Transport: d.Transport, Logger: slog.New(slog.DiscardHandler)}, v1beta1.Group)
 	if r := h.Call(t.Context(), canary, v1beta1.ConfirmRolloutHook); len(r) != 1 || !r[0].OK {
 		t.Fatalf("webhook through the table: %+v", r)
 	}
@@ -113,7 +113,7 @@ func TestOptionsTransport(t *testing.T) {
 
 	// Without a transport (production), the name goes to the system's
 	// resolver, which does not know it.
-	h, _ = newHooksAndNotifier(c, Options{Logger: slog.New(slog.DiscardHandler)})
+	h, _ = newHooksAndNotifier(c, Options{Logger: slog.New(slog.DiscardHandler)}, v1beta1.Group)
 	if r := h.Call(t.Context(), canary, v1beta1.ConfirmRolloutHook); len(r) != 1 || r[0].OK {
 		t.Fatalf("webhook without the table: %+v, want it not to reach the server", r)
 	}

@@ -62,6 +62,7 @@ func newMachine(c *v1beta1.Canary, obs Observed, now time.Time, plan bool) *mach
 }
 
 func (m *machine) decision() Decision {
+	m.syncPromoted()
 	st := m.st
 	st.ObservedGeneration = m.c.Generation
 	if st.Phase != m.c.Status.Phase || st.CanaryWeight != m.c.Status.CanaryWeight {
@@ -153,6 +154,50 @@ func (m *machine) setCondition(t v1beta1.CanaryConditionType, status metav1.Cond
 		Type: t, Status: status, Reason: reason, Message: msg,
 		LastUpdateTime: metav1.NewTime(m.now), LastTransitionTime: metav1.NewTime(m.now),
 	})
+}
+
+// syncPromoted keeps the Promoted condition in step with the phase as
+// Flagger does: when the phase changes, its reason becomes the phase, with
+// Flagger's status and message for it, unless this tick set it already
+// (with a message of its own).
+func (m *machine) syncPromoted() {
+	p := m.st.Phase
+	if p == m.c.Status.Phase {
+		return
+	}
+	status, msg, ok := flaggerPromoted(p)
+	if !ok {
+		return
+	}
+	for _, c := range m.st.Conditions {
+		if c.Type == v1beta1.PromotedCondition && c.Reason == string(p) && c.LastUpdateTime.Time.Equal(m.now) {
+			return
+		}
+	}
+	m.setCondition(v1beta1.PromotedCondition, status, string(p), msg)
+}
+
+// flaggerPromoted is the Promoted condition Flagger writes in phase p.
+func flaggerPromoted(p v1beta1.CanaryPhase) (metav1.ConditionStatus, string, bool) {
+	switch p {
+	case v1beta1.PhaseInitializing:
+		return metav1.ConditionUnknown, "New Deployment detected, starting initialization.", true
+	case v1beta1.PhaseInitialized:
+		return metav1.ConditionTrue, "Deployment initialization completed.", true
+	case v1beta1.PhaseWaiting, v1beta1.PhaseWaitingPromotion:
+		return metav1.ConditionUnknown, "Waiting for approval.", true
+	case v1beta1.PhaseProgressing:
+		return metav1.ConditionUnknown, "New revision detected, progressing canary analysis.", true
+	case v1beta1.PhasePromoting:
+		return metav1.ConditionUnknown, "Canary analysis completed, starting primary rolling update.", true
+	case v1beta1.PhaseFinalising:
+		return metav1.ConditionUnknown, "Canary analysis completed, routing all traffic to primary.", true
+	case v1beta1.PhaseSucceeded:
+		return metav1.ConditionTrue, "Canary analysis completed successfully, promotion finished.", true
+	case v1beta1.PhaseFailed:
+		return metav1.ConditionFalse, "Canary analysis failed, Deployment scaled to zero.", true
+	}
+	return "", "", false
 }
 
 func (m *machine) removeCondition(t v1beta1.CanaryConditionType) {

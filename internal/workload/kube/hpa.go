@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/serinhq/serin/api/v1beta1"
 )
@@ -65,9 +64,7 @@ func (w *Workload) ensureAutoscaler(ctx context.Context, c *v1beta1.Canary, upda
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.Namespace, Labels: src.Labels},
 			Spec:       spec,
 		}
-		if err := controllerutil.SetControllerReference(c, h, w.c.Scheme()); err != nil {
-			return fmt.Errorf("own horizontalpodautoscaler %s: %w", name, err)
-		}
+		setController(c, h)
 		if err := w.c.Create(ctx, h); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create horizontalpodautoscaler %s/%s: %w", c.Namespace, name, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/serinhq/serin/api/v1beta1"
 )
@@ -55,4 +56,10 @@ func includedLabels(labels map[string]string, prefixes []string) map[string]stri
 		}
 	}
 	return out
+}
+
+// setController makes c the controller of obj, an object about to be
+// created, with a reference to c's group (see v1beta1.Canary.ControllerRef).
+func setController(c *v1beta1.Canary, obj metav1.Object) {
+	obj.SetOwnerReferences([]metav1.OwnerReference{c.ControllerRef()})
 }

@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/serinhq/serin/api/v1beta1"
 )
@@ -41,9 +40,7 @@ func (w *Workload) initPrimary(ctx context.Context, c *v1beta1.Canary) error {
 		if err != nil {
 			return err
 		}
-		if err := controllerutil.SetControllerReference(c, p, w.c.Scheme()); err != nil {
-			return fmt.Errorf("own deployment %s: %w", p.Name, err)
-		}
+		setController(c, p)
 		if err := w.c.Create(ctx, p); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create deployment %s/%s: %w", p.Namespace, p.Name, err)
 		}
@@ -196,9 +193,7 @@ func (w *Workload) buildPrimary(c *v1beta1.Canary, target *appsv1.Deployment, tr
 // update, brings its data up to date.
 func (w *Workload) ensureConfig(ctx context.Context, c *v1beta1.Canary, t trackedConfig, update bool) error {
 	want := primaryConfig(t)
-	if err := controllerutil.SetControllerReference(c, want, w.c.Scheme()); err != nil {
-		return fmt.Errorf("own %s %s: %w", t.ref.Kind, want.GetName(), err)
-	}
+	setController(c, want)
 	existing := want.DeepCopyObject().(client.Object)
 	err := w.c.Get(ctx, client.ObjectKeyFromObject(want), existing)
 	switch {

@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/serinhq/serin/api/v1beta1"
 )
@@ -73,9 +72,7 @@ func (w *Workload) ensureService(ctx context.Context, c *v1beta1.Canary, s servi
 		if td := c.Spec.Service.TrafficDistribution; td != "" {
 			svc.Spec.TrafficDistribution = &td
 		}
-		if err := controllerutil.SetControllerReference(c, svc, w.c.Scheme()); err != nil {
-			return fmt.Errorf("own service %s: %w", s.name, err)
-		}
+		setController(c, svc)
 		if err := w.c.Create(ctx, svc); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create service %s/%s: %w", c.Namespace, s.name, err)
 		}

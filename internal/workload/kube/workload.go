@@ -183,6 +183,24 @@ func (w *Workload) target(ctx context.Context, c *v1beta1.Canary) (*appsv1.Deplo
 }
 
 // revision hashes the target's pod template and its tracked configs.
+// IsRevision says whether s is a revision as this package computes it (16
+// lowercase hexadecimal digits), rather than one another controller wrote
+// in a Canary's status (Flagger's are shorter and use other letters).
+func IsRevision(s string) bool {
+	if len(s) != revisionLen {
+		return false
+	}
+	for _, r := range s {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// revisionLen is the length of a revision.
+const revisionLen = 16
+
 func revision(d *appsv1.Deployment, tracked []trackedConfig) (string, error) {
 	b, err := json.Marshal(d.Spec.Template)
 	if err != nil {
@@ -193,7 +211,7 @@ func revision(d *appsv1.Deployment, tracked []trackedConfig) (string, error) {
 	for _, t := range tracked {
 		fmt.Fprintf(h, "\n%s=%s", t.ref.key(), t.hash)
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16], nil
+	return hex.EncodeToString(h.Sum(nil))[:revisionLen], nil
 }
 
 // readiness reports a Deployment's replicas. Until the Deployment

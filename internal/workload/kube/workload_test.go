@@ -261,3 +261,22 @@ func TestConfigTrackingDisabled(t *testing.T) {
 		t.Fatalf("readConfigs = %v, %v; want nothing", tracked, err)
 	}
 }
+
+func TestIsRevision(t *testing.T) {
+	d := &appsv1.Deployment{}
+	rev, err := revision(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s, want := range map[string]bool{
+		rev:                true,
+		"7dc9f5b8b4":       false, // Flagger's: a short hash
+		"":                 false,
+		"0123456789abcdeg": false,
+		"0123456789ABCDEF": false,
+	} {
+		if got := IsRevision(s); got != want {
+			t.Errorf("IsRevision(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

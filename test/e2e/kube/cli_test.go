@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -39,23 +37,6 @@ func serinCLI(ctx context.Context, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// flaggerCRD writes serin's Canary CRD under Flagger's group, as a cluster
-// with Flagger installed has it, and returns its path.
-func flaggerCRD(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile(repoRoot + "/deploy/crds/serin.dev_canaries.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "flagger.app_canaries.yaml")
-	s := strings.ReplaceAll(string(b), "canaries.serin.dev", "canaries.flagger.app")
-	s = strings.ReplaceAll(s, "group: serin.dev", "group: flagger.app")
-	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestClusterCLI steers a release on the test cluster with serin's
 // commands, as a user does from a terminal with a kubeconfig: get, pause,
 // resume, promote, abort, retry, set image, events, describe and stat
@@ -73,7 +54,7 @@ func TestClusterCLI(t *testing.T) {
 	}
 	cl8r := testenv.Start(t, testenv.Options{
 		Scheme: s,
-		CRDs:   []string{repoRoot + "/deploy/crds", repoRoot + "/deploy/crds/thirdparty", flaggerCRD(t)},
+		CRDs:   []string{repoRoot + "/deploy/crds", repoRoot + "/deploy/crds/thirdparty", repoRoot + "/deploy/crds/flagger"},
 		RBAC:   true,
 		Users:  []string{"viewer"},
 	})
@@ -94,13 +75,14 @@ func TestClusterCLI(t *testing.T) {
 	interval := 2 * time.Second
 	e.initialize(t, c)
 
-	// A flagger.app Canary is listed too, and commands to it are refused:
-	// the controller reconciles serin.dev only.
+	// A flagger.app Canary is listed too, and commands reach it: the
+	// controller reconciles both groups. Its target does not exist, so the
+	// controller ignores the command, and removes it.
 	legacy := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
 		"metadata": map[string]any{"name": "legacy", "namespace": e.ns},
 		"spec": map[string]any{
-			"targetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "frontend"},
+			"targetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "legacy"},
 			"service":   map[string]any{"port": int64(8080)},
 			"analysis":  map[string]any{"interval": "10s", "threshold": int64(5), "stepWeight": int64(10)},
 		},
@@ -112,9 +94,17 @@ func TestClusterCLI(t *testing.T) {
 	if !strings.Contains(out, `"apiVersion": "flagger.app/v1beta1"`) || !strings.Contains(out, `"apiVersion": "serin.dev/v1beta1"`) {
 		t.Errorf("get canaries -o json lists not both groups:\n%s", out)
 	}
-	if _, err := serinCLI(ctx, "promote", "canary/legacy", "--kubeconfig", kc, "-n", e.ns); err == nil || !strings.Contains(err.Error(), "flagger.app Canary") {
-		t.Errorf("promote of a flagger.app canary: %v, want a refusal naming flagger.app", err)
+	if out, err := serinCLI(ctx, "promote", "canary/legacy", "--kubeconfig", kc, "-n", e.ns); err != nil {
+		t.Errorf("promote of a flagger.app canary: %v\n%s", err, out)
 	}
+	waitFor(t, 30*time.Second, "the controller to consume the command of the flagger.app canary", func(ctx context.Context) (bool, error) {
+		if err := e.cl.Get(ctx, client.ObjectKeyFromObject(legacy), legacy); err != nil {
+			return false, err
+		}
+		_, pending := legacy.GetAnnotations()[kube.CommandAnnotation]
+		return !pending, nil
+	})
+	waitEvent(t, e.cl, e.ns, "legacy", "Command promote ignored: target legacy.")
 
 	t.Run("RBAC refusals are one line", func(t *testing.T) {
 		viewer := cl8r.UserKubeconfig(t, "viewer")

@@ -18,12 +18,15 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	flaggerv1beta1 "github.com/serinhq/serin/api/flagger/v1beta1"
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/kube"
 	"github.com/serinhq/serin/internal/testenv"
@@ -38,6 +41,13 @@ const (
 // installed from deploy/; kcmArgs are added to kube-controller-manager's flags.
 func startCluster(t *testing.T, kcmArgs ...string) *testenv.Cluster {
 	t.Helper()
+	return startClusterWith(t, []string{repoRoot + "/deploy/crds", repoRoot + "/deploy/crds/thirdparty"}, kcmArgs...)
+}
+
+// startClusterWith starts a cluster with the CRDs in the given files and
+// directories; kcmArgs are added to kube-controller-manager's flags.
+func startClusterWith(t *testing.T, crds []string, kcmArgs ...string) *testenv.Cluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
@@ -50,7 +60,7 @@ func startCluster(t *testing.T, kcmArgs ...string) *testenv.Cluster {
 	}
 	return testenv.Start(t, testenv.Options{
 		Scheme:                s,
-		CRDs:                  []string{repoRoot + "/deploy/crds", repoRoot + "/deploy/crds/thirdparty"},
+		CRDs:                  crds,
 		ControllerManagerArgs: kcmArgs,
 	})
 }
@@ -210,11 +220,20 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// getCanary reads a Canary from the API server.
+// getCanary reads a Canary from the API server: the serin.dev one, else
+// the flagger.app one, as serin's type.
 func getCanary(ctx context.Context, cl client.Client, ns, name string) (*v1beta1.Canary, error) {
+	key := client.ObjectKey{Namespace: ns, Name: name}
 	c := &v1beta1.Canary{}
-	err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, c)
-	return c, err
+	err := cl.Get(ctx, key, c)
+	if err == nil || !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) {
+		return c, err
+	}
+	f := &flaggerv1beta1.Canary{}
+	if ferr := cl.Get(ctx, key, f); ferr != nil {
+		return c, errors.Join(err, ferr)
+	}
+	return (*v1beta1.Canary)(f), nil
 }
 
 // waitPhase waits until the Canary reaches phase, failing early when it

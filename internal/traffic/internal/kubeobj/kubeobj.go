@@ -40,14 +40,7 @@ func Apply(ctx context.Context, cl client.Client, c *v1beta1.Canary, obj client.
 // another object (such as a Flagger Canary the release was migrated from)
 // is replaced; other owner references are kept.
 func SetOwner(c *v1beta1.Canary, obj metav1.Object) {
-	ref := metav1.OwnerReference{
-		APIVersion:         v1beta1.GroupVersion.String(),
-		Kind:               "Canary",
-		Name:               c.Name,
-		UID:                c.UID,
-		Controller:         ptr.To(true),
-		BlockOwnerDeletion: ptr.To(true),
-	}
+	ref := c.ControllerRef()
 	refs := obj.GetOwnerReferences()
 	out := make([]metav1.OwnerReference, 0, len(refs)+1)
 	found := false
