@@ -60,14 +60,25 @@ func serin(t *testing.T) string {
 	return serinBuild.get(t, "github.com/serinhq/serin/cmd/serin")
 }
 
+// portsHandedOut are the ports freePort has returned in this test binary.
+var portsHandedOut sync.Map
+
+// freePort returns a TCP port free on 127.0.0.1 now, and never one it has
+// returned before: two calls in a row may otherwise get the same port from
+// the kernel, before the process meant to take the first one has.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if _, taken := portsHandedOut.LoadOrStore(port, true); !taken {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // syncBuffer collects a process's output while the test reads it.
