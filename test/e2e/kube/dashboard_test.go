@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,6 +161,11 @@ func TestClusterDashboardInChromium(t *testing.T) {
 	// and the retry.
 	page.ScrollToHistory()
 	b.Shoot("cluster-history", chromedp.CaptureScreenshot())
+
+	// Ctrl-C stops the dashboard cleanly.
+	if err := dash.signal(t, syscall.SIGINT, 15*time.Second); err != nil {
+		t.Errorf("serin dashboard exited with %v after SIGINT, want status 0\n%s", err, dash.out.String())
+	}
 }
 
 // percent parses the page's "99.50%".
