@@ -35,6 +35,9 @@ type Canary struct {
 	Reasons []string `json:"reasons"`
 	// Thresholds is the number of threshold lines on the chart.
 	Thresholds int `json:"thresholds"`
+	// Ticks are the labels of the charts' value axes, top then bottom of
+	// each chart.
+	Ticks []string `json:"ticks"`
 	// Success is the SUCCESS column of each Deployment's row, by
 	// namespace/name ("-" without traffic).
 	Success map[string]string `json:"success"`
@@ -73,6 +76,7 @@ const read = `(() => {
     chart: !!c.querySelector(".history:not([hidden]) svg .line-weight"),
     reasons: [...c.querySelectorAll(".history .decision")].map((d) => d.dataset.reason),
     thresholds: c.querySelectorAll(".history .threshold").length,
+    ticks: [...c.querySelectorAll('.history .panel > text.chart-tick[text-anchor="end"]')].map((n) => n.textContent),
   };
 })()`
 

@@ -157,6 +157,20 @@ func TestClusterDashboardInChromium(t *testing.T) {
 		return okC && okP && canary < 100 && primary == 100
 	})
 	t.Logf("success rates on the page: %v", page.Last.Success)
+	// The canary's success rate falling under the threshold (99%) widens
+	// its chart's range below 98.9%: the axis still ends at 100%.
+	waitPage(time.Minute, "the chart of the canary's success rate under its threshold", func(p dashtest.Canary) bool {
+		lo, ok := 0.0, false
+		if len(p.Ticks) >= 4 {
+			lo, ok = percent(p.Ticks[3])
+		}
+		return p.Chart && ok && lo < 98.5
+	})
+	for _, tick := range page.Last.Ticks {
+		if v, ok := percent(tick); ok && v > 100 {
+			t.Errorf("the chart's axis is labelled %s, above 100%%: %v", tick, page.Last.Ticks)
+		}
+	}
 	// The chart of the whole story: the pause, the promotion, the abort
 	// and the retry.
 	page.ScrollToHistory()
