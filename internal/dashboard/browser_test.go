@@ -31,6 +31,7 @@ import (
 	"github.com/serinhq/serin/internal/local"
 	"github.com/serinhq/serin/internal/metrics/builtin"
 	"github.com/serinhq/serin/internal/rollout"
+	"github.com/serinhq/serin/internal/testenv"
 )
 
 // TestMain lets the test binary stand in for podinfo: with
@@ -56,25 +57,6 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Exit(0)
-}
-
-// chromium finds the browser: $SERIN_CHROMIUM, else one on PATH.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("SERIN_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "no Chromium: set SERIN_CHROMIUM or install chromium (hack/testenv/install.sh)"
-	if os.Getenv("SERIN_REQUIRE_TESTENV") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
 }
 
 func freePort(t *testing.T) int32 {
@@ -209,7 +191,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs processes and a browser")
 	}
-	browser := chromium(t)
+	browser := testenv.Chromium(t)
 	r := startRelease(t, nil)
 	rt, dir, canary := r.rt, r.dir, r.canary
 	if err := rt.SetImage("test", "podinfo", "podinfod", "quay.io/stefanprodan/podinfo:1.7.1"); err != nil {

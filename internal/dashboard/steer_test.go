@@ -2,13 +2,9 @@ package dashboard_test
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,38 +13,10 @@ import (
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/dashboard"
+	"github.com/serinhq/serin/internal/dashboard/dashtest"
 	"github.com/serinhq/serin/internal/local"
+	"github.com/serinhq/serin/internal/testenv"
 )
-
-// pageCanary is what the page shows of the Canary test/podinfo.
-type pageCanary struct {
-	Found     bool     `json:"found"`
-	Weight    int      `json:"weight"`
-	Phase     string   `json:"phase"`
-	Paused    bool     `json:"paused"`
-	Outcome   string   `json:"outcome"`
-	Chart     bool     `json:"chart"`
-	Reasons   []string `json:"reasons"`
-	Threshold int      `json:"thresholds"`
-	Auth      bool     `json:"auth"`
-}
-
-const readCanary = `(() => {
-  const c = document.querySelector('[data-canary="test/podinfo"]');
-  const auth = !document.getElementById("auth").hidden;
-  if (!c) return { found: false, auth };
-  const o = c.querySelector(".outcome:not([hidden])");
-  return {
-    found: true, auth,
-    weight: +c.querySelector(".weight").dataset.weight,
-    phase: c.querySelector(".phase").dataset.phase,
-    paused: !!c.querySelector(".paused"),
-    outcome: o ? o.textContent : "",
-    chart: !!c.querySelector(".history:not([hidden]) svg .line-weight"),
-    reasons: [...c.querySelectorAll(".history .decision")].map((d) => d.dataset.reason),
-    thresholds: c.querySelectorAll(".history .threshold").length,
-  };
-})()`
 
 // TestSteerInChromium steers a real release from the page in a headless
 // Chromium driven over CDP: it opens the page with its token, sees the
@@ -61,7 +29,7 @@ func TestSteerInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs processes and a browser")
 	}
-	browser := chromium(t)
+	browser := testenv.Chromium(t)
 	const interval = time.Second
 	r := startRelease(t, func(c *v1beta1.Canary) {
 		// Small steps, so that the page sees the weight grow before it
@@ -124,72 +92,27 @@ func TestSteerInChromium(t *testing.T) {
 		t.Errorf("state for Host rebound.example: %d %s, want 421", code, body)
 	}
 
-	b := openBrowser(t, browser)
-	ctx, do, eval := b.ctx, b.do, b.eval
-	var page pageCanary
-	read := func() pageCanary {
-		t.Helper()
-		page = pageCanary{}
-		if err := json.Unmarshal([]byte(eval("read the page", "JSON.stringify("+readCanary+")")), &page); err != nil {
-			t.Fatalf("read the page: %v", err)
-		}
-		return page
-	}
-	waitPage := func(timeout time.Duration, what string, f func(p pageCanary) bool) {
-		t.Helper()
-		deadline := time.Now().Add(timeout)
-		for !f(read()) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out after %s waiting for %s; the page shows %+v", timeout, what, page)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	shots := os.Getenv("SERIN_DASHBOARD_SCREENSHOTS")
-	shoot := func(name string, action chromedp.Action[[]byte]) {
-		t.Helper()
-		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		b, err := chromedp.Run(actx, action)
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if len(b) < 10_000 || !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) {
-			t.Errorf("screenshot %s: %d bytes, want a PNG", name, len(b))
-		}
-		if shots != "" {
-			if err := os.WriteFile(filepath.Join(shots, "dashboard-"+name+".png"), b, 0o644); err != nil {
-				t.Error(err)
-			}
-		}
-	}
-	confirm := func(cmd, effect string) {
-		t.Helper()
-		btn := chromedp.CSS(fmt.Sprintf(`[data-canary="test/podinfo"] button[data-action="%s"]:not([disabled])`, cmd))
-		do("click "+cmd, chromedp.WaitVisible(btn), chromedp.Click(btn), chromedp.WaitVisible(chromedp.CSS(`#confirm`)))
-		text := eval("read the confirmation", `document.getElementById("confirm-text").textContent`)
-		if !strings.Contains(text, "test/podinfo") || !strings.Contains(text, effect) {
-			t.Errorf("the confirmation of %s says %q, want the canary and %q", cmd, text, effect)
-		}
-		do("confirm "+cmd, chromedp.Click(chromedp.CSS(`#confirm-ok`)), chromedp.WaitNotVisible(chromedp.CSS(`#confirm`)))
-	}
+	b := testenv.OpenBrowser(t, browser)
+	do, eval := b.Do, b.Eval
+	page := dashtest.New(t, b, "test/podinfo")
+	waitPage, confirm := page.Wait, page.Confirm
 
 	// Without the token the page asks for one.
 	do("open the page without the token", chromedp.Navigate(srv.URL+"/"))
-	waitPage(20*time.Second, "the page to ask for the token", func(p pageCanary) bool { return p.Auth && !p.Found })
+	waitPage(20*time.Second, "the page to ask for the token", func(p dashtest.Canary) bool { return p.Auth && !p.Found })
 
 	// A wrong token pasted in keeps it asking; the right one shows the
 	// Canary.
 	do("paste a wrong token", chromedp.SendKeys(chromedp.CSS(`#token-input`), "not-the-token"), chromedp.Click(chromedp.CSS(`#token-save`)))
-	waitPage(20*time.Second, "the page to ask again", func(p pageCanary) bool { return p.Auth && !p.Found })
+	waitPage(20*time.Second, "the page to ask again", func(p dashtest.Canary) bool { return p.Auth && !p.Found })
 	do("paste the token", chromedp.SendKeys(chromedp.CSS(`#token-input`), auth.Token()), chromedp.Click(chromedp.CSS(`#token-save`)))
-	waitPage(20*time.Second, "the Canary on the page after pasting the token", func(p pageCanary) bool { return p.Found && !p.Auth })
+	waitPage(20*time.Second, "the Canary on the page after pasting the token", func(p dashtest.Canary) bool { return p.Found && !p.Auth })
 
 	// Opened with the token in its address, the page stores it and takes it
 	// out of the address.
 	eval("forget the token", `sessionStorage.clear(), ""`)
 	do("open the page", chromedp.Navigate(srv.URL+"/#token="+auth.Token()))
-	waitPage(20*time.Second, "the Canary on the page", func(p pageCanary) bool { return p.Found && p.Phase == "Initialized" && !p.Auth })
+	waitPage(20*time.Second, "the Canary on the page", func(p dashtest.Canary) bool { return p.Found && p.Phase == "Initialized" && !p.Auth })
 	href := eval("read the address", `location.href`)
 	stored := eval("read the stored token", `sessionStorage.getItem("serin-dashboard-token") || ""`)
 	if strings.Contains(href, "token") || stored != auth.Token() {
@@ -199,38 +122,30 @@ func TestSteerInChromium(t *testing.T) {
 	if err := r.rt.SetImage("test", "podinfo", "podinfod", "quay.io/stefanprodan/podinfo:1.7.1"); err != nil {
 		t.Fatal(err)
 	}
-	waitPage(60*time.Second, "the page to show the release progressing", func(p pageCanary) bool { return p.Phase == "Progressing" && p.Weight >= 10 })
-	first := page.Weight
-	waitPage(30*time.Second, "the page to show the weight grow", func(p pageCanary) bool { return p.Weight > first })
-	shoot("progressing", chromedp.CaptureScreenshot())
+	waitPage(60*time.Second, "the page to show the release progressing", func(p dashtest.Canary) bool { return p.Phase == "Progressing" && p.Weight >= 10 })
+	first := page.Last.Weight
+	waitPage(30*time.Second, "the page to show the weight grow", func(p dashtest.Canary) bool { return p.Weight > first })
+	b.Shoot("progressing", chromedp.CaptureScreenshot())
 
 	confirm("pause", "hold the canary weight at")
-	waitPage(30*time.Second, "the page to show the release paused", func(p pageCanary) bool {
+	waitPage(30*time.Second, "the page to show the release paused", func(p dashtest.Canary) bool {
 		return p.Paused && strings.HasPrefix(p.Outcome, "Paused:")
 	})
 	held := r.canary().Status.CanaryWeight
-	if page.Weight != held {
-		t.Errorf("the page shows weight %d while paused, the runtime %d", page.Weight, held)
+	if page.Last.Weight != held {
+		t.Errorf("the page shows weight %d while paused, the runtime %d", page.Last.Weight, held)
 	}
 	// The weight holds for three intervals.
-	for start := time.Now(); time.Since(start) < 3*interval+interval/2; {
-		if p := read(); p.Weight != held || !p.Paused || p.Phase != "Progressing" {
-			t.Fatalf("while paused the page shows %+v, want weight %d held", p, held)
-		}
-		if w := r.canary().Status.CanaryWeight; w != held {
-			t.Fatalf("while paused the runtime moved the weight from %d to %d", held, w)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	shoot("paused", chromedp.CaptureScreenshot())
+	page.CheckHeld(3*interval+interval/2, held, func() int { return r.canary().Status.CanaryWeight })
+	b.Shoot("paused", chromedp.CaptureScreenshot())
 
 	confirm("resume", "continue the analysis")
-	waitPage(30*time.Second, "the page to show the release resumed and advancing", func(p pageCanary) bool {
+	waitPage(30*time.Second, "the page to show the release resumed and advancing", func(p dashtest.Canary) bool {
 		return !p.Paused && p.Weight > held && strings.HasPrefix(p.Outcome, "Resumed:")
 	})
 
 	confirm("promote", "skip the rest of its analysis")
-	waitPage(60*time.Second, "the page to show the release succeeded", func(p pageCanary) bool {
+	waitPage(60*time.Second, "the page to show the release succeeded", func(p dashtest.Canary) bool {
 		return p.Phase == "Succeeded" && strings.HasPrefix(p.Outcome, "Promoting:")
 	})
 	if c := r.canary(); c.Status.Phase != v1beta1.PhaseSucceeded || c.Status.LastPromotedSpec != c.Status.LastAppliedSpec {
@@ -238,62 +153,11 @@ func TestSteerInChromium(t *testing.T) {
 	}
 	// The chart marks each decision: the commands, the pause, the
 	// resumption and the promotion; and draws the thresholds.
-	waitPage(30*time.Second, "the chart to mark the decisions", func(p pageCanary) bool {
-		has := map[string]bool{}
-		for _, r := range p.Reasons {
-			has[r] = true
-		}
-		return p.Chart && p.Threshold >= 2 && has["Progressing"] && has["Paused"] && has["Resumed"] && has["Command"] && has["Promoting"] && has["Succeeded"]
+	waitPage(30*time.Second, "the chart to mark the decisions", func(p dashtest.Canary) bool {
+		return p.Chart && p.Thresholds >= 2 && p.HasReasons("Progressing", "Paused", "Resumed", "Command", "Promoting", "Succeeded")
 	})
-	shoot("succeeded", chromedp.CaptureScreenshot())
-	shoot("history", chromedp.Screenshot(chromedp.CSS(`[data-canary="test/podinfo"]`)))
-}
-
-// tab is a tab of a headless Chromium driven over CDP.
-type tab struct {
-	t   *testing.T
-	ctx context.Context
-}
-
-// openBrowser starts Chromium for the test, which stops it at its end.
-func openBrowser(t *testing.T, browser string) *tab {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 1000), chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("hide-scrollbars", true),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(cancelTab)
-	// The first action starts the browser, for as long as ctx lives; each
-	// later one is bounded on its own.
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	return &tab{t: t, ctx: ctx}
-}
-
-func (b *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		b.t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// eval evaluates js, whose value must be a string.
-func (b *tab) eval(what, js string) string {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-	if err != nil {
-		b.t.Fatalf("%s: %v", what, err)
-	}
-	return v
+	b.Shoot("succeeded", chromedp.CaptureScreenshot())
+	b.Shoot("history", chromedp.Screenshot(chromedp.CSS(`[data-canary="test/podinfo"]`)))
 }
 
 // TestPageWith500Canaries opens the page on 500 Canaries in Chromium and
@@ -303,26 +167,26 @@ func TestPageWith500Canaries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a browser")
 	}
-	b := openBrowser(t, chromium(t))
+	b := testenv.OpenBrowser(t, testenv.Chromium(t))
 	auth, err := dashboard.NewTokenAuth()
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(dashboard.New(dashboard.Options{Source: dashboard.ManyCanaries(500), Auth: auth, Context: t.Context()}))
 	defer srv.Close()
-	b.do("open the page", chromedp.Navigate(srv.URL+"/#token="+auth.Token()))
+	b.Do("open the page", chromedp.Navigate(srv.URL+"/#token="+auth.Token()))
 	count := func(sel string) string {
-		return b.eval("count "+sel, fmt.Sprintf(`String(document.querySelectorAll(%q).length)`, sel))
+		return b.Eval("count "+sel, fmt.Sprintf(`String(document.querySelectorAll(%q).length)`, sel))
 	}
 	eventually(t, 30*time.Second, "500 cards", func() bool { return count("article.card") == "500" })
-	b.eval("mark the cards", `window.marked = [...document.querySelectorAll("article.card .card-main")], window.updated = document.getElementById("updated").textContent, ""`)
+	b.Eval("mark the cards", `window.marked = [...document.querySelectorAll("article.card .card-main")], window.updated = document.getElementById("updated").textContent, ""`)
 	// Two more polls: the clock the page shows moves each time.
 	for range 2 {
 		eventually(t, 30*time.Second, "another poll", func() bool {
-			return b.eval("read the clock", `document.getElementById("updated").textContent === window.updated ? "" : (window.updated = document.getElementById("updated").textContent)`) != ""
+			return b.Eval("read the clock", `document.getElementById("updated").textContent === window.updated ? "" : (window.updated = document.getElementById("updated").textContent)`) != ""
 		})
 	}
-	if kept := b.eval("check the cards", `String(window.marked.filter((n) => n.isConnected).length)`); kept != "500" {
+	if kept := b.Eval("check the cards", `String(window.marked.filter((n) => n.isConnected).length)`); kept != "500" {
 		t.Errorf("%s of 500 unchanged cards kept their nodes across polls, want all", kept)
 	}
 	if n := count(".history svg"); n != "0" {
@@ -331,7 +195,7 @@ func TestPageWith500Canaries(t *testing.T) {
 	if n := count(".history:not([hidden])"); n != "0" {
 		t.Errorf("%s histories open by default on a page of 500 Canaries", n)
 	}
-	b.do("show one history", chromedp.Click(chromedp.CSS(`[data-canary="ns-7/app-7"] .toggle-history`)))
+	b.Do("show one history", chromedp.Click(chromedp.CSS(`[data-canary="ns-7/app-7"] .toggle-history`)))
 	eventually(t, 30*time.Second, "the chart of app-7", func() bool {
 		return count(`[data-canary="ns-7/app-7"] .history:not([hidden]) svg .line-weight`) == "1"
 	})

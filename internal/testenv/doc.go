@@ -8,8 +8,10 @@
 // Ready without a container runtime. StartPrometheus runs a Prometheus
 // server that scrapes the given targets; StartGraphite (carbon-cache and
 // graphite-web) and StartInfluxDB (InfluxDB 1.8 with Flux) run the
-// metric backends of those MetricTemplate providers. Everything a test
-// starts is stopped by PID when the test ends.
+// metric backends of those MetricTemplate providers. OpenBrowser runs a
+// headless Chromium driven over the DevTools protocol, for the browser
+// tests of the dashboard. Everything a test starts is stopped by PID when
+// the test ends.
 //
 // The binaries come from hack/testenv/install.sh (`make testenv`), which
 // records where they are in environment variables:
@@ -19,6 +21,7 @@
 //	SERIN_INFLUXD      the influxd binary (InfluxDB 1.8)
 //	SERIN_CARBON_CACHE Graphite's carbon-cache
 //	SERIN_GRAPHITE_WEB graphite-web's graphite-manage
+//	SERIN_CHROMIUM     the headless Chromium of the browser tests (else one on PATH)
 //
 // When a variable is unset, the test is skipped with a message saying to
 // run `make testenv`, unless SERIN_REQUIRE_TESTENV=1 (set by `make test`),

@@ -119,7 +119,10 @@ window.SerinChart = (function () {
       const g = s("g", { class: "panel", "data-panel": pn.metric || "weight" });
       g.append(s("rect", { x: L, y: top, width: W - L - R, height: PH, fill: "#fbfcfd", stroke: COLORS.grid }));
       g.append(s("text", { x: L, y: top - 6, class: "chart-title" }, pn.title));
-      g.append(s("text", { x: L - 6, y: top + 10, class: "chart-tick", "text-anchor": "end" }, num(pn.hi, pn.unit)));
+      // A percentage's range may end a little above 100 so that a line at
+      // 100% clears the frame; its axis is labelled 100% where that is.
+      const axisTop = pn.unit === "%" ? Math.min(pn.hi, 100) : pn.hi;
+      g.append(s("text", { x: L - 6, y: Math.max(top + 10, y(axisTop) + 4), class: "chart-tick", "text-anchor": "end" }, num(axisTop, pn.unit)));
       g.append(s("text", { x: L - 6, y: top + PH, class: "chart-tick", "text-anchor": "end" }, num(pn.lo, pn.unit)));
       if (pn.weight) {
         if (c && c.maxWeight > 0 && c.maxWeight < 100) {
