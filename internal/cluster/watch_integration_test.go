@@ -73,27 +73,6 @@ func flaggerCanary(ns, name string) *unstructured.Unstructured {
 	}}
 }
 
-func waitFor(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	var last error
-	for {
-		ok, err := cond(ctx)
-		if ok {
-			return
-		}
-		if err != nil {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 // startWatcher runs a Watcher of cfg until the test ends.
 func startWatcher(t *testing.T, cfg *rest.Config, o cluster.WatchOptions) *cluster.Watcher {
 	t.Helper()
@@ -173,7 +152,7 @@ func TestWatcher(t *testing.T) {
 
 	create(t, cl, deployment(ns, "podinfo"), canary(ns, "podinfo"))
 	create(t, cl, flaggerCanary(ns, "legacy"))
-	waitFor(t, "both Canaries and the Deployment in the snapshot", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "both Canaries and the Deployment in the snapshot", func(ctx context.Context) (bool, error) {
 		s, err := snapshot(ctx)
 		if err != nil {
 			return false, err
@@ -199,7 +178,7 @@ func TestWatcher(t *testing.T) {
 	if err := cl.Status().Update(t.Context(), cn); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the Canary Progressing at 20%", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "the Canary Progressing at 20%", func(ctx context.Context) (bool, error) {
 		s, err := snapshot(ctx)
 		if err != nil {
 			return false, err
@@ -220,7 +199,7 @@ func TestWatcher(t *testing.T) {
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "podinfo"}}},
 	}
 	create(t, cl, pod)
-	waitFor(t, "the pod under its Deployment", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "the pod under its Deployment", func(ctx context.Context) (bool, error) {
 		s, err := snapshot(ctx)
 		if err != nil {
 			return false, err
@@ -250,7 +229,7 @@ func TestWatcher(t *testing.T) {
 	create(t, cl, event(ns, "pod", "Pod", "podinfo-5d8f9-abcde", "Scheduled", now))
 	create(t, cl, event(ns, "start", "Canary", "podinfo", "Progressing", now))
 	create(t, cl, event(ns, "scale", "Deployment", "podinfo", "ScalingReplicaSet", now))
-	waitFor(t, "three events through the watch", func(context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "three events through the watch", func(context.Context) (bool, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) >= 3, nil
@@ -324,7 +303,7 @@ func TestWatcherRBAC(t *testing.T) {
 		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"list", "watch"}},
 		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods", "events"}, Verbs: []string{"list", "watch"}})
 	w = startWatcher(t, as(reader), cluster.WatchOptions{Namespace: ns})
-	waitFor(t, "the reader's snapshot", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "the reader's snapshot", func(ctx context.Context) (bool, error) {
 		s, err := w.Snapshot(ctx)
 		return err == nil && len(s.Canaries) == 1 && s.Canaries[0].Name == "podinfo", err
 	})
@@ -441,7 +420,7 @@ func TestWatcherStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := startWatcher(t, c.RESTConfig(), cluster.WatchOptions{Namespace: ns, Prometheus: q, StatsTTL: 100 * time.Millisecond})
-	waitFor(t, "podinfo's golden metrics", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "podinfo's golden metrics", func(ctx context.Context) (bool, error) {
 		stats, err := w.Stats(ctx, time.Minute)
 		if err != nil {
 			return false, err
@@ -492,11 +471,11 @@ func TestWatcherFlaggerLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	create(t, c.Client(), crd)
-	waitFor(t, "the flagger.app CRD to serve", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "the flagger.app CRD to serve", func(ctx context.Context) (bool, error) {
 		err := c.Client().Create(ctx, flaggerCanary(ns, "legacy"))
 		return err == nil, err
 	})
-	waitFor(t, "the flagger.app Canary in the snapshot", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "the flagger.app Canary in the snapshot", func(ctx context.Context) (bool, error) {
 		snap, err := w.Snapshot(ctx)
 		return err == nil && len(snap.Canaries) == 1 && snap.Canaries[0].APIVersion == "flagger.app/v1beta1", err
 	})

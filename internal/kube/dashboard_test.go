@@ -90,7 +90,7 @@ func TestControllerDashboard(t *testing.T) {
 		return resp.StatusCode, string(b), err
 	}
 	var state string
-	poll(t, 30*time.Second, "the viewer's /api/state with its Canary", func(context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "the viewer's /api/state with its Canary", func(context.Context) (bool, error) {
 		code, body, err := do(http.MethodGet, "/api/state", viewer)
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("%d %s", code, body)

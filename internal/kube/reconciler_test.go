@@ -155,7 +155,7 @@ func TestReconcilerOnAPIServer(t *testing.T) {
 
 	t.Run("ticks every RequeueAfter and writes the status and events", func(t *testing.T) {
 		newCanary("ticks", nil)
-		poll(t, 20*time.Second, "5 ticks", func(ctx context.Context) (bool, error) {
+		testenv.Eventually(t, 20*time.Second, "5 ticks", func(ctx context.Context) (bool, error) {
 			c, err := get(ctx, "ticks")
 			return err == nil && c.Status.Iterations >= 5, err
 		})
@@ -183,14 +183,14 @@ func TestReconcilerOnAPIServer(t *testing.T) {
 
 	t.Run("a command annotation is passed once and removed", func(t *testing.T) {
 		newCanary("command", func(c *v1beta1.Canary) { c.Spec.Analysis.Interval = "1m" })
-		poll(t, 20*time.Second, "first tick", func(ctx context.Context) (bool, error) { return len(eng.of("command")) >= 1, nil })
+		testenv.Eventually(t, 20*time.Second, "first tick", func(ctx context.Context) (bool, error) { return len(eng.of("command")) >= 1, nil })
 		c, _ := get(t.Context(), "command")
 		orig := c.DeepCopy()
 		c.Annotations = map[string]string{CommandAnnotation: "promote"}
 		if err := cl.Patch(t.Context(), c, client.MergeFrom(orig)); err != nil {
 			t.Fatal(err)
 		}
-		poll(t, 20*time.Second, "command consumed", func(ctx context.Context) (bool, error) {
+		testenv.Eventually(t, 20*time.Second, "command consumed", func(ctx context.Context) (bool, error) {
 			c, err := get(ctx, "command")
 			if err != nil {
 				return false, err
@@ -212,7 +212,7 @@ func TestReconcilerOnAPIServer(t *testing.T) {
 
 	t.Run("revertOnDeletion holds the Canary until the engine terminates it", func(t *testing.T) {
 		newCanary("revert", func(c *v1beta1.Canary) { c.Spec.RevertOnDeletion = true })
-		poll(t, 20*time.Second, "finalizer", func(ctx context.Context) (bool, error) {
+		testenv.Eventually(t, 20*time.Second, "finalizer", func(ctx context.Context) (bool, error) {
 			c, err := get(ctx, "revert")
 			return err == nil && slices.Contains(c.Finalizers, Finalizer), err
 		})
@@ -220,7 +220,7 @@ func TestReconcilerOnAPIServer(t *testing.T) {
 		if err := cl.Delete(t.Context(), c); err != nil {
 			t.Fatal(err)
 		}
-		poll(t, 20*time.Second, "canary gone", func(ctx context.Context) (bool, error) {
+		testenv.Eventually(t, 20*time.Second, "canary gone", func(ctx context.Context) (bool, error) {
 			_, err := get(ctx, "revert")
 			return client.IgnoreNotFound(err) == nil && err != nil, nil
 		})
@@ -249,7 +249,7 @@ func TestReconcilerOnAPIServer(t *testing.T) {
 		newCanary("lenient", func(c *v1beta1.Canary) { c.Spec.Analysis.StepWeights = []int{10, 50} })
 		const msg = "spec.analysis.stepWeight: has no effect: stepWeights are set and win, as in Flagger"
 		waitEvent(t, cl, ns, "lenient", "SpecWarning", msg)
-		poll(t, 20*time.Second, "3 ticks", func(context.Context) (bool, error) { return len(eng.of("lenient")) >= 3, nil })
+		testenv.Eventually(t, 20*time.Second, "3 ticks", func(context.Context) (bool, error) { return len(eng.of("lenient")) >= 3, nil })
 		if n := warningCount(t, cl, ns, "lenient"); n != 1 {
 			t.Errorf("after 3 ticks of one generation: warning posted %d times, want 1", n)
 		}
@@ -261,7 +261,7 @@ func TestReconcilerOnAPIServer(t *testing.T) {
 		if err := cl.Update(t.Context(), c); err != nil {
 			t.Fatal(err)
 		}
-		poll(t, 20*time.Second, "the warning of the next generation", func(context.Context) (bool, error) {
+		testenv.Eventually(t, 20*time.Second, "the warning of the next generation", func(context.Context) (bool, error) {
 			return warningCount(t, cl, ns, "lenient") == 2, nil
 		})
 	})
@@ -284,30 +284,9 @@ func warningCount(t *testing.T, cl client.Client, ns, canary string) int32 {
 	return n
 }
 
-func poll(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	var last error
-	for {
-		ok, err := cond(ctx)
-		if ok {
-			return
-		}
-		if err != nil {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 func waitEvent(t *testing.T, cl client.Client, ns, canary, reason, message string) {
 	t.Helper()
-	poll(t, 20*time.Second, "event "+reason, func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 20*time.Second, "event "+reason, func(ctx context.Context) (bool, error) {
 		list := &corev1.EventList{}
 		if err := cl.List(ctx, list, client.InNamespace(ns)); err != nil {
 			return false, err

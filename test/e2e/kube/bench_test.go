@@ -345,7 +345,7 @@ func waitAll(t *testing.T, cl client.Client, ns string, n int, timeout time.Dura
 	var mu sync.Mutex
 	last := -1
 	var listed time.Time
-	waitFor(t, timeout, fmt.Sprintf("%d canaries %s", n, what), func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, timeout, fmt.Sprintf("%d canaries %s", n, what), func(ctx context.Context) (bool, error) {
 		if time.Since(listed) < time.Second {
 			return false, nil
 		}

@@ -77,7 +77,7 @@ func TestControllerBinaryKilled(t *testing.T) {
 		delay := time.Duration(rng.Int64N(int64(interval)))
 		setImage(t, e.cl, e.ns, "podinfo", "podinfod", img)
 		var at int
-		waitFor(t, 2*time.Minute, fmt.Sprintf("release %d: canary weight %d in the TrafficSplit and the status", i+1, target), func(ctx context.Context) (bool, error) {
+		testenv.Eventually(t, 2*time.Minute, fmt.Sprintf("release %d: canary weight %d in the TrafficSplit and the status", i+1, target), func(ctx context.Context) (bool, error) {
 			_, routed, err := e.route(ctx)
 			if err != nil {
 				return false, err
@@ -129,7 +129,7 @@ func TestControllerBinaryKilled(t *testing.T) {
 	}
 	t.Logf("%d releases killed mid-release: %d promoted, %d restarted from zero", *kills, *kills, fromZero)
 
-	waitFor(t, 30*time.Second, "canary series in the last controller's /metrics", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "canary series in the last controller's /metrics", func(ctx context.Context) (bool, error) {
 		code, body, err := httpGet(ctx, "http://"+metricsAddr+"/metrics")
 		if err != nil {
 			return false, err
@@ -182,7 +182,7 @@ func checkResumedWithin(t *testing.T, seen []int, routed, step int) {
 func startControllerProcess(t *testing.T, bin, healthAddr string, args []string) *process {
 	t.Helper()
 	p := startProcess(t, bin, args...)
-	waitFor(t, time.Minute, "controller ready", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "controller ready", func(ctx context.Context) (bool, error) {
 		select {
 		case <-p.exited:
 			t.Fatalf("controller exited before it was ready: %v\n%s", p.err, p.out.String())

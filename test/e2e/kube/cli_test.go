@@ -97,7 +97,7 @@ func TestClusterCLI(t *testing.T) {
 	if out, err := serinCLI(ctx, "promote", "canary/legacy", "--kubeconfig", kc, "-n", e.ns); err != nil {
 		t.Errorf("promote of a flagger.app canary: %v\n%s", err, out)
 	}
-	waitFor(t, 30*time.Second, "the controller to consume the command of the flagger.app canary", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "the controller to consume the command of the flagger.app canary", func(ctx context.Context) (bool, error) {
 		if err := e.cl.Get(ctx, client.ObjectKeyFromObject(legacy), legacy); err != nil {
 			return false, err
 		}
@@ -192,7 +192,7 @@ func TestClusterCLI(t *testing.T) {
 	waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseProgressing, time.Minute)
 	// The canary serves again and fails some requests: stat's SUCCESS
 	// has something to show.
-	waitFor(t, time.Minute, "the retried canary failing requests", func(context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "the retried canary failing requests", func(context.Context) (bool, error) {
 		_, failed := e.mesh.counts("podinfo")
 		return failed >= failed0+2, nil
 	})
@@ -247,7 +247,7 @@ func mustCanary(t *testing.T, e *env) *v1beta1.Canary {
 // waitCondition waits until the Canary has condition typ set to True.
 func waitCondition(t *testing.T, e *env, typ v1beta1.CanaryConditionType) {
 	t.Helper()
-	waitFor(t, time.Minute, "condition "+string(typ), func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "condition "+string(typ), func(ctx context.Context) (bool, error) {
 		c, err := getCanary(ctx, e.cl, e.ns, "podinfo")
 		if err != nil {
 			return false, err
@@ -286,7 +286,7 @@ func checkStat(t *testing.T, e *env, run func(args ...string) string) {
 	// A time already scraped (every second) at which PromQL sees the
 	// retried canary's failures.
 	var at time.Time
-	waitFor(t, time.Minute, "Prometheus to see the canary's failures", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "Prometheus to see the canary's failures", func(ctx context.Context) (bool, error) {
 		at = time.Now().Add(-1500 * time.Millisecond)
 		vec, err := q.Vector(ctx, successQuery(e.ns, "podinfo"), at)
 		return err == nil && len(vec) == 1 && vec[0].Value < 100, err

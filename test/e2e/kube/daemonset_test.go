@@ -12,6 +12,7 @@ import (
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/kube"
+	"github.com/serinhq/serin/internal/testenv"
 )
 
 // TestDaemonSetRelease releases a DaemonSet with the kubernetes provider,
@@ -77,7 +78,7 @@ func TestDaemonSetRelease(t *testing.T) {
 	}
 	waitPhase(t, cl, ns, "podinfo", v1beta1.PhaseProgressing, 2*time.Minute, v1beta1.PhaseFailed)
 	waitPhase(t, cl, ns, "podinfo", v1beta1.PhaseSucceeded, 3*time.Minute, v1beta1.PhaseFailed)
-	waitFor(t, 30*time.Second, "promoted primary and idle target", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "promoted primary and idle target", func(ctx context.Context) (bool, error) {
 		zero, img, err := scaledToZero(ctx, "podinfo-primary")
 		if err != nil || zero || img != image171 {
 			return false, err

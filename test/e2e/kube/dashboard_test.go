@@ -46,7 +46,7 @@ func TestClusterDashboardInChromium(t *testing.T) {
 	dash := startProcess(t, bin, "dashboard", "--kubeconfig", cluster.Kubeconfig(), "-n", e.ns,
 		"--prometheus", e.prom.URL, "--listen", "127.0.0.1:0")
 	var url string
-	waitFor(t, 30*time.Second, "serin dashboard to print its address", func(context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "serin dashboard to print its address", func(context.Context) (bool, error) {
 		select {
 		case <-dash.exited:
 			t.Fatalf("serin dashboard exited: %v\n%s", dash.err, dash.out.String())
@@ -147,7 +147,7 @@ func TestClusterDashboardInChromium(t *testing.T) {
 
 	// The golden metrics: the primary answered everything, the retried
 	// canary fails some of its requests, and the page shows both.
-	waitFor(t, time.Minute, "the retried canary failing requests", func(context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "the retried canary failing requests", func(context.Context) (bool, error) {
 		_, failed := e.mesh.counts("podinfo")
 		return failed >= failed0+2, nil
 	})

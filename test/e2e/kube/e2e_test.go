@@ -243,7 +243,7 @@ func waitRelease(t *testing.T, e *env) {
 // waitWeight waits until the Canary's status weight reaches at least w.
 func waitWeight(t *testing.T, e *env, w int) {
 	t.Helper()
-	waitFor(t, 2*time.Minute, "canary weight", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 2*time.Minute, "canary weight", func(ctx context.Context) (bool, error) {
 		c, err := getCanary(ctx, e.cl, e.ns, "podinfo")
 		if err != nil {
 			return false, err
@@ -266,7 +266,7 @@ func checkInitialized(t *testing.T, e *env) {
 	if img != image170 || replicas != 1 {
 		t.Errorf("primary runs %s with %d replicas, want %s with 1", img, replicas, image170)
 	}
-	waitFor(t, 30*time.Second, "target scaled to zero", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "target scaled to zero", func(ctx context.Context) (bool, error) {
 		_, n, err := image(ctx, e.cl, e.ns, "podinfo", "podinfod")
 		return err == nil && n == 0, err
 	})
@@ -318,7 +318,7 @@ func checkSteps(t *testing.T, seen []int) {
 // zero with all traffic on the primary.
 func checkPromoted(t *testing.T, e *env, img string) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "promoted primary and idle target", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "promoted primary and idle target", func(ctx context.Context) (bool, error) {
 		got, _, err := image(ctx, e.cl, e.ns, "podinfo-primary", "podinfod")
 		if err != nil || got != img {
 			return false, err
@@ -337,7 +337,7 @@ func checkPromoted(t *testing.T, e *env, img string) {
 // img, and the target is scaled to zero.
 func checkRolledBack(t *testing.T, e *env, img string) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "rolled back", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "rolled back", func(ctx context.Context) (bool, error) {
 		p, c, err := e.route(ctx)
 		if err != nil || p != 100 || c != 0 {
 			return false, err
@@ -356,7 +356,7 @@ func checkRolledBack(t *testing.T, e *env, img string) {
 func checkEvents(t *testing.T, e *env, name string) {
 	t.Helper()
 	var normal, warning int
-	waitFor(t, 10*time.Second, "events", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 10*time.Second, "events", func(ctx context.Context) (bool, error) {
 		list := &corev1.EventList{}
 		if err := e.cl.List(ctx, list, client.InNamespace(e.ns)); err != nil {
 			return false, err

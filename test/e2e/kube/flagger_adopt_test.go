@@ -170,7 +170,7 @@ func TestAdoptFlaggerRelease(t *testing.T) {
 	e.prom = testenv.StartPrometheus(t, []string{e.mesh.addr}, time.Second)
 	// The analysis's first check reads the last 10s of traffic: wait until
 	// Prometheus has some, as it would on a cluster Flagger ran.
-	waitFor(t, time.Minute, "canary traffic in Prometheus", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "canary traffic in Prometheus", func(ctx context.Context) (bool, error) {
 		b, err := e.prom.Query(ctx, fmt.Sprintf(`sum(response_total{namespace=%q,deployment="podinfo"})`, e.ns))
 		return err == nil && strings.Contains(string(b), `"value"`), err
 	})
@@ -226,7 +226,7 @@ func TestAdoptFlaggerRelease(t *testing.T) {
 	if err := cl.Delete(t.Context(), (*flaggerv1beta1.Canary)(d)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, "the deleted canary gone", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "the deleted canary gone", func(ctx context.Context) (bool, error) {
 		_, err := getCanary(ctx, cl, done, "podinfo")
 		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 	})

@@ -240,7 +240,7 @@ func atLeast(want float64) valueCheck {
 func waitQuery(t *testing.T, p *testenv.Prometheus, query string, check valueCheck) promVector {
 	t.Helper()
 	var v promVector
-	waitFor(t, time.Minute, fmt.Sprintf("%s %s in Prometheus", query, check.name), func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, fmt.Sprintf("%s %s in Prometheus", query, check.name), func(ctx context.Context) (bool, error) {
 		data, err := p.Query(ctx, query)
 		if err != nil {
 			return false, err
@@ -282,7 +282,7 @@ func TestKubernetesProviderBlueGreen(t *testing.T) {
 	setImage(t, e.cl, e.ns, "podinfo", "podinfod", image171)
 	waitRelease(t, e)
 	c := waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseSucceeded, 3*time.Minute, v1beta1.PhaseFailed)
-	waitFor(t, 30*time.Second, "promoted primary and idle target", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "promoted primary and idle target", func(ctx context.Context) (bool, error) {
 		got, _, err := image(ctx, e.cl, e.ns, "podinfo-primary", "podinfod")
 		if err != nil || got != image171 {
 			return false, err
@@ -311,7 +311,7 @@ func TestKubernetesProviderBlueGreen(t *testing.T) {
 		"Normal Advance podinfo." + e.ns + " canary iteration 1/10",
 	}
 	var seen []string
-	waitFor(t, 10*time.Second, fmt.Sprintf("events %q", want), func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("events %q", want), func(ctx context.Context) (bool, error) {
 		list := &corev1.EventList{}
 		if err := e.cl.List(ctx, list, client.InNamespace(e.ns)); err != nil {
 			return false, err

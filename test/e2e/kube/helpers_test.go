@@ -128,7 +128,7 @@ func loadCanary(t *testing.T, ns string) *v1beta1.Canary {
 // waitDeploymentReady waits until a Deployment has rolled out.
 func waitDeploymentReady(t *testing.T, cl client.Client, ns, name string) {
 	t.Helper()
-	waitFor(t, 2*time.Minute, fmt.Sprintf("deployment %s/%s ready", ns, name), func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 2*time.Minute, fmt.Sprintf("deployment %s/%s ready", ns, name), func(ctx context.Context) (bool, error) {
 		d := &appsv1.Deployment{}
 		if err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
 			return false, client.IgnoreNotFound(err)
@@ -140,29 +140,6 @@ func waitDeploymentReady(t *testing.T, cl client.Client, ns, name string) {
 		s := d.Status
 		return s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want && s.AvailableReplicas == want && s.Replicas == want, nil
 	})
-}
-
-// waitFor polls cond every 100ms until it holds, failing the test after
-// timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	var lastErr error
-	for {
-		ok, err := cond(ctx)
-		if ok {
-			return
-		}
-		if err != nil {
-			lastErr = err
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // setLoggerOnce sets controller-runtime's process-wide logger, as `serin
@@ -241,7 +218,7 @@ func getCanary(ctx context.Context, cl client.Client, ns, name string) (*v1beta1
 func waitPhase(t *testing.T, cl client.Client, ns, name string, phase v1beta1.CanaryPhase, timeout time.Duration, stop ...v1beta1.CanaryPhase) *v1beta1.Canary {
 	t.Helper()
 	var last *v1beta1.Canary
-	waitFor(t, timeout, fmt.Sprintf("canary %s/%s %s", ns, name, phase), func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, timeout, fmt.Sprintf("canary %s/%s %s", ns, name, phase), func(ctx context.Context) (bool, error) {
 		c, err := getCanary(ctx, cl, ns, name)
 		if err != nil {
 			return false, err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/svcnames"
+	"github.com/serinhq/serin/internal/testenv"
 )
 
 // eventsOf returns the messages of the Kubernetes Events of Canary ns/name.
@@ -37,7 +38,7 @@ func eventsOf(ctx context.Context, cl client.Client, ns, name string) ([]string,
 // every one of subs.
 func waitEvent(t *testing.T, cl client.Client, ns, name string, subs ...string) {
 	t.Helper()
-	waitFor(t, 30*time.Second, fmt.Sprintf("an event of %s/%s with %q", ns, name, subs), func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("an event of %s/%s with %q", ns, name, subs), func(ctx context.Context) (bool, error) {
 		msgs, err := eventsOf(ctx, cl, ns, name)
 		if err != nil {
 			return false, err
@@ -98,14 +99,14 @@ func held(t *testing.T, e *env, lt *process, gate string, n int) *v1beta1.Canary
 	t.Helper()
 	ctx := t.Context()
 	first := gateChecks(lt, gate, e.ns, false) + 1
-	waitFor(t, time.Minute, "a closed "+gate+" check", func(context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "a closed "+gate+" check", func(context.Context) (bool, error) {
 		return gateChecks(lt, gate, e.ns, false) >= first, nil
 	})
 	before, err := getCanary(ctx, e.cl, e.ns, "podinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, fmt.Sprintf("%d more closed %s checks", n, gate), func(context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, fmt.Sprintf("%d more closed %s checks", n, gate), func(context.Context) (bool, error) {
 		return gateChecks(lt, gate, e.ns, false) >= first+n, nil
 	})
 	after, err := getCanary(ctx, e.cl, e.ns, "podinfo")
@@ -186,12 +187,12 @@ func TestKubernetesHooks(t *testing.T) {
 
 		// post-rollout ran once after the rollback, and not again at the
 		// ticks that followed.
-		waitFor(t, 30*time.Second, "the post-rollout hook's request", func(ctx context.Context) (bool, error) {
+		testenv.Eventually(t, 30*time.Second, "the post-rollout hook's request", func(ctx context.Context) (bool, error) {
 			rs, err := requests(ctx, recv, "/gates/post-rollout")
 			return len(rs) > 0, err
 		})
 		n := e.ctrl.ticks(t, e.ns)
-		waitFor(t, 30*time.Second, "two more ticks", func(context.Context) (bool, error) { return e.ctrl.ticks(t, e.ns) >= n+2, nil })
+		testenv.Eventually(t, 30*time.Second, "two more ticks", func(context.Context) (bool, error) { return e.ctrl.ticks(t, e.ns) >= n+2, nil })
 		if rs, err := requests(ctx, recv, "/gates/post-rollout"); err != nil || len(rs) != 1 {
 			t.Errorf("post-rollout requests = %d (%v), want 1", len(rs), err)
 		}
@@ -253,7 +254,7 @@ func TestKubernetesHooks(t *testing.T) {
 		}
 
 		// healthy is promoted while stuck's ticks hang on its webhook.
-		waitFor(t, time.Minute, "a call of the hanging webhook", func(ctx context.Context) (bool, error) {
+		testenv.Eventually(t, time.Minute, "a call of the hanging webhook", func(ctx context.Context) (bool, error) {
 			rs, err := requests(ctx, recv, "/hang")
 			return len(rs) > 0, err
 		})
@@ -287,7 +288,7 @@ func serviceNames(t *testing.T, cl client.Client, ns string, backends map[string
 	tab := &svcnames.Table{}
 	for name, addr := range backends {
 		s := &corev1.Service{}
-		waitFor(t, time.Minute, "service "+ns+"/"+name, func(ctx context.Context) (bool, error) {
+		testenv.Eventually(t, time.Minute, "service "+ns+"/"+name, func(ctx context.Context) (bool, error) {
 			err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s)
 			return err == nil, client.IgnoreNotFound(err)
 		})
@@ -367,7 +368,7 @@ func TestKubernetesWalkthroughWithLoadtester(t *testing.T) {
 	weights := recordWeights(t, e.route)
 	setImage(t, e.cl, e.ns, "podinfo", "podinfod", image171)
 	waitRelease(t, e)
-	waitFor(t, 4*time.Minute, "canary weight 100", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 4*time.Minute, "canary weight 100", func(ctx context.Context) (bool, error) {
 		got, err := getCanary(ctx, e.cl, e.ns, "podinfo")
 		if err == nil && got.Status.Phase == v1beta1.PhaseFailed {
 			t.Fatalf("canary failed: %s", got.Status.Message)

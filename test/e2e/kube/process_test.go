@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,10 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/serinhq/serin/internal/testenv"
 )
 
 // buildSerin builds ./cmd/serin into a temporary directory and returns the
@@ -49,29 +49,11 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // process is a command started in its own process group; the test's
 // cleanup kills the group if the test has not stopped it.
 type process struct {
 	cmd    *exec.Cmd
-	out    *lockedBuffer
+	out    *testenv.Buffer
 	exited chan struct{} // closed when the process has been reaped; err is then set
 	err    error
 }
@@ -80,7 +62,7 @@ type process struct {
 func startProcess(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	p := &process{cmd: cmd, out: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &process{cmd: cmd, out: &testenv.Buffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.Dir = t.TempDir()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -115,7 +97,7 @@ func (p *process) signal(t *testing.T, sig syscall.Signal, timeout time.Duration
 		t.Fatalf("process %d did not exit within %s of %s", pgid, timeout, sig)
 	}
 	// Nothing of the group may survive its leader.
-	waitFor(t, 5*time.Second, fmt.Sprintf("process group %d gone", pgid), func(context.Context) (bool, error) {
+	testenv.Eventually(t, 5*time.Second, fmt.Sprintf("process group %d gone", pgid), func(context.Context) (bool, error) {
 		err := syscall.Kill(-pgid, 0)
 		return errors.Is(err, syscall.ESRCH), nil
 	})

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/serinhq/serin/api/v1beta1"
+	"github.com/serinhq/serin/internal/testenv"
 )
 
 var outage = flag.Duration("reliability.outage", 20*time.Second,
@@ -29,7 +30,7 @@ func TestReliability(t *testing.T) {
 		e, blind, weights := blindRelease(t, cluster, "outage", *outage+time.Minute)
 		phases := recordPhases(t, e)
 		down := time.Now()
-		waitFor(t, *outage+time.Minute, "the outage to pass", func(context.Context) (bool, error) {
+		testenv.Eventually(t, *outage+time.Minute, "the outage to pass", func(context.Context) (bool, error) {
 			return time.Since(down) >= *outage, nil
 		})
 		seen, during := weights.seen(), phases.seen()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/hooks"
+	"github.com/serinhq/serin/internal/testenv"
 )
 
 // received is a request testdata/receiver recorded.
@@ -31,7 +32,7 @@ func startServer(t *testing.T, bin, probe string, args ...string) (string, *proc
 	addr := freeAddr(t)
 	p := startProcess(t, bin, append(args, "--addr", addr)...)
 	url := "http://" + addr
-	waitFor(t, 20*time.Second, filepath.Base(bin)+" to listen", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 20*time.Second, filepath.Base(bin)+" to listen", func(ctx context.Context) (bool, error) {
 		code, _, err := httpGet(ctx, url+probe)
 		return code == http.StatusOK, err
 	})
@@ -137,7 +138,7 @@ func TestKubernetesWebhooksAndAlerts(t *testing.T) {
 	setImage(t, e.cl, e.ns, "podinfo", "podinfod", image171)
 	waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseWaiting, time.Minute, v1beta1.PhaseFailed)
 	n := closedChecks(startP)
-	waitFor(t, time.Minute, "two more closed start gate checks", func(context.Context) (bool, error) { return closedChecks(startP) >= n+2, nil })
+	testenv.Eventually(t, time.Minute, "two more closed start gate checks", func(context.Context) (bool, error) { return closedChecks(startP) >= n+2, nil })
 	if got, err := getCanary(ctx, e.cl, e.ns, "podinfo"); err != nil || got.Status.Phase != v1beta1.PhaseWaiting {
 		t.Fatalf("while the start gate is closed: %v %v, want Waiting", got.Status.Phase, err)
 	}
@@ -145,7 +146,7 @@ func TestKubernetesWebhooksAndAlerts(t *testing.T) {
 
 	waitWeight(t, e, 50)
 	n = closedChecks(promoP)
-	waitFor(t, time.Minute, "two more closed promotion gate checks", func(context.Context) (bool, error) { return closedChecks(promoP) >= n+2, nil })
+	testenv.Eventually(t, time.Minute, "two more closed promotion gate checks", func(context.Context) (bool, error) { return closedChecks(promoP) >= n+2, nil })
 	if got, err := getCanary(ctx, e.cl, e.ns, "podinfo"); err != nil || got.Status.CanaryWeight != 50 ||
 		(got.Status.Phase != v1beta1.PhaseProgressing && got.Status.Phase != v1beta1.PhaseWaitingPromotion) {
 		t.Fatalf("while the promotion gate is closed: %+v %v, want held at weight 50", got.Status, err)
@@ -159,7 +160,7 @@ func TestKubernetesWebhooksAndAlerts(t *testing.T) {
 		t.Errorf("loadtester started %d tasks, want the acceptance test, the load and post-rollout once each", n)
 	}
 	for _, cmd := range []string{"/acceptance", "/load", "/post-rollout"} {
-		waitFor(t, 30*time.Second, "requests to "+cmd, func(ctx context.Context) (bool, error) {
+		testenv.Eventually(t, 30*time.Second, "requests to "+cmd, func(ctx context.Context) (bool, error) {
 			rs, err := requests(ctx, recv, cmd)
 			return len(rs) > 0, err
 		})
@@ -167,7 +168,7 @@ func TestKubernetesWebhooksAndAlerts(t *testing.T) {
 	if !strings.Contains(out, `"msg":"task already running"`) {
 		t.Error("the rollout hook's load was not de-duplicated across ticks")
 	}
-	waitFor(t, 30*time.Second, "events and alerts", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "events and alerts", func(ctx context.Context) (bool, error) {
 		evs, err := requests(ctx, recv, "/events")
 		if err != nil {
 			return false, err
