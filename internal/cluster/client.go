@@ -11,9 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -65,9 +63,6 @@ func NewForConfig(cfg *rest.Config, ns string) (*Client, error) {
 // DefaultNamespace is the namespace of the kubeconfig's context.
 func (c *Client) DefaultNamespace() string { return c.namespace }
 
-// flaggerCanaryList is the GroupVersionKind of Flagger's Canary lists.
-var flaggerCanaryList = schema.GroupVersionKind{Group: v1beta1.FlaggerGroup, Version: "v1beta1", Kind: "CanaryList"}
-
 // Canaries lists the Canaries in ns (every namespace when ns is empty):
 // serin.dev's, then flagger.app's where that CRD is installed, each with
 // its apiVersion and kind set.
@@ -94,20 +89,17 @@ func (c *Client) Canaries(ctx context.Context, ns string) ([]v1beta1.Canary, err
 // flaggerCanaries lists flagger.app Canaries, none when the CRD is not
 // installed.
 func (c *Client) flaggerCanaries(ctx context.Context, ns string) ([]v1beta1.Canary, error) {
-	u := &unstructured.UnstructuredList{}
-	u.SetGroupVersionKind(flaggerCanaryList)
-	if err := c.cl.List(ctx, u, client.InNamespace(ns)); err != nil {
+	var list flaggerv1beta1.CanaryList
+	if err := c.cl.List(ctx, &list, client.InNamespace(ns)); err != nil {
 		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, access(err, "list", "canaries.flagger.app", ns)
 	}
-	out := make([]v1beta1.Canary, 0, len(u.Items))
-	for _, item := range u.Items {
-		var cn v1beta1.Canary
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(item.Object, &cn); err != nil {
-			return nil, fmt.Errorf("canary.flagger.app %s/%s: %w", item.GetNamespace(), item.GetName(), err)
-		}
+	out := make([]v1beta1.Canary, 0, len(list.Items))
+	for _, item := range list.Items {
+		cn := v1beta1.Canary(item)
+		cn.APIVersion, cn.Kind = v1beta1.FlaggerGroupVersion, "Canary"
 		out = append(out, cn)
 	}
 	return out, nil
