@@ -10,6 +10,7 @@ import (
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
 	"github.com/serinhq/serin/internal/judge"
+	"github.com/serinhq/serin/internal/metrics/baseline"
 	"github.com/serinhq/serin/internal/telemetry"
 )
 
@@ -27,8 +28,9 @@ type Stats interface {
 
 // Source answers the built-in metrics from in-process telemetry.
 type Source struct {
-	stats Stats
-	now   func() time.Time
+	stats   Stats
+	now     func() time.Time
+	history baseline.Cache
 }
 
 var _ engine.Source = (*Source)(nil)
@@ -74,7 +76,13 @@ func (s *Source) Query(_ context.Context, c *v1beta1.Canary, m v1beta1.CanaryMet
 	obs.HasCounts = true
 	obs.Canary = counts(s.stats.Stats(c.Namespace, canary, since, now))
 	obs.Primary = counts(s.stats.Stats(c.Namespace, primary, since, now))
-	obs.Baseline = counts(s.stats.Stats(c.Namespace, primary, since.Add(-judge.BaselineSpan), since))
+	// The primary's history before the analysis, read once per analysis:
+	// it does not change, and the store's retention would cut its
+	// beginning off as the analysis goes on.
+	obs.Baseline, _ = s.history.Get(baseline.Key{Namespace: c.Namespace, Primary: primary, Metric: m.Name, Since: since},
+		func() (judge.Counts, error) {
+			return counts(s.stats.Stats(c.Namespace, primary, since.Add(-judge.BaselineSpan), since)), nil
+		})
 	return obs, nil
 }
 

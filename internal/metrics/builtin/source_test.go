@@ -147,6 +147,43 @@ func TestQuerySinceCountsOnlyTheSpan(t *testing.T) {
 	}
 }
 
+// countingStats counts the reads of the primary's history: windows that
+// end when the analysis began.
+type countingStats struct {
+	inner   Stats
+	since   time.Time
+	history int
+}
+
+func (c *countingStats) Stats(namespace, deployment string, from, to time.Time) telemetry.Stats {
+	if to.Equal(c.since) {
+		c.history++
+	}
+	return c.inner.Stats(namespace, deployment, from, to)
+}
+
+// TestHistoryIsReadOncePerAnalysis: the primary's history does not change
+// while the analysis runs, so it is read at the first evaluation only.
+func TestHistoryIsReadOncePerAnalysis(t *testing.T) {
+	since := t0.Add(8 * time.Second)
+	st := &countingStats{inner: store(t), since: since}
+	now := t0.Add(9 * time.Second)
+	src := New(st, func() time.Time { return now })
+	for range 3 {
+		obs, err := src.Query(context.Background(), canary(), v1beta1.CanaryMetric{Name: RequestSuccessRate}, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if obs.Baseline.Requests != 80 {
+			t.Fatalf("baseline %+v, want the 80 requests before the analysis", obs.Baseline)
+		}
+		now = now.Add(time.Second)
+	}
+	if st.history != 1 {
+		t.Errorf("history read %d times in three evaluations, want once", st.history)
+	}
+}
+
 // TestQueryWindowStartsWithTheAnalysis checks that the value is over the
 // time since the analysis began when that is shorter than the interval: the
 // requests before it were an earlier revision's.

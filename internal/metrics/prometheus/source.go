@@ -13,6 +13,7 @@ import (
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
 	"github.com/serinhq/serin/internal/judge"
+	"github.com/serinhq/serin/internal/metrics/baseline"
 	"github.com/serinhq/serin/internal/metrics/render"
 )
 
@@ -43,8 +44,9 @@ const (
 // deployment named by the Canary's targetRef, the primary the same name
 // with "-primary", both in the Canary's namespace.
 type Source struct {
-	client *Client
-	now    func() time.Time
+	client  *Client
+	now     func() time.Time
+	history baseline.Cache
 }
 
 var _ engine.Source = (*Source)(nil)
@@ -112,12 +114,15 @@ func (s *Source) Query(ctx context.Context, c *v1beta1.Canary, m v1beta1.CanaryM
 		return judge.Observation{}, err
 	}
 	// The primary's history: what it served in the span before the
-	// analysis began, evaluated at that moment. It only ever lets the judge
-	// excuse a canary, so without it (a failed query, or data that has aged
-	// out) the judge does without.
+	// analysis began, evaluated at that moment, and read once per analysis
+	// (it does not change). Without it (a failed query, or data that has
+	// aged out) the judge does without.
 	history := primary
 	history.Interval = strconv.FormatInt(int64(judge.BaselineSpan/time.Second), 10) + "s"
-	if b, err := s.counts(ctx, m.Name, history, latency, since); err == nil {
+	key := baseline.Key{Namespace: history.Namespace, Primary: history.Target, Metric: m.Name, Since: since}
+	if b, err := s.history.Get(key, func() (judge.Counts, error) {
+		return s.counts(ctx, m.Name, history, latency, since)
+	}); err == nil {
 		obs.Baseline = b
 	}
 	obs.HasCounts = true

@@ -110,6 +110,15 @@ func TestSourceReadsThePrimarysHistory(t *testing.T) {
 	if obs.Baseline.Requests != 6000 || obs.Baseline.Failures != 61 {
 		t.Errorf("baseline %+v, want 6000 requests and 61 failures", obs.Baseline)
 	}
+	// The history does not change while the analysis runs: it is read
+	// once.
+	rep.set(wantHistoryRequests, 200, one("7000"))
+	if obs, err = src.Query(context.Background(), testCanary(), m, since); err != nil {
+		t.Fatal(err)
+	}
+	if obs.Baseline.Requests != 6000 {
+		t.Errorf("baseline read again during the analysis: %+v, want the 6000 requests read first", obs.Baseline)
+	}
 	rep.mu.Lock()
 	defer rep.mu.Unlock()
 	for i, q := range rep.asked {
