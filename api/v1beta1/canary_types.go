@@ -368,7 +368,8 @@ type JudgeSpec struct {
 	// Tolerance is how much worse than the primary the sequential judge
 	// lets the canary be before it counts as a regression: a factor on the
 	// primary's odds of a failed (or slow) request, from 1 (no worse at all)
-	// to 10. Defaults to 1.2.
+	// to 10. Defaults to 1.2 for failed requests and 1.5 for slow ones;
+	// when set, it applies to both.
 	// +optional
 	Tolerance *float64 `json:"tolerance,omitempty"`
 	// EvaluationInterval is how often metrics are evaluated between steps,

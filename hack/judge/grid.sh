@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Simulates the walkthrough's Canary against the grid of docs/judge.md with
-# both judges and prints the two tables there (markdown): where the canary is
-# worse than the primary, and the promoted share by canary error rate (the
-# power curve).
+# both judges and prints the three tables there (markdown): where the canary
+# is worse than the primary, the promoted share by canary error rate (the
+# power curve), and healthy canaries over five seeds.
 #
 # Usage: hack/judge/grid.sh [RUNS] [SEED]     (default 1000 runs, seed 1)
 set -euo pipefail
@@ -50,4 +50,15 @@ for e in 0.1% 0.2% 0.3% 0.5% 0.8% 1% 1.5% 2% 3%; do
 import json, sys
 t, s = (json.loads(l) for l in sys.stdin)
 print("| %s | %.1f%% | %.1f%% |" % (sys.argv[1], 100 * t["promoted"], 100 * s["promoted"]))' "$e"
+done
+
+echo
+echo "| healthy canary (both at 0.1% errors), seed | threshold promoted | sequential promoted |"
+echo "| --- | --- | --- |"
+for s in $(seq "$seed" $((seed + 4))); do
+	"$bin" simulate -f examples/podinfo/canary.yaml --rps 10 --runs "$runs" --seed "$s" -o json --primary-error 0.1% --canary-error 0.1% | python3 -c '
+import json, sys
+t, q = (json.loads(l) for l in sys.stdin)
+n = t["runs"]
+print("| %s | %d of %d | %d of %d |" % (sys.argv[1], round(t["promoted"] * n), n, round(q["promoted"] * n), n))' "$s"
 done

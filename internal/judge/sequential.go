@@ -3,6 +3,7 @@ package judge
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/serinhq/serin/api/v1beta1"
 )
@@ -12,9 +13,15 @@ import (
 const DefaultAlpha = 0.01
 
 // DefaultTolerance is how much worse than the primary a canary may be and
-// still be treated as no regression: its odds of a failure (or of a slow
-// request) may be up to 1.2 times the primary's.
+// still be treated as no regression: its odds of a failure may be up to
+// 1.2 times the primary's.
 const DefaultTolerance = 1.2
+
+// DefaultLatencyTolerance is the same for the odds of a slow request. It is
+// wider because a slow request is one above a bucket bound of Linkerd's
+// coarse histogram: a shift of a few milliseconds near the bound moves the
+// share above it by a large factor.
+const DefaultLatencyTolerance = 1.5
 
 // durationQuantile is the quantile of request-duration (Linkerd's p99).
 const durationQuantile = 0.99
@@ -38,9 +45,11 @@ type Sequential struct {
 	// Alpha bounds the chance of a Fail for a canary that is no worse than
 	// the primary (and within its hard limits), however often it is judged.
 	Alpha float64
-	// Tolerance is the factor on the primary's odds of a failure (or slow
-	// request) up to which the canary is not a regression; at least 1.
+	// Tolerance is the factor on the primary's odds of a failure up to
+	// which the canary is not a regression; at least 1.
 	Tolerance float64
+	// LatencyTolerance is the same for the odds of a slow request.
+	LatencyTolerance float64
 	// Fallback judges metrics that come without counts (templates), and
 	// errors of the source; the threshold judge. Nil means Wait.
 	Fallback Judge
@@ -54,7 +63,7 @@ func NewSequential(alpha float64, fallback Judge) *Sequential {
 	if alpha <= 0 {
 		alpha = DefaultAlpha
 	}
-	return &Sequential{Alpha: alpha, Tolerance: DefaultTolerance, Fallback: fallback}
+	return &Sequential{Alpha: alpha, Tolerance: DefaultTolerance, LatencyTolerance: DefaultLatencyTolerance, Fallback: fallback}
 }
 
 // Judge returns the verdict for one metric from its cumulative counts.
@@ -107,10 +116,11 @@ func (s *Sequential) bound() (logBound, bound float64) {
 }
 
 func (s *Sequential) tolerance() float64 {
-	if s.Tolerance < 1 {
-		return 1
-	}
-	return s.Tolerance
+	return max(s.Tolerance, 1)
+}
+
+func (s *Sequential) latencyTolerance() float64 {
+	return max(s.LatencyTolerance, 1)
 }
 
 func (s *Sequential) judgeErrors(m v1beta1.CanaryMetric, o Observation) (Result, bool) {
@@ -143,16 +153,12 @@ func (s *Sequential) judgeDuration(m v1beta1.CanaryMetric, o Observation) (Resul
 	cQ, pQ := histQuantile(durationQuantile, ch, cn), histQuantile(durationQuantile, ph, pn)
 	res := Result{Metric: m.Name, Value: &cQ, Primary: &pQ, Samples: cn}
 
-	// The p95 bucket of both versions together: requests above its upper
-	// bound are the slowest 5% (or fewer). The bound is a symmetric function
-	// of the pooled requests, so under the null each slow request is still
-	// the canary's with the canary's share of the requests.
-	tail := bucketAbove(tailQuantile, pooled(ch, ph), cn+pn)
+	tail, whose := tailBound(o)
 	cSlow := cn - countAtMost(ch, tail)
 	pSlow := pn - countAtMost(ph, tail)
-	t := test{cmp: compareShares(cSlow, cn, pSlow, pn, s.tolerance())}
-	t.cmpHead = fmt.Sprintf("%s canary %s of requests slower than %sms (p95 bucket of both) vs primary %s (n=%d vs %d)",
-		m.Name, pct(float64(cSlow)/float64(cn)), fnum(tail), pct(float64(pSlow)/float64(pn)), cn, pn)
+	t := test{cmp: compareShares(cSlow, cn, pSlow, pn, s.latencyTolerance())}
+	t.cmpHead = fmt.Sprintf("%s canary %s of requests slower than %sms (%s) vs primary %s (n=%d vs %d)",
+		m.Name, pct(float64(cSlow)/float64(cn)), fnum(tail), whose, pct(float64(pSlow)/float64(pn)), cn, pn)
 
 	// The hard limit: a p99 above the maximum means more than 1% of the
 	// canary's requests slower than it; counted above the first bucket
@@ -167,6 +173,29 @@ func (s *Sequential) judgeDuration(m v1beta1.CanaryMetric, o Observation) (Resul
 		}
 	}
 	return s.decide(res, t)
+}
+
+// minTailHistory is how many requests of the primary's history it takes
+// to set the latency comparison's bound from the history alone.
+const minTailHistory = 1000
+
+// tailBound returns the bound above which a request counts as slow in the
+// latency comparison, and words that say where it comes from.
+//
+// With enough of the primary's history, it is the upper bound of the
+// bucket holding the history's 95th percentile: fixed before the analysis
+// began, so under the null each slow request is the canary's with the
+// canary's share of the requests, exactly. Without it, the p95 bucket of
+// both versions' requests so far: a symmetric function of the pooled
+// requests, which keeps that property but for the bound moving as data
+// arrive.
+func tailBound(o Observation) (float64, string) {
+	ch, ph, bh := o.Canary.Latency, o.Primary.Latency, o.Baseline.Latency
+	if hn := histTotal(bh, o.Baseline.Requests); hn >= minTailHistory && slices.Equal(bh.Bounds, ch.Bounds) {
+		return bucketAbove(tailQuantile, bh, hn), "p95 bucket of the primary's history"
+	}
+	total := histTotal(ch, o.Canary.Requests) + histTotal(ph, o.Primary.Requests)
+	return bucketAbove(tailQuantile, pooled(ch, ph), total), "p95 bucket of both"
 }
 
 // test is the comparison with the primary and, when the metric has one,
@@ -251,9 +280,10 @@ func bf(logBF float64) string {
 }
 
 // sequentialFor returns the sequential judge an analysis configures (its
-// alpha and tolerance), with the threshold judge for metrics without counts. The analysis's alpha is
-// the false-rollback rate of the whole release, so it is shared out
-// equally among its metrics.
+// alpha and tolerance), with the threshold judge for metrics without
+// counts. The analysis's alpha is the false-rollback rate of the whole
+// release, so it is shared out equally among its metrics. A tolerance the
+// analysis sets applies to error rates and latency alike.
 func sequentialFor(spec *v1beta1.CanaryAnalysis) *Sequential {
 	alpha := DefaultAlpha
 	if spec != nil && spec.Judge != nil && spec.Judge.Alpha != nil && *spec.Judge.Alpha > 0 && *spec.Judge.Alpha < 1 {
@@ -264,7 +294,7 @@ func sequentialFor(spec *v1beta1.CanaryAnalysis) *Sequential {
 	}
 	s := NewSequential(alpha, Threshold{})
 	if spec != nil && spec.Judge != nil && spec.Judge.Tolerance != nil && *spec.Judge.Tolerance >= 1 {
-		s.Tolerance = *spec.Judge.Tolerance
+		s.Tolerance, s.LatencyTolerance = *spec.Judge.Tolerance, *spec.Judge.Tolerance
 	}
 	return s
 }

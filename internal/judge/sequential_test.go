@@ -40,6 +40,14 @@ func withBaseline(o Observation, n, failures int64) Observation {
 	return o
 }
 
+// withLatencyBaseline adds the primary's history before the analysis, as
+// counts per bound.
+func withLatencyBaseline(o Observation, per map[float64]int64) Observation {
+	h := hist(per)
+	o.Baseline = Counts{Requests: h.Counts[len(h.Counts)-1], Latency: h}
+	return o
+}
+
 func latObs(c, p map[float64]int64) Observation {
 	ch, ph := hist(c), hist(p)
 	cn, pn := ch.Counts[len(ch.Counts)-1], ph.Counts[len(ph.Counts)-1]
@@ -139,11 +147,18 @@ func TestSequentialJudge(t *testing.T) {
 			reasons: []string{"96.67% < 99% (n=60)"},
 		},
 		{
+			name:    "a breach holds while only the analysis's few primary requests make it look like a regression",
+			metric:  success,
+			obs:     withBaseline(errObs(30, 2, 300, 0), 36000, 108),
+			want:    Wait,
+			reasons: []string{"93.33% < 99% (n=30)", "vs primary 0.30% over its history (n=36300)", "< 20: holding until the window shows whether it is chance"},
+		},
+		{
 			name:    "a passing window still holds while the canary leans above the primary's history",
 			metric:  success,
 			obs:     withBaseline(errObs(300, 3, 2700, 2), 6000, 6),
 			want:    Wait,
-			reasons: []string{"no regression; but canary 1.0% errors (n=300) vs primary", ">= 3: holding until it is clear"},
+			reasons: []string{"no regression; but canary 1.0% errors (n=300) vs primary", ">= 2: holding until it is clear"},
 		},
 		{
 			name:    "a passing window with clean evidence advances",
@@ -216,6 +231,22 @@ func TestSequentialJudge(t *testing.T) {
 			reasons: []string{"request-duration canary 5.0% of requests slower than 30ms (p95 bucket of both) vs primary 5.0% (n=200 vs 1800)", "no regression"},
 		},
 		{
+			name:   "the latency comparison's bound is the p95 bucket of the primary's history when it has one",
+			metric: duration,
+			obs: withLatencyBaseline(latObs(map[float64]int64{20: 50, 30: 140, 50: 8, 100: 2}, map[float64]int64{20: 450, 30: 1260, 50: 72, 100: 18}),
+				map[float64]int64{20: 500, 30: 1300, 50: 180, 100: 20}),
+			want:    Pass,
+			reasons: []string{"request-duration canary 1.0% of requests slower than 50ms (p95 bucket of the primary's history) vs primary 1.0% (n=200 vs 1800)", "no regression"},
+		},
+		{
+			name:   "a short history of the primary leaves the bound to both versions' requests",
+			metric: duration,
+			obs: withLatencyBaseline(latObs(map[float64]int64{20: 50, 30: 140, 50: 8, 100: 2}, map[float64]int64{20: 450, 30: 1260, 50: 72, 100: 18}),
+				map[float64]int64{20: 50, 30: 130, 50: 18, 100: 2}),
+			want:    Pass,
+			reasons: []string{"slower than 30ms (p95 bucket of both)"},
+		},
+		{
 			name:    "slower canary is a latency regression",
 			metric:  durationNoLimit,
 			obs:     latObs(map[float64]int64{20: 50, 30: 100, 50: 20, 200: 30}, map[float64]int64{20: 450, 30: 1260, 50: 80, 100: 10}),
@@ -265,6 +296,15 @@ func TestForSequential(t *testing.T) {
 	j, _ = For(&v1beta1.CanaryAnalysis{Judge: &v1beta1.JudgeSpec{Type: TypeSequential}}).(*Sequential)
 	if j == nil || j.Alpha != DefaultAlpha {
 		t.Errorf("default alpha: got %+v, want %v", j, DefaultAlpha)
+	}
+	if j.Tolerance != DefaultTolerance || j.LatencyTolerance != DefaultLatencyTolerance {
+		t.Errorf("default tolerances %v and %v, want %v for errors and %v for latency",
+			j.Tolerance, j.LatencyTolerance, DefaultTolerance, DefaultLatencyTolerance)
+	}
+	// A tolerance the Canary sets is the tolerance of both comparisons.
+	j, _ = For(&v1beta1.CanaryAnalysis{Judge: &v1beta1.JudgeSpec{Type: TypeSequential, Tolerance: fptr(1.1)}}).(*Sequential)
+	if j == nil || j.Tolerance != 1.1 || j.LatencyTolerance != 1.1 {
+		t.Errorf("tolerance 1.1: got %+v, want 1.1 for errors and latency", j)
 	}
 }
 

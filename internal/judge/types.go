@@ -78,5 +78,7 @@ type Result struct {
 }
 
 // BaselineSpan is how much of the primary's history before the analysis
-// sources return as Observation.Baseline.
-const BaselineSpan = 10 * time.Minute
+// sources return as Observation.Baseline. An hour holds enough requests
+// (36000 at 10 RPS) that a clean stretch of the primary's rarely passes
+// for its rate, which would make a canary as good as it look worse.
+const BaselineSpan = time.Hour

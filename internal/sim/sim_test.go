@@ -40,10 +40,9 @@ func TestNeverLessSafe(t *testing.T) {
 		t.Run(fmt.Sprintf("%g%% against 0.1%%", 100*canaryErr), func(t *testing.T) {
 			th := simulate(t, scenario(0.001, canaryErr), judge.TypeThreshold, runs)
 			sq := simulate(t, scenario(0.001, canaryErr), judge.TypeSequential, runs)
-			// Both judges see the same requests until their decisions
-			// part, so their shares differ by little more than the runs
-			// where they do.
-			if sq.Promoted > th.Promoted+0.03 {
+			// The target of docs/judge.md: no more often than the
+			// threshold judge plus half a percentage point.
+			if sq.Promoted > th.Promoted+0.005 {
 				t.Errorf("sequential promoted %.1f%%, threshold %.1f%%", 100*sq.Promoted, 100*th.Promoted)
 			}
 		})
@@ -94,10 +93,11 @@ func TestTargets(t *testing.T) {
 		// A window of the first minute with one failure among a few dozen
 		// requests fails Flagger's check; the sequential judge holds such
 		// a breach while the canary's failures are not clearly more than
-		// the primary's history predicts, so a healthy canary is promoted,
-		// as soon as with the threshold judge in most runs.
-		if sq.Promoted < max(th.Promoted, 0.99) {
-			t.Errorf("sequential promoted %.1f%% of healthy canaries, want at least 99%% and the threshold judge's %.1f%%", 100*sq.Promoted, 100*th.Promoted)
+		// the primary's hour of history predicts, so a healthy canary is
+		// promoted (4999 of 5000 runs in docs/judge.md), as soon as with
+		// the threshold judge.
+		if sq.Promoted < 0.995 || sq.Promoted < th.Promoted {
+			t.Errorf("sequential promoted %.1f%% of healthy canaries, want at least 99.5%% and the threshold judge's %.1f%%", 100*sq.Promoted, 100*th.Promoted)
 		}
 		if sq.TimeToDecisionP50 > th.TimeToDecisionP50 {
 			t.Errorf("sequential promotion p50 %vs, want no later than threshold's %vs", sq.TimeToDecisionP50, th.TimeToDecisionP50)

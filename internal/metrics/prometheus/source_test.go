@@ -82,8 +82,8 @@ func TestSourceReadsThePrimarysHistory(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	since := now.Add(-89500 * time.Millisecond)
 	const (
-		wantHistoryRequests = `sum(increase(response_total{namespace="test",deployment=~"podinfo-primary",direction="inbound"}[600s]))`
-		wantHistoryFailures = `sum(increase(response_total{namespace="test",deployment=~"podinfo-primary",classification="failure",direction="inbound"}[600s]))`
+		wantHistoryRequests = `sum(increase(response_total{namespace="test",deployment=~"podinfo-primary",direction="inbound"}[3600s]))`
+		wantHistoryFailures = `sum(increase(response_total{namespace="test",deployment=~"podinfo-primary",classification="failure",direction="inbound"}[3600s]))`
 	)
 	rep, src := newSource(t, now)
 	rep.set(wantSuccessRate, 200, one("99.5"))
