@@ -82,7 +82,7 @@ func (s *Sequential) withWindowCheck(m v1beta1.CanaryMetric, o Observation, res 
 // history at which the sequential judge counts a window's breach as a
 // failed check (countBreachAt) and holds a release whose checks pass
 // (leanAbove). Chosen with hack/judge/grid.sh: a healthy canary is
-// promoted in 4999 of 5000 runs (the threshold judge: 98.3%), and no
+// promoted in 4998 of 5000 runs (the threshold judge: 4934), and no
 // regression more often than by the threshold judge (docs/judge.md).
 const (
 	countBreachAt = 20

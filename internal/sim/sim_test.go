@@ -94,7 +94,7 @@ func TestTargets(t *testing.T) {
 		// requests fails Flagger's check; the sequential judge holds such
 		// a breach while the canary's failures are not clearly more than
 		// the primary's hour of history predicts, so a healthy canary is
-		// promoted (4999 of 5000 runs in docs/judge.md), as soon as with
+		// promoted (4998 of 5000 runs in docs/judge.md), as soon as with
 		// the threshold judge.
 		if sq.Promoted < 0.995 || sq.Promoted < th.Promoted {
 			t.Errorf("sequential promoted %.1f%% of healthy canaries, want at least 99.5%% and the threshold judge's %.1f%%", 100*sq.Promoted, 100*th.Promoted)
