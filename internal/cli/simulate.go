@@ -33,6 +33,7 @@ type simulateOptions struct {
 	evaluationInterval time.Duration
 	limit              time.Duration
 	primaryHistory     time.Duration
+	primaryErrorBefore string
 	output             string
 }
 
@@ -57,7 +58,8 @@ The threshold judge evaluates at the analysis interval, as Flagger does; the
 sequential judge at --evaluation-interval. Before the release the primary
 serves all the traffic for --primary-history: the history a metrics source
 keeps, which the sequential judge reads to tell a primary that sits at a
-limit itself from a healthy one.`,
+limit itself from a healthy one. --primary-error-before sets the primary's
+error rate over that history, when it changed at the release.`,
 		Example: `  # What would the walkthrough's Canary do with a 2% regression at 50 rps?
   serin simulate -f examples/podinfo/canary.yaml --rps 50 --canary-error 2% --runs 1000`,
 		Args: cobra.NoArgs,
@@ -79,6 +81,7 @@ limit itself from a healthy one.`,
 	f.Float64Var(&o.alpha, "alpha", 0, "false-rollback rate of the sequential judge (default: the Canary's, or 0.01)")
 	f.DurationVar(&o.evaluationInterval, "evaluation-interval", 0, "how often the sequential judge evaluates (default: the Canary's, or 2s)")
 	f.DurationVar(&o.limit, "limit", sim.DefaultLimit, "simulated time a release may take before it counts as undecided")
+	f.StringVar(&o.primaryErrorBefore, "primary-error-before", "", "share of the primary's requests that failed before the release, over --primary-history (default: --primary-error)")
 	f.DurationVar(&o.primaryHistory, "primary-history", sim.DefaultPrimaryHistory, "how long the primary serves all the traffic before the release, the history the judges may read (0: none)")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json (one object per line and judge)")
 	_ = cmd.MarkFlagRequired("file")
@@ -149,6 +152,12 @@ func (o *simulateOptions) scenario() (sim.Scenario, error) {
 			errs = append(errs, fmt.Errorf("--canary-error: %w", err))
 		}
 	}
+	var primaryBefore float64
+	if o.primaryErrorBefore != "" {
+		if primaryBefore, err = parseShare(o.primaryErrorBefore); err != nil {
+			errs = append(errs, fmt.Errorf("--primary-error-before: %w", err))
+		}
+	}
 	primaryLat, err := parseLatency(o.primaryLatency)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--primary-latency: %w", err))
@@ -172,6 +181,9 @@ func (o *simulateOptions) scenario() (sim.Scenario, error) {
 		RPS:     o.rps,
 		Primary: sim.Version{ErrorRate: primaryErr, Latency: primaryLat},
 		Canary:  sim.Version{ErrorRate: canaryErr, Latency: canaryLat},
+	}
+	if o.primaryErrorBefore != "" {
+		s.PrimaryErrorBefore = &primaryBefore
 	}
 	if o.canaryErrorAfter > 0 {
 		s.Canary.ErrorRate = primaryErr

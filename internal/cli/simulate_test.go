@@ -44,6 +44,7 @@ func TestSimulateFlagErrors(t *testing.T) {
 		{"--judge", "fancy"},
 		{"-o", "yaml"},
 		{"--primary-history", "-1m"},
+		{"--primary-error-before", "2"},
 	} {
 		root := NewRootCommand()
 		root.SetOut(&bytes.Buffer{})
@@ -79,5 +80,22 @@ func TestSimulatePrimaryHistory(t *testing.T) {
 	}
 	if without["rolled_back"].(float64) < 0.2 {
 		t.Errorf("without history: %v rolled back, want as many as the threshold judge's", without["rolled_back"])
+	}
+}
+
+// TestSimulatePrimaryErrorBefore: the primary's error rate over its
+// history can differ from its rate during the release.
+func TestSimulatePrimaryErrorBefore(t *testing.T) {
+	o := &simulateOptions{rps: 10, primaryError: "0.3%", primaryLatency: "20ms", primaryErrorBefore: "0.1%"}
+	s, err := o.scenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.PrimaryErrorBefore == nil || *s.PrimaryErrorBefore != 0.001 || s.Primary.ErrorRate != 0.003 || s.Canary.ErrorRate != 0.003 {
+		t.Errorf("scenario %+v, want the primary at 0.1%% before the release and both at 0.3%% during it", s)
+	}
+	o.primaryErrorBefore = ""
+	if s, err = o.scenario(); err != nil || s.PrimaryErrorBefore != nil {
+		t.Errorf("without the flag: %+v, %v; want no separate rate before the release", s, err)
 	}
 }

@@ -214,3 +214,28 @@ func TestScenarioValidate(t *testing.T) {
 func contains(s, sub string) bool {
 	return strings.Contains(s, sub)
 }
+
+// TestPrimaryErrorBefore: the primary's history is served at its rate
+// before the release, and the analysis at its rate after.
+func TestPrimaryErrorBefore(t *testing.T) {
+	before := 0.5
+	s := scenario(0, 0)
+	s.PrimaryErrorBefore = &before
+	tr := NewTraffic(s, rand.New(rand.NewPCG(1, 2)))
+	tr.Advance(time.Minute, 0)
+	tr.Release()
+	tr.Advance(time.Minute, 0)
+	history, _ := tr.upTo(time.Minute)
+	if history.requests < 500 || float64(history.failures) < 0.4*float64(history.requests) {
+		t.Errorf("history %d of %d failed, want about half", history.failures, history.requests)
+	}
+	after, _ := tr.Served(time.Minute)
+	if after.Requests < 500 || after.Failures != 0 {
+		t.Errorf("after the release %d of %d failed, want none", after.Failures, after.Requests)
+	}
+	bad := -0.1
+	s.PrimaryErrorBefore = &bad
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "primaryErrorBefore") {
+		t.Errorf("Validate(%v) = %v, want an error naming primaryErrorBefore", bad, err)
+	}
+}

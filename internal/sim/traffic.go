@@ -51,6 +51,10 @@ type Scenario struct {
 	Canary  Version
 	// Changes to the canary, in order of At.
 	Changes []Change
+	// PrimaryErrorBefore is the primary's error rate before the release
+	// (its history), when it differs from Primary.ErrorRate: a primary
+	// whose error rate changed shortly before a release. Nil: the same.
+	PrimaryErrorBefore *float64
 }
 
 // Validate reports every problem of the scenario.
@@ -71,6 +75,9 @@ func (s Scenario) Validate() error {
 		}
 	}
 	check("primary", s.Primary)
+	if b := s.PrimaryErrorBefore; b != nil && !(*b >= 0 && *b <= 1) {
+		errs = append(errs, fmt.Sprintf("primaryErrorBefore: must be between 0 and 1, got %v", *b))
+	}
 	check("canary", s.Canary)
 	for i, c := range s.Changes {
 		check(fmt.Sprintf("changes[%d].canary", i), c.Canary)
@@ -220,7 +227,11 @@ func (t *Traffic) Advance(d time.Duration, weight int) {
 			last = t.spans[n-1]
 		}
 		sp := span{start: t.now, end: next}
-		sp.primary = last.primary.plus(t.serve(poisson(t.rng, t.scenario.RPS*(1-w)*dt), t.scenario.Primary.ErrorRate, t.primary))
+		primaryErr := t.scenario.Primary.ErrorRate
+		if !t.released && t.scenario.PrimaryErrorBefore != nil {
+			primaryErr = *t.scenario.PrimaryErrorBefore
+		}
+		sp.primary = last.primary.plus(t.serve(poisson(t.rng, t.scenario.RPS*(1-w)*dt), primaryErr, t.primary))
 		sp.canary = last.canary.plus(t.serve(poisson(t.rng, t.scenario.RPS*w*dt), t.current.ErrorRate, t.canary))
 		t.spans = append(t.spans, sp)
 		t.now = next
