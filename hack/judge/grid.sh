@@ -40,6 +40,7 @@ row "canary p99 1.5x (300 ms vs 200 ms)" --primary-latency p50=100ms,p99=200ms -
 row "canary p99 3x (600 ms vs 200 ms, limit 500 ms)" --primary-latency p50=100ms,p99=200ms --canary-latency p50=100ms,p99=600ms
 row "identical, both at 1% errors" --primary-error 1% --canary-error 1%
 row "identical, both at 1% errors, no primary history" --primary-error 1% --canary-error 1% --primary-history 0
+row "identical, both at 0.3% errors, the primary at 0.1% before the release" --primary-error-before 0.1% --primary-error 0.3% --canary-error 0.3%
 row "healthy, both at 0.1% errors" --primary-error 0.1% --canary-error 0.1%
 
 echo

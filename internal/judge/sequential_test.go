@@ -140,6 +140,13 @@ func TestSequentialJudge(t *testing.T) {
 			reasons: []string{"96.67% < 99% (n=30)", "vs primary 0.096% over its history (n=6270)", "< 20: holding until the window shows whether it is chance"},
 		},
 		{
+			name:    "a breach counts when the primary fails more often now than over its history",
+			metric:  success,
+			obs:     withBaseline(errObs(30, 1, 3000, 15), 36000, 36),
+			want:    Fail,
+			reasons: []string{"96.67% < 99% (n=30)", "primary 0.50% errors now vs 0.10% over its history (n=3000 vs 36000)", "history set aside"},
+		},
+		{
 			name:    "failures clearly above the primary's history count as a failed check",
 			metric:  success,
 			obs:     withBaseline(errObs(60, 2, 540, 0), 6000, 6),
@@ -270,7 +277,8 @@ func TestSequentialJudge(t *testing.T) {
 			}
 			// A Fail is conclusive when a test settled it, and only then:
 			// a failed window check is counted as Flagger counts it.
-			if settled := strings.Contains(got.Reason, "Bayes factor"); got.Verdict == Fail && got.Conclusive != settled {
+			settled := strings.HasSuffix(got.Reason, ": regression") || strings.HasSuffix(got.Reason, ": limit broken")
+			if got.Verdict == Fail && got.Conclusive != settled {
 				t.Errorf("conclusive %v, want %v (%s)", got.Conclusive, settled, got.Reason)
 			}
 			if got.Metric != tt.metric.Name {

@@ -40,6 +40,11 @@ const lowerBoundZ = 1.6448536269514722
 //     tens of thousands; a comparison with the primary that shows a
 //     regression still rolls back at once.
 //
+// The second uses the primary's history only while the primary agrees
+// with it: when its requests during the analysis fail clearly more often
+// than its history (historyDrifted), the history is set aside and
+// breaches count.
+//
 // The hard-limit test on the cumulative counts still applies, so a canary
 // shown to break the limit fails whatever the primary does. And where
 // breaches may hold, a check that passes still holds the release while the
@@ -52,7 +57,8 @@ func (s *Sequential) withWindowCheck(m v1beta1.CanaryMetric, o Observation, res 
 	}
 	check := Threshold{}.Judge(m, o)
 	history, leaning := historyEvidence(m, o, s.tolerance())
-	within := history != "" && primaryWellWithin(m, o)
+	drifted, drift := historyDrifted(m, o, s.tolerance())
+	within := history != "" && !drifted && primaryWellWithin(m, o)
 	if check.Verdict != Fail {
 		if within && res.Verdict == Pass && leaning >= math.Log(leanAbove) {
 			res.Verdict = Wait
@@ -69,6 +75,9 @@ func (s *Sequential) withWindowCheck(m v1beta1.CanaryMetric, o Observation, res 
 	check.Primary = res.Primary
 	if why != "" {
 		check.Reason += ", " + why
+	}
+	if drifted {
+		check.Reason += ", " + drift
 	}
 	if within && leaning < math.Log(countBreachAt) {
 		check.Verdict = Wait
@@ -88,6 +97,28 @@ const (
 	countBreachAt = 20
 	leanAbove     = 2
 )
+
+// driftAt is the Bayes factor of the primary's failures during the
+// analysis against its own history at which the history is set aside:
+// the primary fails more often now than it did, so its history no longer
+// tells what a canary as good as it would do.
+const driftAt = 10
+
+// historyDrifted says whether the primary's requests during the analysis
+// fail clearly more often than its history (Bayes factor at least
+// driftAt), and says so in words.
+func historyDrifted(m v1beta1.CanaryMetric, o Observation, tolerance float64) (bool, string) {
+	if !o.HasCounts || isDuration(m, o) || o.Baseline.Requests <= 0 || o.Primary.Requests <= 0 {
+		return false, ""
+	}
+	c := compareShares(o.Primary.Failures, o.Primary.Requests, o.Baseline.Failures, o.Baseline.Requests, tolerance)
+	if c.logBF < math.Log(driftAt) {
+		return false, ""
+	}
+	return true, fmt.Sprintf("primary %s errors now vs %s over its history (n=%d vs %d), Bayes factor %s >= %s: history set aside",
+		pct(share(o.Primary.Failures, o.Primary.Requests)), pct(share(o.Baseline.Failures, o.Baseline.Requests)),
+		o.Primary.Requests, o.Baseline.Requests, bf(c.logBF), fnum(driftAt))
+}
 
 // primaryWellWithin says whether the primary's rate of failures over its
 // history and the analysis is, with 95% confidence, under half of what
