@@ -280,6 +280,9 @@ func TestProxyCommandAdminSocketTokenAndWarning(t *testing.T) {
 	if fi, serr := os.Stat(tokenFile); err != nil || serr != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("generated token file: %v, %v", fi, err)
 	}
+	if out, _, err := runCLI(t, "", "stat", "--proxy", "unix:"+sock); err != nil || !strings.HasPrefix(out, "NAME ") {
+		t.Errorf("stat over the unix socket: %v\n%s", err, out)
+	}
 	resp, err := client.Get("http://admin/debug/pprof/")
 	if err != nil || resp.StatusCode != 200 {
 		t.Errorf("GET /debug/pprof/ with --pprof: %v, %v", resp, err)

@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -29,7 +32,8 @@ func newStatCommand() *cobra.Command {
 per second and latency percentiles over the window, read from the proxy's
 admin API (GET /stats).`,
 		Example: `  serin stat --proxy 127.0.0.1:18090
-  serin stat --proxy 127.0.0.1:18090 -t 5m -o wide`,
+  serin stat --proxy 127.0.0.1:18090 -t 5m -o wide
+  serin stat --proxy unix:$XDG_RUNTIME_DIR/serin-proxy.sock`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if addr == "" {
@@ -38,12 +42,12 @@ admin API (GET /stats).`,
 			if output != "" && output != "json" && output != "wide" {
 				return fmt.Errorf("stat: -o must be json or wide, got %q", output)
 			}
-			u := url.URL{Scheme: "http", Host: addr, Path: "/stats", RawQuery: url.Values{"window": {window.String()}}.Encode()}
+			client, host := adminClient(addr)
+			u := url.URL{Scheme: "http", Host: host, Path: "/stats", RawQuery: url.Values{"window": {window.String()}}.Encode()}
 			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, u.String(), nil)
 			if err != nil {
 				return err
 			}
-			client := &http.Client{Timeout: 10 * time.Second}
 			resp, err := client.Do(req)
 			if err != nil {
 				return fmt.Errorf("stat: %w", err)
@@ -63,11 +67,25 @@ admin API (GET /stats).`,
 			return printProxyStats(cmd.OutOrStdout(), sr, output)
 		},
 	}
-	cmd.Flags().StringVar(&addr, "proxy", "", "admin address of a serin proxy (host:port)")
+	cmd.Flags().StringVar(&addr, "proxy", "", "admin address of a serin proxy: host:port, or unix:PATH for its unix socket")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json or wide")
 	cmd.Flags().DurationVarP(&window, "window", "t", time.Minute, "time window of the metrics")
 	cmd.AddCommand(newStatKindCommands()...)
 	return cmd
+}
+
+// adminClient returns a client for the admin API at addr, host:port or
+// unix:PATH, and the host to put in its URLs.
+func adminClient(addr string) (*http.Client, string) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	path, ok := strings.CutPrefix(addr, "unix:")
+	if !ok {
+		return client, addr
+	}
+	client.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", path)
+	}}
+	return client, "proxy-admin"
 }
 
 func printProxyStats(w io.Writer, sr proxy.StatsResponse, output string) error {

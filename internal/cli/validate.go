@@ -11,6 +11,7 @@ import (
 	"github.com/serinhq/serin/api/v1beta1"
 	localrt "github.com/serinhq/serin/internal/local"
 	"github.com/serinhq/serin/internal/manifest"
+	"github.com/serinhq/serin/internal/proxy"
 )
 
 func newValidateCommand() *cobra.Command {
@@ -23,7 +24,8 @@ func newValidateCommand() *cobra.Command {
 		Short: "Check manifests: Canaries, MetricTemplates, AlertProviders and the workloads they release",
 		Long: `validate reads YAML or JSON manifests (files, directories searched for
 *.yaml, *.yml and *.json, or - for standard input) and reports every problem
-with its file, line and field path. Flagger's flagger.app/v1beta1 kinds are
+with its file, line and field path. Configurations of serin proxy (routes
+and no apiVersion) are checked as serin proxy --config reads them. Flagger's flagger.app/v1beta1 kinds are
 accepted as they are. Warnings (prefixed "warning:") name what is accepted,
 as Flagger accepts it, but is likely not what was meant, such as fields that
 have no effect; they do not fail the command. It prints "OK: N objects in M
@@ -40,6 +42,9 @@ files" when there is no error, and exits 1 otherwise.`,
 				opts = v1beta1.ValidationOptions{MinInterval: v1beta1.MinIntervalLocal, NoCluster: true}
 			}
 			loader := manifest.Loader{Stdin: cmd.InOrStdin()}
+			if !local { // serin run takes no proxy configuration
+				loader.ProxyConfig = checkProxyConfig
+			}
 			set, loadErr := loader.Load(files...)
 			var validateErr error
 			if local {
@@ -76,13 +81,34 @@ files" when there is no error, and exits 1 otherwise.`,
 			if n := len(problems); n > 0 {
 				warnings = ", " + plural(n, "warning")
 			}
-			_, err := fmt.Fprintf(out, "OK: %s in %s%s\n", plural(len(set.Objects), "object"), plural(len(set.Files), "file"), warnings)
+			checked := plural(len(set.Objects), "object")
+			switch n := len(set.ProxyConfigs); {
+			case n > 0 && len(set.Objects) == 0:
+				checked = plural(n, "proxy configuration")
+			case n > 0:
+				checked += ", " + plural(n, "proxy configuration")
+			}
+			_, err := fmt.Fprintf(out, "OK: %s in %s%s\n", checked, plural(len(set.Files), "file"), warnings)
 			return err
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file or directory, or - for standard input (repeatable)")
 	cmd.Flags().BoolVar(&local, "local", false, "validate for the local runtime: analysis interval down to 1s instead of 10s, no providers that read a cluster, and everything serin run refuses (kinds it does not run, port clashes, duplicates)")
 	return cmd
+}
+
+// checkProxyConfig returns the problems serin proxy --config would refuse
+// a configuration for.
+func checkProxyConfig(doc []byte) []string {
+	_, err := proxy.ParseFile(doc)
+	var ce *proxy.ConfigError
+	switch {
+	case errors.As(err, &ce):
+		return ce.Problems
+	case err != nil:
+		return []string{err.Error()}
+	}
+	return nil
 }
 
 // plural returns "1 file" or "2 files".

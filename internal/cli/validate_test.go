@@ -159,3 +159,58 @@ spec:
 		t.Errorf("serin run refused the manifests but wrote %d entries in the state directory", len(entries))
 	}
 }
+
+// A configuration of serin proxy is checked as serin proxy --config reads
+// it, each problem on its field's line; --local refuses it, as serin run
+// does.
+func TestValidateProxyConfig(t *testing.T) {
+	out, _, err := runCLI(t, "", "validate", "-f", "../../examples/proxy")
+	if err != nil || out != "OK: 1 proxy configuration in 1 file\n" {
+		t.Errorf("examples/proxy: err %v, output %q", err, out)
+	}
+
+	bad := `admin: 127.0.0.1:18090
+routes:
+- name: podinfo
+  listen: 127.0.0.1:18080
+  backends:
+  - name: primary
+    weight: ten
+    endpoints: [127.0.0.1:18081]
+  - name: primary
+    weight: 1
+    endpoint: [127.0.0.1:18082]
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: test}
+`
+	out, _, err = runCLI(t, bad, "validate", "-f", "-")
+	if err == nil {
+		t.Fatalf("a bad proxy configuration passed:\n%s", out)
+	}
+	for _, want := range []string{
+		`<stdin>:7: routes[0].backends[0].weight: must be an integer, got the string "ten"`,
+		`<stdin>:11: routes[0].backends[1].endpoint: unknown field`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// Past the shape, what Validate finds, on the lines of its fields.
+	fixed := strings.NewReplacer("weight: ten", "weight: 1", "endpoint:", "endpoints:").Replace(bad)
+	out, _, err = runCLI(t, fixed, "validate", "-f", "-")
+	if err == nil || !strings.Contains(out, `<stdin>:9: routes[0].backends[1].name: duplicates backends[0].name "primary"`) {
+		t.Errorf("duplicate backend: err %v, output:\n%s", err, out)
+	}
+	fixed = strings.Replace(fixed, "- name: primary\n    weight: 1\n    endpoints: [127.0.0.1:18082]", "- name: canary\n    weight: 1\n    endpoints: [127.0.0.1:18082]", 1)
+	out, _, err = runCLI(t, fixed, "validate", "-f", "-")
+	if err != nil || out != "OK: 1 object, 1 proxy configuration in 1 file\n" {
+		t.Errorf("fixed: err %v, output %q", err, out)
+	}
+
+	out, _, err = runCLI(t, "", "validate", "--local", "-f", "../../examples/proxy")
+	if err == nil || !strings.Contains(out, "split-90-10.yaml:8: a configuration of serin proxy") {
+		t.Errorf("--local: err %v, output %q", err, out)
+	}
+}

@@ -36,6 +36,12 @@ type Loader struct {
 	KeepUnknown bool
 	// Stdin is read for the path "-"; nil means os.Stdin.
 	Stdin io.Reader
+	// ProxyConfig, when set, checks documents that are configurations of
+	// serin proxy (no apiVersion or kind, a routes list) instead of
+	// refusing them: it gets the document as JSON and returns its
+	// problems, each "field.path: message" as the proxy reports them.
+	// Each checked document is listed in Set.ProxyConfigs.
+	ProxyConfig func(doc []byte) []string
 }
 
 // LoadPaths reads files and directories with the zero Loader.
@@ -228,6 +234,11 @@ func (l Loader) decodeObject(set *Set, obj map[string]any, lines lineMap, src So
 	apiVersion, _ := obj["apiVersion"].(string)
 	kind, _ := obj["kind"].(string)
 	switch {
+	case isProxyConfig(obj):
+		if l.ProxyConfig == nil {
+			return problem("", "a configuration of serin proxy (it has routes and no apiVersion or kind), not a manifest: run it with serin proxy --config, and check it with serin validate without --local")
+		}
+		return l.decodeProxyConfig(set, obj, lines, src)
 	case apiVersion == "":
 		return problem("apiVersion", "apiVersion is required (a string)")
 	case kind == "":
@@ -276,6 +287,36 @@ func (l Loader) decodeObject(set *Set, obj map[string]any, lines lineMap, src So
 		target.GetObjectKind().SetGroupVersionKind(v1beta1.GroupVersion.WithKind(kind))
 	}
 	set.Objects = append(set.Objects, &Object{Source: src, Object: target, lines: lines, pruned: pruned})
+	return ps
+}
+
+// isProxyConfig tells a configuration of serin proxy, which has routes
+// and no apiVersion or kind, from a manifest.
+func isProxyConfig(obj map[string]any) bool {
+	_, routes := obj["routes"]
+	_, apiVersion := obj["apiVersion"]
+	_, kind := obj["kind"]
+	return routes && !apiVersion && !kind
+}
+
+// decodeProxyConfig checks a configuration of serin proxy with
+// l.ProxyConfig and places each problem on the line of its field path.
+func (l Loader) decodeProxyConfig(set *Set, obj map[string]any, lines lineMap, src Source) Problems {
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return Problems{{File: src.File, Line: src.Line, Message: err.Error()}}
+	}
+	set.ProxyConfigs = append(set.ProxyConfigs, src)
+	var ps Problems
+	for _, msg := range l.ProxyConfig(data) {
+		p := Problem{File: src.File, Line: src.Line, Message: msg}
+		if path, rest, ok := strings.Cut(msg, ": "); ok {
+			if line, found := lines.lookup(path); found && path != "(document)" && !strings.Contains(path, " ") {
+				p.Line, p.Field, p.Message = line, path, rest
+			}
+		}
+		ps = append(ps, p)
+	}
 	return ps
 }
 

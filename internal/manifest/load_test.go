@@ -425,3 +425,36 @@ func TestLineLookup(t *testing.T) {
 		}
 	}
 }
+
+// A configuration of serin proxy goes to Loader.ProxyConfig, whose
+// problems land on the lines of their field paths; without the hook it is
+// refused as not a manifest.
+func TestProxyConfig(t *testing.T) {
+	doc := "admin: 127.0.0.1:9990\nroutes:\n- name: a\n  backends:\n  - name: b\n    weight: 1\n"
+	var got []byte
+	l := Loader{ProxyConfig: func(data []byte) []string {
+		got = data
+		return []string{"routes[0].backends[0].weight: too light", "(document): whole", "not YAML or JSON: odd", "routes[0].listen: missing"}
+	}}
+	set, err := l.Decode(strings.NewReader(doc), "p.yaml")
+	want := []string{
+		"p.yaml:6: routes[0].backends[0].weight: too light",
+		"p.yaml:1: (document): whole",
+		"p.yaml:1: not YAML or JSON: odd",
+		"p.yaml:3: routes[0].listen: missing", // the closest field written
+	}
+	if ps := problemStrings(t, err); !slices.Equal(ps, want) {
+		t.Errorf("problems %q, want %q", ps, want)
+	}
+	if string(got) != `{"admin":"127.0.0.1:9990","routes":[{"backends":[{"name":"b","weight":1}],"name":"a"}]}` {
+		t.Errorf("the hook got %s", got)
+	}
+	if len(set.Objects) != 0 || len(set.ProxyConfigs) != 1 || set.ProxyConfigs[0].Line != 1 {
+		t.Errorf("set: %+v", set)
+	}
+
+	_, err = Loader{}.Decode(strings.NewReader(doc), "p.yaml")
+	if ps := problemStrings(t, err); len(ps) != 1 || !strings.HasPrefix(ps[0], "p.yaml:1: a configuration of serin proxy") {
+		t.Errorf("without the hook: %q", ps)
+	}
+}

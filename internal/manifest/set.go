@@ -68,6 +68,9 @@ func (o *Object) Line(path string) int {
 // Set is the objects read from a set of files, in the order they were read.
 type Set struct {
 	Objects []*Object
+	// ProxyConfigs are the configurations of serin proxy read with
+	// Loader.ProxyConfig set.
+	ProxyConfigs []Source
 	// Files lists the files read, in order.
 	Files []string
 }
