@@ -1,9 +1,14 @@
 // Package notify sends a Canary's events to the AlertProviders its
 // analysis.alerts name.
 //
-// Alerts implements engine.Notifier. For each alert of the Canary whose
-// severity the event reaches, it looks the provider up (in the alert's
-// providerRef namespace, or the Canary's) and posts:
+// Alerts implements engine.Notifier. It sends the events that alert
+// (rollout.Event.Alert), the ones Flagger alerts on: initialization done,
+// a new revision, a wait for approval (unless its webhook has muteAlert),
+// promotion finished, and one per rollback. Steps, checks and the other
+// events are recorded and go to event webhooks, not to alerts. For each
+// alert of the Canary whose severity the event reaches, it looks the
+// provider up (in the alert's providerRef namespace, or the Canary's) and
+// posts:
 //
 //   - slack, rocket and discord: a Slack-compatible message, with the
 //     event as an attachment coloured by severity (discord through its
@@ -12,14 +17,12 @@
 //   - webhook: the event as JSON (see Event);
 //   - any other type: {"text": "..."}.
 //
-// An event's severity is info for Normal events, warn for Warning events,
-// and error for Warning events whose reason speaks of a failure, a
-// rollback or an abort. An alert's severity (info by default) is the
-// lowest it receives. A provider's address may come from its Secret's
+// Starts and promotions alert at info, waits for approval at warn,
+// rollbacks and aborts at error. An alert's severity (info by default) is
+// the lowest it receives. A provider's address may come from its Secret's
 // "address" key, and its proxy from "proxy", as in Flagger.
 //
-// A Canary without alerts sends the events that announce a release
-// (Initialized, NewRevision, Succeeded, Failed) to Options.Global when set:
+// A Canary without alerts sends its alerts to Options.Global when set:
 // the controller's own Slack or Microsoft Teams destination, Flagger's
 // -slack-url and -msteams-url. Options.ClusterName names the cluster in
 // every message (Flagger's -cluster-name).

@@ -60,18 +60,18 @@ func ParseSeverity(s string) (Severity, error) {
 	return Info, fmt.Errorf("severity %q: want info, warn or error", s)
 }
 
-// SeverityOf returns the severity of an event.
-func SeverityOf(e rollout.Event) Severity {
-	if e.Type != rollout.Warning {
-		return Info
+// SeverityOf returns the severity an event alerts at, and false for the
+// events that do not alert (rollout.Event.Alert is NoAlert).
+func SeverityOf(e rollout.Event) (Severity, bool) {
+	switch e.Alert {
+	case rollout.AlertInfo:
+		return Info, true
+	case rollout.AlertWarn:
+		return Warn, true
+	case rollout.AlertError:
+		return Error, true
 	}
-	r := strings.ToLower(e.Reason)
-	for _, w := range []string{"fail", "rollback", "rolledback", "abort"} {
-		if strings.Contains(r, w) {
-			return Error
-		}
-	}
-	return Warn
+	return Info, false
 }
 
 // ProviderLookup returns the AlertProvider namespace/name.
@@ -95,8 +95,8 @@ type Options struct {
 	// provider, from the senders' goroutines (so possibly concurrently);
 	// failures are dropped when nil.
 	OnError func(error)
-	// Global receives the key events of Canaries without alerts, as
-	// Flagger's -slack-url and -msteams-url; nil for none.
+	// Global receives the alerts of Canaries without alerts of their
+	// own, as Flagger's -slack-url and -msteams-url; nil for none.
 	Global *Global
 	// ClusterName, when set, names the cluster in every message, as
 	// Flagger's -cluster-name.
@@ -109,8 +109,7 @@ type Options struct {
 
 // Global is an alert destination of the controller rather than of an
 // AlertProvider: Flagger's -slack-* or -msteams-* flags. As in Flagger, it
-// receives only the events a release is announced by (Initialized,
-// NewRevision, Succeeded and Failed), and only for Canaries whose analysis
+// receives every alert, at any severity, of the Canaries whose analysis
 // has no alerts of its own.
 type Global struct {
 	// Type is "slack" or "msteams".
@@ -127,16 +126,6 @@ type Global struct {
 
 // SlackPostMessageURL is Slack's API for posting with a token.
 const SlackPostMessageURL = "https://slack.com/api/chat.postMessage"
-
-// announces reports whether an event of this reason announces a release's
-// start or end, the events sent to the Global destination.
-func announces(reason string) bool {
-	switch reason {
-	case "Initialized", "NewRevision", "Succeeded", "Failed":
-		return true
-	}
-	return false
-}
 
 // Alerts sends events to AlertProviders. It is safe for concurrent use.
 //
@@ -165,15 +154,19 @@ func New(opts Options) *Alerts {
 	return &Alerts{opts: opts, clients: map[string]*http.Client{}, queues: map[string][]func(){}}
 }
 
-// Notify implements engine.Notifier: it queues the event for each alert of
-// the Canary whose severity it reaches and returns.
+// Notify implements engine.Notifier: it queues an event that alerts for
+// each alert of the Canary whose severity it reaches and returns. Events
+// that do not alert are not sent.
 func (a *Alerts) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event) {
-	sev := SeverityOf(e)
+	sev, alerts := SeverityOf(e)
+	if !alerts {
+		return
+	}
 	// The tick's context ends with the tick; a message has its own timeout.
 	ctx = context.WithoutCancel(ctx)
 	c = c.DeepCopy()
 	if c.Spec.Analysis == nil || len(c.Spec.Analysis.Alerts) == 0 {
-		if g := a.opts.Global; g != nil && announces(e.Reason) {
+		if g := a.opts.Global; g != nil {
 			global := v1beta1.CanaryAlert{Name: "global " + g.Type}
 			a.enqueue(c, global, "global/"+g.Type, func() {
 				if err := a.sendGlobal(ctx, c, g, e, sev); err != nil {

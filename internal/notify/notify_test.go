@@ -94,26 +94,28 @@ func provider(ns, name, typ, addr string) *v1beta1.AlertProvider {
 }
 
 var (
-	promoted  = rollout.Event{Type: rollout.Normal, Reason: "Succeeded", Message: "Promotion completed! podinfo.test"}
-	halted    = rollout.Event{Type: rollout.Warning, Reason: "Halted", Message: "Halt podinfo.test advancement request-success-rate 97.20 < 99"}
-	rolledBck = rollout.Event{Type: rollout.Warning, Reason: "RolledBack", Message: "Canary failed! Rolling back podinfo.test"}
+	promoted = rollout.Event{Type: rollout.Normal, Reason: "Succeeded", Message: "Promotion completed! podinfo.test", Alert: rollout.AlertInfo}
+	waiting  = rollout.Event{Type: rollout.Normal, Reason: "Waiting", Message: "Waiting for approval to promote podinfo.test", Alert: rollout.AlertWarn}
+	// The second of a rollback's two events: the first does not alert.
+	rolledBck = rollout.Event{Type: rollout.Warning, Reason: "Failed", Message: "Canary failed! Scaling down podinfo.test: rolled back", Alert: rollout.AlertError}
 )
 
 func TestSeverity(t *testing.T) {
 	tests := []struct {
-		e    rollout.Event
-		want Severity
+		e      rollout.Event
+		want   Severity
+		alerts bool
 	}{
-		{promoted, Info},
-		{halted, Warn},
-		{rolledBck, Error},
-		{rollout.Event{Type: rollout.Warning, Reason: "Failed"}, Error},
-		{rollout.Event{Type: rollout.Warning, Reason: "Aborted"}, Error},
-		{rollout.Event{Type: rollout.Normal, Reason: "RollbackStarted"}, Info},
+		{promoted, Info, true},
+		{waiting, Warn, true},
+		{rolledBck, Error, true},
+		// Only the level counts, not the type or reason.
+		{rollout.Event{Type: rollout.Warning, Reason: "Failed", Message: "Rolling back podinfo.test"}, Info, false},
+		{rollout.Event{Type: rollout.Warning, Reason: "Progressing", Message: "Halt advancement"}, Info, false},
 	}
 	for _, tt := range tests {
-		if got := SeverityOf(tt.e); got != tt.want {
-			t.Errorf("SeverityOf(%s %s) = %v, want %v", tt.e.Type, tt.e.Reason, got, tt.want)
+		if got, alerts := SeverityOf(tt.e); got != tt.want || alerts != tt.alerts {
+			t.Errorf("SeverityOf(%+v) = %v, %t, want %v, %t", tt.e, got, alerts, tt.want, tt.alerts)
 		}
 	}
 	if _, err := ParseSeverity("critical"); err == nil {
@@ -125,16 +127,17 @@ func TestSeverityFilter(t *testing.T) {
 	s := startSink(t, 200)
 	c := canary(alert("all", "hook", ""), alert("warnings", "hook", "warn"), alert("errors", "hook", "error"))
 	n := New(Options{Providers: providers(provider("test", "hook", "webhook", s.URL))})
-	for _, e := range []rollout.Event{promoted, halted, rolledBck} {
+	recorded := rollout.Event{Type: rollout.Warning, Reason: "Progressing", Message: "Halt advancement podinfo.test: failed check 1/2"}
+	for _, e := range []rollout.Event{promoted, waiting, rolledBck, recorded} {
 		n.Notify(context.Background(), c, e)
 		n.Flush()
 	}
-	// info: 1 alert; warn: 2; error: 3.
+	// info: 1 alert; warn: 2; error: 3; an event that does not alert: none.
 	counts := map[string]int{}
 	for _, p := range s.got() {
 		counts[p.body["reason"].(string)]++
 	}
-	want := map[string]int{"Succeeded": 1, "Halted": 2, "RolledBack": 3}
+	want := map[string]int{"Succeeded": 1, "Waiting": 2, "Failed": 3}
 	if fmt.Sprint(counts) != fmt.Sprint(want) {
 		t.Errorf("posts by reason = %v, want %v", counts, want)
 	}
@@ -156,7 +159,7 @@ func TestPayloads(t *testing.T) {
 		{typ: "webhook", wantPath: "/hook", check: func(t *testing.T, b map[string]any) {
 			want := map[string]any{
 				"name": "podinfo", "namespace": "test", "phase": "Progressing", "type": "Warning",
-				"reason": "RolledBack", "message": rolledBck.Message, "severity": "error",
+				"reason": "Failed", "message": rolledBck.Message, "severity": "error",
 				"timestamp": "2026-05-01T12:00:00Z",
 			}
 			if fmt.Sprint(b) != fmt.Sprint(want) {
@@ -200,7 +203,7 @@ func checkSlack(t *testing.T, b map[string]any) {
 	if a["color"] != "danger" || a["author_name"] != "podinfo.test" || a["text"] != rolledBck.Message {
 		t.Errorf("attachment = %v", a)
 	}
-	if fields := fmt.Sprint(a["fields"]); !strings.Contains(fields, "Deployment/podinfo") || !strings.Contains(fields, "RolledBack") {
+	if fields := fmt.Sprint(a["fields"]); !strings.Contains(fields, "Deployment/podinfo") || !strings.Contains(fields, "value:Failed") {
 		t.Errorf("fields = %s", fields)
 	}
 }
@@ -252,7 +255,7 @@ func TestProviderResolution(t *testing.T) {
 	shared.ProviderRef.Namespace = "ops"
 	c := canary(shared, alert("secret", "secret", ""), alert("missing", "missing", ""), alert("no-address", "no-address", ""),
 		alert("bad-proxy", "bad-proxy", ""), alert("bad-severity", "shared", "critical"))
-	n.Notify(context.Background(), c, halted)
+	n.Notify(context.Background(), c, waiting)
 	n.Flush()
 
 	if len(s.got()) != 1 {
@@ -277,7 +280,7 @@ func TestSendFailure(t *testing.T) {
 	s := startSink(t, 500)
 	var errs []error
 	n := New(Options{Providers: providers(provider("test", "p", "slack", s.URL)), OnError: func(err error) { errs = append(errs, err) }})
-	n.Notify(context.Background(), canary(alert("a", "p", "")), halted)
+	n.Notify(context.Background(), canary(alert("a", "p", "")), waiting)
 	n.Flush()
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "status 500") || !strings.Contains(errs[0].Error(), "test/p (slack)") {
 		t.Fatalf("errors = %v", errs)
@@ -297,7 +300,7 @@ func TestSendTimeout(t *testing.T) {
 	var errs []error
 	n := New(Options{Providers: providers(provider("test", "p", "webhook", srv.URL)), Timeout: 50 * time.Millisecond,
 		OnError: func(err error) { errs = append(errs, err) }})
-	n.Notify(context.Background(), canary(alert("a", "p", "")), halted)
+	n.Notify(context.Background(), canary(alert("a", "p", "")), waiting)
 	n.Flush()
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "deadline exceeded") {
 		t.Fatalf("errors = %v, want a timeout", errs)
@@ -319,7 +322,7 @@ func TestProxy(t *testing.T) {
 	p.Spec.Proxy = proxy.URL
 	var errs []error
 	n := New(Options{Providers: providers(p), OnError: func(err error) { errs = append(errs, err) }})
-	n.Notify(context.Background(), canary(alert("a", "p", "")), halted)
+	n.Notify(context.Background(), canary(alert("a", "p", "")), waiting)
 	n.Flush()
 	mu.Lock()
 	defer mu.Unlock()
@@ -334,12 +337,12 @@ func (c *counting) Notify(context.Context, *v1beta1.Canary, rollout.Event) { c.n
 
 func TestMultiAndNop(t *testing.T) {
 	a, b := &counting{}, &counting{}
-	Multi{a, Nop{}, b}.Notify(context.Background(), canary(), halted)
+	Multi{a, Nop{}, b}.Notify(context.Background(), canary(), waiting)
 	if a.n != 1 || b.n != 1 {
 		t.Errorf("calls = %d, %d, want 1, 1", a.n, b.n)
 	}
 	// No analysis, no alerts: nothing to do, nothing to fail.
-	New(Options{}).Notify(context.Background(), &v1beta1.Canary{}, halted)
+	New(Options{}).Notify(context.Background(), &v1beta1.Canary{}, waiting)
 }
 
 // TestNotifyDoesNotWait: Notify returns while the receiver holds a message;
@@ -371,7 +374,7 @@ func TestNotifyDoesNotWait(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		for i := range maxQueue + 3 {
-			n.Notify(context.Background(), c, rollout.Event{Type: rollout.Normal, Reason: "Synced", Message: fmt.Sprint("event ", i)})
+			n.Notify(context.Background(), c, rollout.Event{Type: rollout.Normal, Reason: "Succeeded", Message: fmt.Sprint("event ", i), Alert: rollout.AlertInfo})
 		}
 		close(done)
 	}()
@@ -399,8 +402,8 @@ func TestNotifyDoesNotWait(t *testing.T) {
 }
 
 // TestGlobal checks the controller's own destination (Flagger's
-// -slack-url, -msteams-url, -cluster-name): it gets the events that
-// announce a release, of Canaries without alerts only.
+// -slack-url, -msteams-url, -cluster-name): it gets the alerts of
+// Canaries without alerts only.
 func TestGlobal(t *testing.T) {
 	s := startSink(t, 200)
 	n := New(Options{
@@ -409,9 +412,10 @@ func TestGlobal(t *testing.T) {
 		ClusterName: "prod-eu",
 	})
 	events := []rollout.Event{
-		{Type: rollout.Normal, Reason: "NewRevision", Message: "New revision detected! Scaling up podinfo.test"},
+		{Type: rollout.Normal, Reason: "NewRevision", Message: "New revision detected! Scaling up podinfo.test", Alert: rollout.AlertInfo},
 		{Type: rollout.Normal, Reason: "Progressing", Message: "Advance podinfo.test canary weight 10"},
-		{Type: rollout.Warning, Reason: "Failed", Message: "Canary failed! Scaling down podinfo.test"},
+		{Type: rollout.Warning, Reason: "Failed", Message: "Rolling back podinfo.test"},
+		{Type: rollout.Warning, Reason: "Failed", Message: "Canary failed! Scaling down podinfo.test", Alert: rollout.AlertError},
 	}
 	for _, e := range events {
 		n.Notify(context.Background(), canary(), e)
@@ -426,8 +430,8 @@ func TestGlobal(t *testing.T) {
 			own = append(own, p)
 		}
 	}
-	if len(own) != 3 {
-		t.Errorf("the Canary with alerts sent %d, want all 3 to its own provider", len(own))
+	if len(own) != 2 {
+		t.Errorf("the Canary with alerts sent %d, want the 2 alerts to its own provider", len(own))
 	}
 	if len(global) != 2 {
 		t.Fatalf("global destination got %d posts, want 2 (new revision, failure): %v", len(global), global)

@@ -67,7 +67,7 @@ func (m *machine) initialize() {
 	m.st.LastPromotedSpec = w.TargetRevision
 	m.st.TrackedConfigs = w.TrackedConfigs
 	m.st.FailedChecks, m.st.Iterations = 0, 0
-	m.say(Normal, "Initialized", "Initialization done! %s", m.s.target)
+	m.sayAlert(AlertInfo, Normal, "Initialized", "Initialization done! %s", m.s.target)
 	m.requeue = m.s.interval
 }
 
@@ -157,18 +157,19 @@ func (m *machine) start(restart bool) {
 			m.st.LastAppliedSpec = rev
 			m.setPhase(v1beta1.PhaseFailed)
 			m.setCondition(v1beta1.PromotedCondition, metav1.ConditionFalse, "Failed", "Canary release aborted before its analysis started.")
-			m.say(Warning, "Failed", "Release of %s revision %s aborted by command before its analysis started", m.s.target, rev)
+			m.sayAlert(AlertError, Warning, "Failed", "Release of %s revision %s aborted by command before its analysis started", m.s.target, rev)
 			m.requeue = m.s.interval
 			return
 		}
 		if g := m.hooks(v1beta1.ConfirmRolloutHook); !g.ok {
 			m.ignoreCommand("%s revision %s is waiting for approval (%s)", m.s.target, rev, g.why)
 			m.setPhase(v1beta1.PhaseWaiting)
-			m.say(Normal, "Waiting", "Waiting for approval of %s revision %s: %s", m.s.target, rev, g.why)
+			m.sayAlert(g.alert(AlertWarn), Normal, "Waiting", "Waiting for approval of %s revision %s: %s", m.s.target, rev, g.why)
 			m.requeue = m.s.interval
 			return
 		}
-		m.event(Normal, "NewRevision", "New revision detected! Scaling up %s (revision %s)", m.s.target, rev)
+		m.events = append(m.events, Event{Type: Normal, Reason: "NewRevision", Alert: AlertInfo,
+			Message: fmt.Sprintf("New revision detected! Scaling up %s (revision %s)", m.s.target, rev)})
 	}
 	m.st.FailedChecks, m.st.Iterations, m.st.CanaryWeight = 0, 0, 0
 	m.st.LastAppliedSpec = rev
@@ -455,7 +456,7 @@ func (m *machine) promote(why string, manual bool) {
 	if !manual {
 		if g := m.hooks(v1beta1.ConfirmPromotionHook); !g.ok {
 			m.setPhase(v1beta1.PhaseWaitingPromotion)
-			m.say(Normal, "Waiting", "Waiting for approval to promote %s (%s): %s", m.s.target, why, g.why)
+			m.sayAlert(g.alert(AlertWarn), Normal, "Waiting", "Waiting for approval to promote %s (%s): %s", m.s.target, why, g.why)
 			m.st.LastCheckTime = m.stamp()
 			m.requeue = m.nextCheck()
 			return
@@ -514,7 +515,7 @@ func (m *machine) finalise() {
 	m.st.LastStepTime = m.stamp()
 	m.setPhase(v1beta1.PhaseSucceeded)
 	m.setCondition(v1beta1.PromotedCondition, metav1.ConditionTrue, "Succeeded", "Canary analysis completed successfully, promotion finished.")
-	m.say(Normal, "Succeeded", "Promotion completed! Scaling down %s: %s runs revision %s", m.s.target, m.s.primary, m.st.LastPromotedSpec)
+	m.sayAlert(AlertInfo, Normal, "Succeeded", "Promotion completed! Scaling down %s: %s runs revision %s", m.s.target, m.s.primary, m.st.LastPromotedSpec)
 	m.requeue = m.s.interval
 }
 
@@ -530,7 +531,7 @@ func (m *machine) rollback(why string) {
 	m.removeCondition(PausedCondition)
 	m.setPhase(v1beta1.PhaseFailed)
 	m.setCondition(v1beta1.PromotedCondition, metav1.ConditionFalse, "Failed", "Canary analysis failed, Deployment scaled to zero.")
-	m.say(Warning, "Failed", "Canary failed! Scaling down %s: rolled back, %s", m.s.target, why)
+	m.sayAlert(AlertError, Warning, "Failed", "Canary failed! Scaling down %s: rolled back, %s", m.s.target, why)
 	m.requeue = m.s.interval
 }
 

@@ -345,6 +345,18 @@ func checkInvariants(c *v1beta1.Canary, d Decision) error {
 	if d.RequeueAfter < 0 {
 		return fmt.Errorf("negative requeue %s", d.RequeueAfter)
 	}
+	// A release that ends alerts once, at error when rolled back, at
+	// info when promoted.
+	var alerts []Event
+	for _, e := range d.Events {
+		if e.Alert != NoAlert && (e.Reason == "Failed" || e.Reason == "Succeeded") {
+			alerts = append(alerts, e)
+		}
+	}
+	ended := map[v1beta1.CanaryPhase]Alert{v1beta1.PhaseFailed: AlertError, v1beta1.PhaseSucceeded: AlertInfo}
+	if want, ok := ended[st.Phase]; ok && c.Status.Phase != st.Phase && (len(alerts) != 1 || alerts[0].Alert != want) {
+		return fmt.Errorf("%s after %s with alerts %+v, want one at %s", st.Phase, c.Status.Phase, alerts, alertNames[want])
+	}
 	return nil
 }
 
@@ -371,7 +383,11 @@ func (s *scenario) render(needs Needs, d Decision) string {
 	}
 	said := false
 	for _, e := range d.Events {
-		fmt.Fprintf(&b, "event: %s %s: %s\n", e.Type, e.Reason, e.Message)
+		alert := ""
+		if e.Alert != NoAlert {
+			alert = " (alert " + alertNames[e.Alert] + ")"
+		}
+		fmt.Fprintf(&b, "event: %s %s%s: %s\n", e.Type, e.Reason, alert, e.Message)
 		said = said || e.Message == st.Message
 	}
 	if !said && st.Message != "" {
@@ -381,11 +397,17 @@ func (s *scenario) render(needs Needs, d Decision) string {
 	return b.String()
 }
 
+var alertNames = map[Alert]string{AlertInfo: "info", AlertWarn: "warn", AlertError: "error"}
+
 func (s *scenario) line(d Decision) string {
 	st := d.Status
 	msg := st.Message
 	var evs []string
 	for _, e := range d.Events {
+		if e.Alert != NoAlert {
+			evs = append(evs, "(alert "+alertNames[e.Alert]+") "+e.Message)
+			continue
+		}
 		evs = append(evs, e.Message)
 	}
 	if len(evs) > 0 {

@@ -38,6 +38,7 @@ type settings struct {
 	sessionAffinity     *v1beta1.SessionAffinity
 	metrics             []v1beta1.CanaryMetric
 	hooks               map[v1beta1.HookType][]string
+	mutedHooks          map[string]bool // webhooks with muteAlert, by name
 	judge               judge.Judge
 	skipAnalysis        bool
 	suspend             bool
@@ -89,6 +90,12 @@ func settingsOf(c *v1beta1.Canary) settings {
 	for _, w := range a.Webhooks {
 		t := w.EffectiveType()
 		s.hooks[t] = append(s.hooks[t], w.Name)
+		if w.MuteAlert {
+			if s.mutedHooks == nil {
+				s.mutedHooks = map[string]bool{}
+			}
+			s.mutedHooks[w.Name] = true
+		}
 	}
 	return s
 }

@@ -125,6 +125,16 @@ func (m *machine) say(t EventType, reason, format string, args ...any) {
 	m.st.Message = msg
 }
 
+// sayAlert is say for what alerts: the event, when it is recorded, goes to
+// alert providers at level.
+func (m *machine) sayAlert(level Alert, t EventType, reason, format string, args ...any) {
+	n := len(m.events)
+	m.say(t, reason, format, args...)
+	for i := n; i < len(m.events); i++ {
+		m.events[i].Alert = level
+	}
+}
+
 func (m *machine) setPhase(p v1beta1.CanaryPhase) { m.st.Phase = p }
 
 func (m *machine) setRoutes(r Routes) {
@@ -223,6 +233,17 @@ func (m *machine) paused() bool {
 type gate struct {
 	ok  bool   // every webhook of the gate passed (for rollback: one asked for it)
 	why string // names the webhooks and what they said
+	// muted: every webhook that holds the gate has muteAlert set, so
+	// its wait does not alert.
+	muted bool
+}
+
+// alert returns level, or NoAlert when the gate's wait is muted.
+func (g gate) alert(level Alert) Alert {
+	if g.muted {
+		return NoAlert
+	}
+	return level
 }
 
 // hooks returns the outcome of the webhooks of gate t. A gate without
@@ -241,6 +262,7 @@ func (m *machine) hooks(t v1beta1.HookType) gate {
 		return gate{ok: t != v1beta1.RollbackHook}
 	}
 	var seen, failed, passed []string
+	muted := true
 	for _, r := range m.obs.Hooks {
 		if r.Type != t {
 			continue
@@ -254,6 +276,7 @@ func (m *machine) hooks(t v1beta1.HookType) gate {
 			passed = append(passed, s)
 		} else {
 			failed = append(failed, s)
+			muted = muted && m.s.mutedHooks[r.Name]
 		}
 	}
 	switch {
@@ -262,7 +285,7 @@ func (m *machine) hooks(t v1beta1.HookType) gate {
 	case t == v1beta1.RollbackHook:
 		return gate{ok: len(passed) > 0, why: fmt.Sprintf("%s webhook %s", t, strings.Join(passed, ", "))}
 	case len(failed) > 0:
-		return gate{ok: false, why: fmt.Sprintf("%s webhook %s", t, strings.Join(failed, ", "))}
+		return gate{ok: false, why: fmt.Sprintf("%s webhook %s", t, strings.Join(failed, ", ")), muted: muted}
 	default:
 		return gate{ok: true, why: fmt.Sprintf("%s webhook %s passed", t, strings.Join(seen, ", "))}
 	}

@@ -189,7 +189,25 @@ type Event struct {
 	// Message is a sentence with the numbers, e.g. "Advance podinfo.test
 	// canary weight 20: request-success-rate 99.8% >= 99% (n=412)".
 	Message string
+	// Alert is the level at which the event goes to the Canary's alert
+	// providers; NoAlert for the events that are only recorded.
+	Alert Alert `json:",omitempty"`
 }
+
+// Alert is the level of an event that goes to alert providers. As in
+// Flagger, a release alerts when it starts (initialization done, a new
+// revision), when it waits for a person's approval, and when it ends
+// (promoted, rolled back): one message each, however many steps, checks
+// and events lie between.
+type Alert int
+
+// The alert levels, lowest first.
+const (
+	NoAlert Alert = iota
+	AlertInfo
+	AlertWarn
+	AlertError
+)
 
 // Decision is what Step decided.
 type Decision struct {
@@ -197,7 +215,7 @@ type Decision struct {
 	Status v1beta1.CanaryStatus
 	// Actions to carry out, in order, before writing Status.
 	Actions []Action
-	// Events to record and send to alert providers.
+	// Events to record; those with an Alert go to alert providers too.
 	Events []Event
 	// Results of the judge for each metric this tick.
 	Results []judge.Result

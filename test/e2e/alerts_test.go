@@ -42,14 +42,19 @@ type slackMessage struct {
 	} `json:"attachments"`
 }
 
-// TestAlerts runs a release that is rolled back under serin run, with its
-// events sent to an AlertProvider of every type, all received by a real
-// receiver process: each gets its documented payload, each alert only the
-// events of its severity and above, a provider with a proxy sends through
-// it, and a receiver that is down or hangs does not slow the release.
+// TestAlerts runs a release that waits for approval and is rolled back
+// under serin run, with its alerts sent to an AlertProvider of every type,
+// all received by a real receiver process. As in Flagger, a release alerts
+// at its start, its wait for approval and its end, once each: the steps,
+// the failed checks and the first of the rollback's two events are
+// recorded, not sent. Each provider gets its documented payload, each
+// alert only what reaches its severity, a provider with a proxy sends
+// through it, and a receiver that is down or hangs does not slow the
+// release.
 func TestAlerts(t *testing.T) {
 	bin := serin(t)
 	recv := startReceiver(t)
+	gate, _ := startLoadtester(t, bin)
 	port, down := freePort(t), freePort(t)
 	providers := strings.Join([]string{
 		alertProvider("slack", "slack", fmt.Sprintf("  channel: releases\n  username: serin\n  address: %s/slack/T0/B0\n", recv.URL)),
@@ -66,6 +71,9 @@ func TestAlerts(t *testing.T) {
     threshold: 2
     stepWeight: 20
     webhooks:
+      - name: approval
+        type: confirm-rollout
+        url: %s/gate/check
       - name: smoke
         type: rollout
         url: %s/status/500
@@ -100,24 +108,27 @@ func TestAlerts(t *testing.T) {
       - name: receiver-hangs
         providerRef:
           name: slow
-`, recv.URL)
+`, gate, recv.URL)
 	state := releasePodinfo(t, bin, port, analysis, providers)
+	waitPhase(t, state, "podinfo", v1beta1.PhaseWaiting, 30*time.Second)
+	openGate(t, gate, "/gate/open")
 	// Two failed checks at 1s intervals: were a message to the hanging
 	// receiver waited for (10s each), the rollback would take minutes.
 	waitPhase(t, state, "podinfo", v1beta1.PhaseFailed, 30*time.Second)
 
-	events := canaryEvents(t, state, "podinfo")
-	var warn, fail []string
-	for _, e := range events {
+	var fail []string
+	warnings := 0
+	for _, e := range canaryEvents(t, state, "podinfo") {
 		switch {
 		case e.Type == "Warning" && e.Reason == "Failed":
 			fail = append(fail, e.Message)
 		case e.Type == "Warning":
-			warn = append(warn, e.Message)
+			warnings++
 		}
 	}
-	if len(fail) == 0 || len(warn) == 0 {
-		t.Fatalf("want warnings and a rollback among the events: %+v", events)
+	// Recorded: the failed checks and both rollback events.
+	if len(fail) != 2 || warnings == 0 {
+		t.Fatalf("want failed checks and two rollback events among the events: %+v", canaryEvents(t, state, "podinfo"))
 	}
 	last := fail[len(fail)-1]
 	waitFor(t, 20*time.Second, "the rollback at every receiver", func() bool {
@@ -133,15 +144,12 @@ func TestAlerts(t *testing.T) {
 		return true
 	})
 
-	// Slack, Rocket.Chat and Discord's Slack endpoint: a message with the
-	// event as an attachment coloured by severity.
+	// Slack, Rocket.Chat and Discord's Slack endpoint: one message per
+	// alert, with the event as an attachment coloured by severity:
+	// initialized, waiting for approval, new revision, rolled back.
 	for _, p := range []string{"/slack/T0/B0", "/rocket/hooks/x", "/discord/api/webhooks/1/x/slack"} {
-		reqs := recv.requests(t, p)
-		if len(reqs) < len(events)-1 { // every event, but the hanging receiver's own
-			t.Errorf("%s got %d messages for %d events", p, len(reqs), len(events))
-		}
-		colors := map[string]bool{}
-		for _, r := range reqs {
+		var got []string
+		for _, r := range recv.requests(t, p) {
 			var m slackMessage
 			if err := json.Unmarshal([]byte(r.Body), &m); err != nil || len(m.Attachments) != 1 {
 				t.Fatalf("%s: not a Slack message with one attachment: %s", p, r.Body)
@@ -157,40 +165,46 @@ func TestAlerts(t *testing.T) {
 			if p == "/slack/T0/B0" && (m.Channel != "releases" || m.Username != "serin") {
 				t.Errorf("slack: channel %q username %q, want the provider's", m.Channel, m.Username)
 			}
-			colors[a.Color] = true
+			got = append(got, a.Color+" "+a.Text)
 		}
-		for _, c := range []string{"good", "warning", "danger"} {
-			if !colors[c] {
-				t.Errorf("%s: no %s message among %v (info, warn, error)", p, c, colors)
+		want := []string{"good Initialization done!", "warning Waiting for approval", "good New revision detected!", "danger " + last}
+		if len(got) != len(want) {
+			t.Fatalf("%s got %d messages, want %d, one per alert:\n%s", p, len(got), len(want), strings.Join(got, "\n"))
+		}
+		for i := range want {
+			if !strings.HasPrefix(got[i], want[i]) {
+				t.Errorf("%s message %d = %q, want %q...", p, i, got[i], want[i])
 			}
 		}
 	}
 
-	// Google Chat: {"text": ...}, every event.
+	// Google Chat: {"text": ...}, every alert.
 	for _, r := range recv.requests(t, "/gchat/") {
 		var m map[string]string
 		if err := json.Unmarshal([]byte(r.Body), &m); err != nil || len(m) != 1 || !strings.Contains(m["text"], "podinfo.test: ") {
 			t.Errorf("gchat: want {\"text\": ...}, got %s", r.Body)
 		}
 	}
-	// Teams with severity warn: the warnings and the rollback, nothing
-	// else.
-	teams := recv.requests(t, "/msteams/")
-	for _, r := range teams {
+	// Teams with severity warn: the wait for approval and the rollback.
+	var teams []string
+	for _, r := range recv.requests(t, "/msteams/") {
 		var m map[string]string
 		if err := json.Unmarshal([]byte(r.Body), &m); err != nil || len(m) != 1 {
 			t.Errorf("msteams: want {\"text\": ...}, got %s", r.Body)
 		}
-		if !strings.HasPrefix(m["text"], "[warn] ") && !strings.HasPrefix(m["text"], "[error] ") {
-			t.Errorf("msteams (severity warn) got %q", m["text"])
-		}
+		teams = append(teams, m["text"])
 	}
-	if len(teams) == 0 {
-		t.Error("msteams got no warning")
+	if len(teams) != 2 || !strings.HasPrefix(teams[0], "[warn] podinfo.test: Waiting for approval") ||
+		teams[1] != "[error] podinfo.test: "+last {
+		t.Errorf("msteams (severity warn) got %q, want the wait and the rollback", teams)
 	}
-	// The generic webhook with severity error: the rollback only, as
+	// The generic webhook with severity error: the rollback, once, as
 	// serin's Event.
-	for _, r := range recv.requests(t, "/generic") {
+	generic := recv.requests(t, "/generic")
+	if len(generic) != 1 {
+		t.Errorf("generic (severity error) got %d messages, want the rollback once", len(generic))
+	}
+	for _, r := range generic {
 		var e struct {
 			Name, Namespace, Phase, Type, Reason, Message, Severity string
 			Timestamp                                               time.Time

@@ -178,6 +178,12 @@ func TestFlaggerMetricsInPrometheus(t *testing.T) {
 			t.Errorf("no slack message starting %q in %q", want, texts)
 		}
 	}
+	// As Flagger's, one message per rollback, and none for the steps.
+	for prefix, want := range map[string]int{"Canary failed!": 1, "Rolling back": 0, "Advance": 0} {
+		if n := len(slices.DeleteFunc(slices.Clone(texts), func(s string) bool { return !strings.HasPrefix(s, prefix) })); n != want {
+			t.Errorf("%d slack messages start %q, want %d: %q", n, prefix, want, texts)
+		}
+	}
 	if n := len(events.bodies()); n <= len(texts) {
 		t.Errorf("event webhook got %d events, want every event (more than the %d announcements)", n, len(texts))
 	}
