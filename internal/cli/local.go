@@ -47,7 +47,8 @@ func newLocalEngine(a local.Adapters) local.Engine {
 		Now:       time.Now,
 		Transport: a.Dialer.Transport,
 	})
-	webhooks := hooks.New(hooks.Options{Now: time.Now, Client: &http.Client{Transport: a.Dialer.Transport()}})
+	webhooks := hooks.New(hooks.Options{Now: time.Now, Client: &http.Client{Transport: a.Dialer.Transport()},
+		OnEventError: func(err error) { a.Logger.Warn("event webhook", "err", err) }})
 	alerts := notify.New(notify.Options{
 		Providers: notify.ProviderLookup(a.Providers),
 		Now:       time.Now,

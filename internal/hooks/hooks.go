@@ -18,6 +18,7 @@ import (
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
 	"github.com/serinhq/serin/internal/rollout"
+	"github.com/serinhq/serin/internal/sendq"
 )
 
 // DefaultTimeout bounds one call of a webhook that sets no timeout.
@@ -56,7 +57,16 @@ type Options struct {
 	// EventWebhook receives the events of every Canary that has no
 	// "event" webhook of its own (Flagger's -event-webhook).
 	EventWebhook string
+	// OnEventError receives each event that an event webhook did not
+	// take (after its retries) or that was dropped, from the senders'
+	// goroutines; nil drops them.
+	OnEventError func(error)
 }
+
+// maxEventQueue bounds the events waiting for one event webhook; more are
+// dropped, with an error, rather than held behind a receiver that does
+// not answer.
+const maxEventQueue = 1000
 
 // Caller calls webhooks. It is safe for concurrent use.
 type Caller struct {
@@ -66,6 +76,8 @@ type Caller struct {
 	backoff      time.Duration
 	now          func() time.Time
 	eventWebhook string
+	onEventError func(error)
+	events       *sendq.Queues // by event webhook URL
 }
 
 var (
@@ -75,7 +87,8 @@ var (
 
 // New returns a Caller.
 func New(opts Options) *Caller {
-	h := &Caller{client: opts.Client, backoff: opts.Backoff, now: opts.Now, eventWebhook: opts.EventWebhook}
+	h := &Caller{client: opts.Client, backoff: opts.Backoff, now: opts.Now, eventWebhook: opts.EventWebhook,
+		onEventError: opts.OnEventError, events: sendq.New(maxEventQueue)}
 	if h.client == nil {
 		h.client = &http.Client{}
 	}
@@ -119,20 +132,42 @@ func (h *Caller) Call(ctx context.Context, c *v1beta1.Canary, t v1beta1.HookType
 }
 
 // Notify implements engine.Notifier for the Canary's "event" webhooks, or,
-// when it has none, the Caller's EventWebhook. Failures are dropped: an
-// event is informational.
+// when it has none, the Caller's EventWebhook. It queues the calls and
+// returns: a sender per webhook URL posts them in order, each with the
+// webhook's timeout and retries, so that a receiver that is slow or down
+// never holds a release's tick. A call that fails goes to OnEventError.
 func (h *Caller) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event) {
 	hooks := Webhooks(c, v1beta1.EventHook)
 	if len(hooks) == 0 && h.eventWebhook != "" {
 		hooks = []v1beta1.CanaryWebhook{{Name: "events", URL: h.eventWebhook}}
 	}
+	// The tick's context ends with the tick; a call has its own timeout.
+	ctx = context.WithoutCancel(ctx)
 	for _, w := range hooks {
 		md := make(map[string]string, len(w.Metadata)+3)
 		maps.Copy(md, w.Metadata)
 		md["eventMessage"] = e.Message
 		md["eventType"] = string(e.Type)
 		md["timestamp"] = strconv.FormatInt(h.now().UnixMilli(), 10)
-		h.call(ctx, w, v1beta1.EventHook, payload(c, md))
+		p := payload(c, md)
+		queued := h.events.Enqueue(w.URL, func() {
+			if ok, msg := h.call(ctx, w, v1beta1.EventHook, p); !ok {
+				h.eventError(c, fmt.Errorf("event not sent: %s", msg))
+			}
+		})
+		if !queued {
+			h.eventError(c, fmt.Errorf("event webhook %s (%s): %d events waiting, event dropped", w.Name, w.URL, h.events.Max()))
+		}
+	}
+}
+
+// FlushEvents waits until the events queued by earlier Notify calls are
+// sent or have failed.
+func (h *Caller) FlushEvents() { h.events.Flush() }
+
+func (h *Caller) eventError(c *v1beta1.Canary, err error) {
+	if h.onEventError != nil {
+		h.onEventError(fmt.Errorf("canary %s/%s: %w", c.Namespace, c.Name, err))
 	}
 }
 

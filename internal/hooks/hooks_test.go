@@ -3,6 +3,7 @@ package hooks
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -258,6 +259,7 @@ func TestNotifyEventHooks(t *testing.T) {
 	at := time.UnixMilli(1_800_000_000_123)
 	h := New(Options{Now: func() time.Time { return at }})
 	h.Notify(context.Background(), c, rollout.Event{Type: rollout.Warning, Reason: "Synced", Message: "Halt podinfo.test advancement"})
+	h.FlushEvents()
 	got := events.calls()
 	if len(got) != 1 {
 		t.Fatalf("%d event calls, want 1", len(got))
@@ -285,6 +287,7 @@ func TestNotifyEventWebhook(t *testing.T) {
 	e := rollout.Event{Type: rollout.Normal, Reason: "Progressing", Message: "Advance podinfo.test canary weight 10"}
 
 	h.Notify(context.Background(), canary(v1beta1.CanaryWebhook{Name: "gate", Type: v1beta1.ConfirmRolloutHook, URL: own.URL}), e)
+	h.FlushEvents()
 	got := global.calls()
 	if len(got) != 1 {
 		t.Fatalf("%d calls of the global event webhook, want 1", len(got))
@@ -295,11 +298,79 @@ func TestNotifyEventWebhook(t *testing.T) {
 	}
 
 	h.Notify(context.Background(), canary(v1beta1.CanaryWebhook{Name: "events", Type: v1beta1.EventHook, URL: own.URL}), e)
+	h.FlushEvents()
 	if n := len(global.calls()); n != 1 {
 		t.Errorf("the global event webhook got the event of a Canary with its own (%d calls)", n)
 	}
 	if n := len(own.calls()); n != 1 {
 		t.Errorf("the Canary's event webhook got %d calls, want 1", n)
+	}
+}
+
+// Event webhooks are called in the background: one that hangs holds
+// neither Notify (the release's tick) nor the Canary's other event
+// webhook, each gets the events in order, and a failure is reported.
+func TestNotifyEventHooksInBackground(t *testing.T) {
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	ok, failing := startHook(t, 200), startHook(t, 500)
+	c := canary(
+		v1beta1.CanaryWebhook{Name: "hung", Type: v1beta1.EventHook, URL: hung.URL, Timeout: "1h"},
+		v1beta1.CanaryWebhook{Name: "ok", Type: v1beta1.EventHook, URL: ok.URL},
+		v1beta1.CanaryWebhook{Name: "failing", Type: v1beta1.EventHook, URL: failing.URL},
+	)
+	var (
+		mu   sync.Mutex
+		errs []string
+	)
+	h := New(Options{Backoff: time.Millisecond, OnEventError: func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, err.Error())
+	}})
+	done := make(chan struct{})
+	go func() {
+		for i := range 5 {
+			h.Notify(context.Background(), c, rollout.Event{Type: rollout.Normal, Reason: "Progressing", Message: fmt.Sprint("event ", i)})
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Notify waited for a hanging event webhook")
+	}
+	testWait(t, "the events at the webhooks that answer", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ok.calls()) == 5 && len(errs) == 5
+	})
+	for i, p := range ok.calls() {
+		if p.Metadata["eventMessage"] != fmt.Sprint("event ", i) {
+			t.Errorf("call %d got %q, want the events in order", i, p.Metadata["eventMessage"])
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) != 5 || !strings.Contains(errs[0], "canary test/podinfo: event not sent: webhook failing ("+failing.URL+")") {
+		t.Errorf("errors %q, want the 5 events the failing webhook refused", errs)
+	}
+}
+
+// testWait polls cond until it holds, for up to 10s.
+func testWait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
 

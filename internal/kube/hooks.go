@@ -32,7 +32,8 @@ func newHooksAndNotifier(c client.Client, o Options, group string) (engine.Hooks
 	if o.Transport != nil {
 		hc = &http.Client{Transport: o.Transport()}
 	}
-	h := hooks.New(hooks.Options{Client: hc, Now: o.Now, EventWebhook: o.Alerts.EventWebhook})
+	h := hooks.New(hooks.Options{Client: hc, Now: o.Now, EventWebhook: o.Alerts.EventWebhook,
+		OnEventError: func(err error) { o.Logger.Warn("event webhook", "err", err) }})
 	n := notify.New(notify.Options{
 		Providers:   groupProviders(c, group),
 		Secrets:     secretLookup(c),

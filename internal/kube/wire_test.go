@@ -97,7 +97,7 @@ func TestOptionsTransport(t *testing.T) {
 	if r := h.Call(t.Context(), canary, v1beta1.ConfirmRolloutHook); len(r) != 1 || !r[0].OK {
 		t.Fatalf("webhook through the table: %+v", r)
 	}
-	n.Notify(t.Context(), canary, rollout.Event{Type: rollout.Warning, Reason: "Failed", Message: "Rolling back podinfo.test"})
+	n.Notify(t.Context(), canary, rollout.Event{Type: rollout.Warning, Reason: "Failed", Message: "Canary failed! Scaling down podinfo.test", Alert: rollout.AlertError})
 	want := map[string]bool{"flagger-loadtester.test/gate/check": true, "alerts.test/hook": true}
 	for len(want) > 0 {
 		select {

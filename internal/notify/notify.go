@@ -15,6 +15,7 @@ import (
 	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/engine"
 	"github.com/serinhq/serin/internal/rollout"
+	"github.com/serinhq/serin/internal/sendq"
 )
 
 // DefaultTimeout bounds one message when Options.Timeout is zero.
@@ -133,12 +134,11 @@ const SlackPostMessageURL = "https://slack.com/api/chat.postMessage"
 // for each AlertProvider, so that a receiver that is slow or down never
 // holds a release's tick.
 type Alerts struct {
-	opts Options
+	opts   Options
+	queues *sendq.Queues // by AlertProvider
 
 	mu      sync.Mutex
 	clients map[string]*http.Client // by proxy URL, "" for none
-	queues  map[string][]func()     // messages waiting, by AlertProvider; present while one is being sent
-	senders sync.WaitGroup
 }
 
 var _ engine.Notifier = (*Alerts)(nil)
@@ -151,7 +151,7 @@ func New(opts Options) *Alerts {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Alerts{opts: opts, clients: map[string]*http.Client{}, queues: map[string][]func(){}}
+	return &Alerts{opts: opts, clients: map[string]*http.Client{}, queues: sendq.New(maxQueue)}
 }
 
 // Notify implements engine.Notifier: it queues an event that alerts for
@@ -199,7 +199,7 @@ func (a *Alerts) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event)
 
 // Flush waits until the messages queued by earlier Notify calls are sent
 // or have failed.
-func (a *Alerts) Flush() { a.senders.Wait() }
+func (a *Alerts) Flush() { a.queues.Flush() }
 
 func (a *Alerts) fail(c *v1beta1.Canary, alert v1beta1.CanaryAlert, err error) {
 	if a.opts.OnError != nil {
@@ -207,39 +207,10 @@ func (a *Alerts) fail(c *v1beta1.Canary, alert v1beta1.CanaryAlert, err error) {
 	}
 }
 
-// enqueue queues send for the AlertProvider ref, starting a sender for it
-// unless one is running.
+// enqueue queues send for the AlertProvider ref.
 func (a *Alerts) enqueue(c *v1beta1.Canary, alert v1beta1.CanaryAlert, ref string, send func()) {
-	a.mu.Lock()
-	q, running := a.queues[ref]
-	if len(q) >= maxQueue {
-		a.mu.Unlock()
-		a.fail(c, alert, fmt.Errorf("AlertProvider %s: %d messages waiting, message dropped", ref, len(q)))
-		return
-	}
-	a.queues[ref] = append(q, send)
-	if !running {
-		a.senders.Add(1)
-		go a.drain(ref)
-	}
-	a.mu.Unlock()
-}
-
-// drain sends the messages queued for ref, in order, until none is left.
-func (a *Alerts) drain(ref string) {
-	defer a.senders.Done()
-	for {
-		a.mu.Lock()
-		q := a.queues[ref]
-		if len(q) == 0 {
-			delete(a.queues, ref)
-			a.mu.Unlock()
-			return
-		}
-		send := q[0]
-		a.queues[ref] = q[1:]
-		a.mu.Unlock()
-		send()
+	if !a.queues.Enqueue(ref, send) {
+		a.fail(c, alert, fmt.Errorf("AlertProvider %s: %d messages waiting, message dropped", ref, a.queues.Max()))
 	}
 }
 
