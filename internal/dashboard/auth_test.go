@@ -30,6 +30,8 @@ type fakeCaller struct {
 	command map[string]bool
 	asked   map[string]int // "verb ns/name" -> times asked
 	err     error
+	// commandErr fails the questions about commands only.
+	commandErr error
 }
 
 func (c *fakeCaller) Name() string { return c.name }
@@ -41,6 +43,9 @@ func (c *fakeCaller) Can(_ context.Context, verb, ns, name string) (bool, error)
 	}
 	if verb == VerbView {
 		return c.view[ns], nil
+	}
+	if c.commandErr != nil {
+		return false, c.commandErr
 	}
 	return c.command[ns+"/"+name], nil
 }
@@ -153,6 +158,63 @@ func TestReadsFilteredByNamespace(t *testing.T) {
 }
 
 var jsonHdr = map[string]string{"Content-Type": "application/json"}
+
+// The state says, per Canary, whether the caller may command it, which
+// the page shows its buttons for: asked once per namespace, and about the
+// Canary itself only when the namespace is denied and it has a release to
+// steer.
+func TestStateSaysWhoMayCommand(t *testing.T) {
+	auth := newFakeAuth()
+	auth.callers["ops"] = &fakeCaller{name: "ops", view: map[string]bool{"test": true, "other": true},
+		command: map[string]bool{"test/": true}, asked: map[string]int{}}
+	auth.callers["alice"].view["other"] = true
+	src := twoNamespaces()
+	src.snap.Canaries[1].Status.Phase = v1beta1.PhaseSucceeded // other/podinfo: idle
+	h := New(Options{Source: src, Auth: auth})
+	commandable := func(tok string) map[string]bool {
+		t.Helper()
+		code, body := do(t, h, http.MethodGet, "/api/state", tok, nil)
+		var st State
+		if err := json.Unmarshal(body, &st); err != nil || code != http.StatusOK {
+			t.Fatalf("%s: %d %s", tok, code, body)
+		}
+		got := map[string]bool{}
+		for _, c := range st.Canaries {
+			got[c.Namespace+"/"+c.Name] = c.CanCommand
+		}
+		return got
+	}
+	for tok, want := range map[string]string{
+		"ops":   "map[other/podinfo:false test/podinfo:true]", // the namespace test
+		"alice": "map[other/podinfo:false test/podinfo:true]", // the Canary test/podinfo, in progress
+		"bob":   "map[test/podinfo:false]",                    // views only
+	} {
+		if got := fmt.Sprint(commandable(tok)); got != want {
+			t.Errorf("%s may command %s, want %s", tok, got, want)
+		}
+	}
+	ops, alice := auth.callers["ops"].asked, auth.callers["alice"].asked
+	if ops["command test/"] != 1 || ops["command test/podinfo"] != 0 || ops["command other/"] != 1 {
+		t.Errorf("ops was asked %v, want once per namespace", ops)
+	}
+	// The idle Canary of a denied namespace costs no question of its own.
+	if alice["command test/podinfo"] != 1 || alice["command other/podinfo"] != 0 {
+		t.Errorf("alice was asked %v", alice)
+	}
+	// An open dashboard takes no commands, so it shows no buttons.
+	open := New(Options{Source: twoNamespaces()})
+	code, body := do(t, open, http.MethodGet, "/api/state", "", nil)
+	if code != http.StatusOK || strings.Contains(string(body), `"canCommand":true`) {
+		t.Errorf("open dashboard: %d %s", code, body)
+	}
+	// An authorizer that fails about commands denies the buttons, not the
+	// page (one that fails about views fails the page: broke's 502 above).
+	auth.callers["flaky"] = &fakeCaller{name: "flaky", view: map[string]bool{"test": true}, asked: map[string]int{},
+		command: map[string]bool{"test/": true}, commandErr: errors.New("SubjectAccessReview: timeout")}
+	if got := fmt.Sprint(commandable("flaky")); got != "map[test/podinfo:false]" {
+		t.Errorf("flaky: %s", got)
+	}
+}
 
 func TestCommand(t *testing.T) {
 	src := twoNamespaces()

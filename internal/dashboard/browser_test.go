@@ -228,10 +228,16 @@ func TestDashboardInChromium(t *testing.T) {
 		`request-success-rate`, `≥ 99%`, `≤ 500 ms`,
 		`data-deployment="test/podinfo-primary"`, `data-deployment="test/podinfo"`,
 		`class="pill pill-ok">live<`,
+		// A dashboard without an authenticator takes no commands: it
+		// shows no buttons, and says so.
+		`>view only<`,
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the rendered page has no %s", want)
 		}
+	}
+	if strings.Contains(dom, `data-action=`) {
+		t.Error("a dashboard that takes no commands shows command buttons")
 	}
 	// Both sides served traffic: each row shows a success rate, RPS and
 	// latencies rendered by the page's script.

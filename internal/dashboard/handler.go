@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serinhq/serin/api/v1beta1"
 	"github.com/serinhq/serin/internal/local"
 	"github.com/serinhq/serin/internal/rollout"
 )
@@ -108,10 +109,11 @@ type apiError struct {
 // access is what one request's caller may see. It asks the Caller once
 // per namespace and forgets the answers with the request.
 type access struct {
-	caller Caller // nil when the dashboard is open
-	ctx    context.Context
-	views  map[string]bool
-	err    error
+	caller   Caller // nil when the dashboard is open
+	ctx      context.Context
+	views    map[string]bool
+	commands map[string]bool // by namespace
+	err      error
 }
 
 // canView says whether the caller may see namespace ns; an error of the
@@ -132,11 +134,37 @@ func (a *access) canView(ns string) bool {
 	return ok
 }
 
+// canCommand says whether the caller may command the Canary ns/name,
+// whose phase is phase. It asks about the namespace first and, when that
+// is denied, about the Canary itself only while it has a release to steer
+// (in progress or Failed), so that a page of many idle Canaries costs one
+// question per namespace. An open dashboard takes no commands; an error
+// of the Caller denies, without failing the page.
+func (a *access) canCommand(ns, name, phase string) bool {
+	if a.caller == nil {
+		return false
+	}
+	ok, seen := a.commands[ns]
+	if !seen {
+		ok, _ = a.caller.Can(a.ctx, VerbCommand, ns, "")
+		a.commands[ns] = ok
+	}
+	if ok {
+		return true
+	}
+	switch v1beta1.CanaryPhase(phase) {
+	case v1beta1.PhaseProgressing, v1beta1.PhaseWaiting, v1beta1.PhaseWaitingPromotion, v1beta1.PhaseFailed:
+		ok, err := a.caller.Can(a.ctx, VerbCommand, ns, name)
+		return ok && err == nil
+	}
+	return false
+}
+
 // authed authenticates a read with opts.Auth, if any: 401 without valid
 // credentials.
 func (h *handler) authed(next func(http.ResponseWriter, *http.Request, *access)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		a := &access{ctx: r.Context(), views: map[string]bool{}}
+		a := &access{ctx: r.Context(), views: map[string]bool{}, commands: map[string]bool{}}
 		if h.opts.Auth != nil {
 			c, ok := h.authenticate(w, r)
 			if !ok {
@@ -203,6 +231,10 @@ func (h *handler) state(w http.ResponseWriter, r *http.Request, a *access) {
 	if a.err != nil {
 		writeJSON(w, http.StatusBadGateway, apiError{Error: a.err.Error()})
 		return
+	}
+	for i := range st.Canaries {
+		c := &st.Canaries[i]
+		c.CanCommand = a.canCommand(c.Namespace, c.Name, c.Phase)
 	}
 	writeJSON(w, http.StatusOK, st)
 }

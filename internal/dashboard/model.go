@@ -52,6 +52,9 @@ type Canary struct {
 	Metrics       []Metric `json:"metrics"`
 	// Decisions are the Canary's last events, oldest first.
 	Decisions []Decision `json:"decisions"`
+	// CanCommand is whether the caller may give the Canary commands: the
+	// page shows its buttons only then.
+	CanCommand bool `json:"canCommand"`
 }
 
 // Metric is the last evaluation of one of a Canary's metrics.

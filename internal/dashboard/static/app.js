@@ -192,8 +192,10 @@
       type: "button", class: "btn" + (COMMANDS[cmd].danger ? " btn-danger" : ""), "data-action": cmd,
       disabled: cmd === "retry" ? false : !live, title: cmd === "retry" ? null : why,
     }, COMMANDS[cmd].label);
-    const list = [btn("promote"), btn("abort"), btn(c.paused ? "resume" : "pause")];
+    let list = [btn("promote"), btn("abort"), btn(c.paused ? "resume" : "pause")];
     if (c.phase === "Failed") list.push(btn("retry"));
+    // Buttons only for a caller who may command the Canary.
+    if (!c.canCommand) list = [el("span", { class: "muted read-only", title: "you may view this Canary but not command it" }, "view only")];
     const bar = el("div", { class: "actions" }, list,
       el("button", { type: "button", class: "btn btn-link toggle-history", "aria-expanded": String(isExpanded(key)) },
         isExpanded(key) ? "Hide history" : "Show history"));
