@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,7 +62,11 @@ func (s *scripted) Tick(_ context.Context, c *v1beta1.Canary, cmd rollout.Comman
 	case st.Iterations == 1:
 		events = append(events, rollout.Event{Type: rollout.Normal, Reason: "Synced", Message: fmt.Sprintf("Initialization done! %s.%s", c.Name, c.Namespace)})
 	}
-	return rollout.Decision{Status: st, Events: events, RequeueAfter: s.every}, nil
+	every := s.every
+	if c.Spec.Analysis != nil && c.Spec.Analysis.Interval == "1h" {
+		every = time.Hour // ticked only by a change
+	}
+	return rollout.Decision{Status: st, Events: events, RequeueAfter: every}, nil
 }
 
 func (s *scripted) of(name string) []tick {
@@ -208,6 +213,35 @@ func TestReconcilerOnAPIServer(t *testing.T) {
 			t.Errorf("promote passed %d times, want once", promotes)
 		}
 		waitEvent(t, cl, ns, "command", "Promoting", "Promote command on request")
+	})
+
+	t.Run("a change of the target's spec ticks at once, a Deployment's or a DaemonSet's", func(t *testing.T) {
+		labels := map[string]string{"app": "watched"}
+		tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}}
+		targets := map[string]client.Object{
+			"Deployment": &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "watched-deploy"},
+				Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}},
+			"DaemonSet": &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "watched-ds"},
+				Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}},
+		}
+		for kind, target := range targets {
+			name := target.GetName()
+			newCanary(name, func(c *v1beta1.Canary) {
+				c.Spec.TargetRef = v1beta1.LocalObjectReference{APIVersion: "apps/v1", Kind: kind, Name: name}
+				c.Spec.Analysis.Interval = "1h"
+			})
+			testenv.Eventually(t, 20*time.Second, "the first tick of "+name, func(context.Context) (bool, error) { return len(eng.of(name)) == 1, nil })
+			if err := cl.Create(t.Context(), target); err != nil {
+				t.Fatal(err)
+			}
+			testenv.Eventually(t, 20*time.Second, "a tick when the "+kind+" is created", func(context.Context) (bool, error) { return len(eng.of(name)) == 2, nil })
+			patch := []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"app:2"}]}}}}`)
+			if err := cl.Patch(t.Context(), target, client.RawPatch(types.StrategicMergePatchType, patch)); err != nil {
+				t.Fatal(err)
+			}
+			testenv.Eventually(t, 20*time.Second, "a tick when the "+kind+"'s spec changes", func(context.Context) (bool, error) { return len(eng.of(name)) == 3, nil })
+		}
 	})
 
 	t.Run("revertOnDeletion holds the Canary until the engine terminates it", func(t *testing.T) {
