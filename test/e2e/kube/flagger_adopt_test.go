@@ -36,6 +36,10 @@ type flaggerRelease struct {
 	targetImage string // the target's image; the primary runs image170
 	// revert sets spec.revertOnDeletion, with the finalizer Flagger adds.
 	revert bool
+	// httpRoute routes with the gateway.networking.k8s.io/v1beta1
+	// HTTPRoute Flagger's gatewayapi:v1beta1 provider writes for Linkerd,
+	// instead of an SMI TrafficSplit.
+	httpRoute bool
 }
 
 // writeFlaggerState writes the walkthrough's Canary as a flagger.app Canary
@@ -119,9 +123,26 @@ func writeFlaggerState(t *testing.T, cl client.Client, ns string, r flaggerRelea
 		},
 	}}
 	split.SetGroupVersionKind(schema.GroupVersionKind{Group: "split.smi-spec.io", Version: "v1alpha2", Kind: "TrafficSplit"})
+	if r.httpRoute {
+		// A mesh (GAMMA) route: its parent is the apex Service.
+		backend := func(name string, weight int) any {
+			return map[string]any{"group": "", "kind": "Service", "name": name, "port": int64(9898), "weight": int64(weight)}
+		}
+		split = &unstructured.Unstructured{Object: map[string]any{
+			"metadata": map[string]any{"name": "podinfo", "namespace": ns},
+			"spec": map[string]any{
+				"parentRefs": []any{map[string]any{"group": "core", "kind": "Service", "name": "podinfo", "port": int64(9898)}},
+				"rules": []any{map[string]any{
+					"matches":     []any{map[string]any{"path": map[string]any{"type": "PathPrefix", "value": "/"}}},
+					"backendRefs": []any{backend("podinfo-primary", 100-r.weight), backend("podinfo-canary", r.weight)},
+				}},
+			},
+		}}
+		split.SetGroupVersionKind(schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1beta1", Kind: "HTTPRoute"})
+	}
 	split.SetOwnerReferences(owner)
 	if err := cl.Create(ctx, split); err != nil {
-		t.Fatalf("create trafficsplit: %v", err)
+		t.Fatalf("create %s: %v", split.GetKind(), err)
 	}
 
 	cond := v1beta1.CanaryCondition{Type: v1beta1.PromotedCondition, Status: metav1.ConditionUnknown, Reason: "Progressing",
@@ -165,18 +186,7 @@ func TestAdoptFlaggerRelease(t *testing.T) {
 	donePrimary := writeFlaggerState(t, cl, done, flaggerRelease{phase: v1beta1.PhaseSucceeded,
 		applied: "6f8d2b9c4x", promoted: "6f8d2b9c4x", targetImage: image170, revert: true})
 
-	e.route = trafficSplitWeights(cl, e.ns, "podinfo")
-	e.mesh = startMesh(t, e.ns, "podinfo", e.route)
-	e.prom = testenv.StartPrometheus(t, []string{e.mesh.addr}, time.Second)
-	// The analysis's first check reads the last 10s of traffic: wait until
-	// Prometheus has some, as it would on a cluster Flagger ran.
-	testenv.Eventually(t, time.Minute, "canary traffic in Prometheus", func(ctx context.Context) (bool, error) {
-		b, err := e.prom.Query(ctx, fmt.Sprintf(`sum(response_total{namespace=%q,deployment="podinfo"})`, e.ns))
-		return err == nil && strings.Contains(string(b), `"value"`), err
-	})
-	weights := recordWeights(t, e.route)
-	e.opts = kube.Options{MeshProvider: "linkerd", MetricsServer: e.prom.URL}
-	e.ctrl = startController(t, cluster.RESTConfig(), e.opts)
+	weights := e.takeOver(t, trafficSplitWeights(cl, e.ns, "podinfo"), "linkerd")
 
 	waitEvent(t, cl, e.ns, "podinfo", "Took over podinfo.adopt from Flagger's status (Progressing, canary weight 30)")
 	waitEvent(t, cl, done, "podinfo", "Took over podinfo.adopted-done from Flagger's status (Succeeded, canary weight 0)")
@@ -237,6 +247,67 @@ func TestAdoptFlaggerRelease(t *testing.T) {
 	if err := cl.Get(t.Context(), client.ObjectKey{Namespace: done, Name: "podinfo"}, apex); err != nil || apex.Spec.Selector["app"] != "podinfo" {
 		t.Errorf("apex service after the deletion selects %v (%v), want app=podinfo", apex.Spec.Selector, err)
 	}
+}
+
+// TestAdoptFlaggerReleaseOnHTTPRoute swaps Flagger for serin where
+// Flagger drove Linkerd through a Gateway API HTTPRoute (its
+// gatewayapi:v1beta1 provider, as Flagger's Linkerd install sets it) and
+// left a release Progressing at canary weight 30. serin, given the same
+// provider, continues it from 30 on the same HTTPRoute to its promotion,
+// without recreating the route or touching the primary before then.
+func TestAdoptFlaggerReleaseOnHTTPRoute(t *testing.T) {
+	cluster := startFlaggerCluster(t)
+	cl := cluster.Client()
+	e := &env{cluster: cluster, cl: cl, ns: "adopt-route"}
+	applyExample(t, cl, e.ns)
+	primary := writeFlaggerState(t, cl, e.ns, flaggerRelease{phase: v1beta1.PhaseProgressing, weight: 30,
+		applied: "7dc9f5b8b4", promoted: "5c79d9c6c8", targetImage: image171, httpRoute: true})
+	route := &unstructured.Unstructured{}
+	route.SetGroupVersionKind(schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1beta1", Kind: "HTTPRoute"})
+	if err := cl.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "podinfo"}, route); err != nil {
+		t.Fatal(err)
+	}
+
+	weights := e.takeOver(t, httpRouteWeights(cl, e.ns, "podinfo"), "gatewayapi:v1beta1")
+
+	waitEvent(t, cl, e.ns, "podinfo", "Took over podinfo.adopt-route from Flagger's status (Progressing, canary weight 30)")
+	waitWeight(t, e, 40)
+	checkUntouched(t, cl, primary)
+	waitPhase(t, cl, e.ns, "podinfo", v1beta1.PhaseSucceeded, 2*time.Minute, v1beta1.PhaseFailed)
+	checkPromoted(t, e, image171)
+	weights.stop()
+	checkResumed(t, weights.seen(), 30, 100)
+
+	now := &unstructured.Unstructured{}
+	now.SetGroupVersionKind(route.GroupVersionKind())
+	if err := cl.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "podinfo"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if now.GetUID() != route.GetUID() {
+		t.Errorf("the HTTPRoute was recreated (uid %s, Flagger's %s), want it taken over", now.GetUID(), route.GetUID())
+	}
+	if refs := now.GetOwnerReferences(); len(refs) != 1 || refs[0].UID != route.GetOwnerReferences()[0].UID {
+		t.Errorf("the HTTPRoute's owners are %+v, want the Canary alone", refs)
+	}
+}
+
+// takeOver starts the mesh on route, a Prometheus scraping it and, once
+// Prometheus has the canary's traffic (as it would on a cluster Flagger
+// ran: the analysis's first check reads the last 10s), the controller with
+// provider. It returns the recorder of the route's weights from then on.
+func (e *env) takeOver(t *testing.T, route func(ctx context.Context) (int, int, error), provider string) *recorder[int] {
+	t.Helper()
+	e.route = route
+	e.mesh = startMesh(t, e.ns, "podinfo", e.route)
+	e.prom = testenv.StartPrometheus(t, []string{e.mesh.addr}, time.Second)
+	testenv.Eventually(t, time.Minute, "canary traffic in Prometheus", func(ctx context.Context) (bool, error) {
+		b, err := e.prom.Query(ctx, fmt.Sprintf(`sum(response_total{namespace=%q,deployment="podinfo"})`, e.ns))
+		return err == nil && strings.Contains(string(b), `"value"`), err
+	})
+	weights := recordWeights(t, e.route)
+	e.opts = kube.Options{MeshProvider: provider, MetricsServer: e.prom.URL}
+	e.ctrl = startController(t, e.cluster.RESTConfig(), e.opts)
+	return weights
 }
 
 // checkUntouched checks the primary Deployment p is the same object at
