@@ -93,7 +93,7 @@ func TestKubernetes(t *testing.T) {
 		waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseSucceeded, 3*time.Minute, v1beta1.PhaseFailed)
 		t.Logf("promoted %s after set image", time.Since(start).Round(time.Second))
 		checkPromoted(t, e, image171)
-		checkSteps(t, weights.seen())
+		checkSteps(t, weights)
 
 		// A bad release: the new revision fails 20% of its requests.
 		e.mesh.setCanary(behaviour{ErrorRate: 0.2, LatencyMS: 4})
@@ -150,7 +150,7 @@ func TestKubernetes(t *testing.T) {
 		waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseSucceeded, 3*time.Minute, v1beta1.PhaseFailed)
 		checkPromoted(t, e, image171)
 		t.Logf("canary weights seen in the HTTPRoute: %v", weights.seen())
-		checkSteps(t, weights.seen())
+		checkSteps(t, weights)
 	})
 
 	t.Run("controller restarted mid-release resumes at the same weight", func(t *testing.T) {
@@ -290,8 +290,14 @@ func checkInitialized(t *testing.T, e *env) {
 
 // checkSteps checks the canary's weight rose in steps of 10 to 100 and
 // went back to 0.
-func checkSteps(t *testing.T, seen []int) {
+func checkSteps(t *testing.T, weights *recorder[int]) {
 	t.Helper()
+	// The route reads 0 by now; give the recorder its next sample.
+	testenv.Eventually(t, 10*time.Second, "the recorder to see the weight back at 0", func(context.Context) (bool, error) {
+		seen := weights.seen()
+		return len(seen) > 0 && seen[len(seen)-1] == 0, nil
+	})
+	seen := weights.seen()
 	var rising []int
 	for _, w := range seen {
 		if w > 0 {
