@@ -164,7 +164,7 @@ func (m *machine) start(restart bool) {
 		if g := m.hooks(v1beta1.ConfirmRolloutHook); !g.ok {
 			m.ignoreCommand("%s revision %s is waiting for approval (%s)", m.s.target, rev, g.why)
 			m.setPhase(v1beta1.PhaseWaiting)
-			m.sayAlert(g.alert(AlertWarn), Normal, "Waiting", "Waiting for approval of %s revision %s: %s", m.s.target, rev, g.why)
+			m.sayAlert(m.waitAlert(g, v1beta1.PhaseWaiting), Normal, "Waiting", "Waiting for approval of %s revision %s: %s", m.s.target, rev, g.why)
 			m.requeue = m.s.interval
 			return
 		}
@@ -456,7 +456,7 @@ func (m *machine) promote(why string, manual bool) {
 	if !manual {
 		if g := m.hooks(v1beta1.ConfirmPromotionHook); !g.ok {
 			m.setPhase(v1beta1.PhaseWaitingPromotion)
-			m.sayAlert(g.alert(AlertWarn), Normal, "Waiting", "Waiting for approval to promote %s (%s): %s", m.s.target, why, g.why)
+			m.sayAlert(m.waitAlert(g, v1beta1.PhaseWaitingPromotion), Normal, "Waiting", "Waiting for approval to promote %s (%s): %s", m.s.target, why, g.why)
 			m.st.LastCheckTime = m.stamp()
 			m.requeue = m.nextCheck()
 			return

@@ -238,12 +238,15 @@ type gate struct {
 	muted bool
 }
 
-// alert returns level, or NoAlert when the gate's wait is muted.
-func (g gate) alert(level Alert) Alert {
-	if g.muted {
+// waitAlert is the alert of a wait at gate g in phase: a warning when the
+// wait begins (the phase is new), none while it goes on, however its
+// message changes, and none when every webhook holding the gate has
+// muteAlert.
+func (m *machine) waitAlert(g gate, phase v1beta1.CanaryPhase) Alert {
+	if g.muted || m.c.Status.Phase == phase {
 		return NoAlert
 	}
-	return level
+	return AlertWarn
 }
 
 // hooks returns the outcome of the webhooks of gate t. A gate without
