@@ -143,6 +143,7 @@ func (h *Caller) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event)
 	}
 	// The tick's context ends with the tick; a call has its own timeout.
 	ctx = context.WithoutCancel(ctx)
+	canary := c.Namespace + "/" + c.Name // the sender must not read c later
 	for _, w := range hooks {
 		md := make(map[string]string, len(w.Metadata)+3)
 		maps.Copy(md, w.Metadata)
@@ -152,11 +153,11 @@ func (h *Caller) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event)
 		p := payload(c, md)
 		queued := h.events.Enqueue(w.URL, func() {
 			if ok, msg := h.call(ctx, w, v1beta1.EventHook, p); !ok {
-				h.eventError(c, fmt.Errorf("event not sent: %s", msg))
+				h.eventError(canary, fmt.Errorf("event not sent: %s", msg))
 			}
 		})
 		if !queued {
-			h.eventError(c, fmt.Errorf("event webhook %s (%s): %d events waiting, event dropped", w.Name, w.URL, h.events.Max()))
+			h.eventError(canary, fmt.Errorf("event webhook %s (%s): %d events waiting, event dropped", w.Name, w.URL, h.events.Max()))
 		}
 	}
 }
@@ -165,9 +166,9 @@ func (h *Caller) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event)
 // sent or have failed.
 func (h *Caller) FlushEvents() { h.events.Flush() }
 
-func (h *Caller) eventError(c *v1beta1.Canary, err error) {
+func (h *Caller) eventError(canary string, err error) {
 	if h.onEventError != nil {
-		h.onEventError(fmt.Errorf("canary %s/%s: %w", c.Namespace, c.Name, err))
+		h.onEventError(fmt.Errorf("canary %s: %w", canary, err))
 	}
 }
 
