@@ -24,12 +24,13 @@ func newValidateCommand() *cobra.Command {
 		Short: "Check manifests: Canaries, MetricTemplates, AlertProviders and the workloads they release",
 		Long: `validate reads YAML or JSON manifests (files, directories searched for
 *.yaml, *.yml and *.json, or - for standard input) and reports every problem
-with its file, line and field path. Configurations of serin proxy (routes
-and no apiVersion) are checked as serin proxy --config reads them. Flagger's flagger.app/v1beta1 kinds are
-accepted as they are. Warnings (prefixed "warning:") name what is accepted,
-as Flagger accepts it, but is likely not what was meant, such as fields that
-have no effect; they do not fail the command. It prints "OK: N objects in M
-files" when there is no error, and exits 1 otherwise.`,
+with its file, line and field path. Flagger's flagger.app/v1beta1 kinds are
+accepted as they are. Configurations of serin proxy (routes and no
+apiVersion) are checked as serin proxy --config reads them. Warnings
+(prefixed "warning:") name what is accepted, as Flagger accepts it, but is
+likely not what was meant, such as fields that have no effect; they do not
+fail the command. It prints "OK: N objects in M files" when there is no
+error, and exits 1 otherwise.`,
 		Example: `  serin validate -f examples/podinfo
   kubectl get canary -A -o yaml | serin validate -f -`,
 		Args: cobra.NoArgs,
