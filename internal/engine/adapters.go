@@ -45,3 +45,10 @@ type Hooks interface {
 type Notifier interface {
 	Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event)
 }
+
+// Drainer is a Notifier that sends in the background: Drain waits, until
+// ctx ends, for what it has queued, and says what was left. A runtime
+// that stops drains its notifier, so that its last decisions are told.
+type Drainer interface {
+	Drain(ctx context.Context) error
+}

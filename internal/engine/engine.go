@@ -59,6 +59,15 @@ func (e *Engine) Tick(ctx context.Context, c *v1beta1.Canary, cmd rollout.Comman
 	return d, nil
 }
 
+// Drain waits, until ctx ends, for the notifier to send what it has
+// queued, when it sends in the background (a Drainer).
+func (e *Engine) Drain(ctx context.Context) error {
+	if d, ok := e.notifier.(Drainer); ok {
+		return d.Drain(ctx)
+	}
+	return nil
+}
+
 // gates calls the webhooks of the gates in order and stops after the first
 // outcome that ends the tick: a gate that did not pass, or a rollback
 // webhook that asks for a rollback.

@@ -83,6 +83,7 @@ type Caller struct {
 var (
 	_ engine.Hooks    = (*Caller)(nil)
 	_ engine.Notifier = (*Caller)(nil)
+	_ engine.Drainer  = (*Caller)(nil)
 )
 
 // New returns a Caller.
@@ -162,9 +163,14 @@ func (h *Caller) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event)
 	}
 }
 
-// FlushEvents waits until the events queued by earlier Notify calls are
-// sent or have failed.
-func (h *Caller) FlushEvents() { h.events.Flush() }
+// Drain implements engine.Drainer: it waits, until ctx ends, for the
+// event webhook calls queued so far to be sent or to fail.
+func (h *Caller) Drain(ctx context.Context) error {
+	if err := h.events.Drain(ctx); err != nil {
+		return fmt.Errorf("event webhooks: %w", err)
+	}
+	return nil
+}
 
 func (h *Caller) eventError(canary string, err error) {
 	if h.onEventError != nil {

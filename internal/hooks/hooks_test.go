@@ -259,7 +259,7 @@ func TestNotifyEventHooks(t *testing.T) {
 	at := time.UnixMilli(1_800_000_000_123)
 	h := New(Options{Now: func() time.Time { return at }})
 	h.Notify(context.Background(), c, rollout.Event{Type: rollout.Warning, Reason: "Synced", Message: "Halt podinfo.test advancement"})
-	h.FlushEvents()
+	_ = h.Drain(context.Background())
 	got := events.calls()
 	if len(got) != 1 {
 		t.Fatalf("%d event calls, want 1", len(got))
@@ -287,7 +287,7 @@ func TestNotifyEventWebhook(t *testing.T) {
 	e := rollout.Event{Type: rollout.Normal, Reason: "Progressing", Message: "Advance podinfo.test canary weight 10"}
 
 	h.Notify(context.Background(), canary(v1beta1.CanaryWebhook{Name: "gate", Type: v1beta1.ConfirmRolloutHook, URL: own.URL}), e)
-	h.FlushEvents()
+	_ = h.Drain(context.Background())
 	got := global.calls()
 	if len(got) != 1 {
 		t.Fatalf("%d calls of the global event webhook, want 1", len(got))
@@ -298,7 +298,7 @@ func TestNotifyEventWebhook(t *testing.T) {
 	}
 
 	h.Notify(context.Background(), canary(v1beta1.CanaryWebhook{Name: "events", Type: v1beta1.EventHook, URL: own.URL}), e)
-	h.FlushEvents()
+	_ = h.Drain(context.Background())
 	if n := len(global.calls()); n != 1 {
 		t.Errorf("the global event webhook got the event of a Canary with its own (%d calls)", n)
 	}

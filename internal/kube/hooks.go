@@ -27,7 +27,7 @@ type GlobalAlerts struct {
 // newHooksAndNotifier returns the webhook caller and the notifier, which
 // sends every event to the Canary's event webhooks and to its
 // AlertProviders (read through c, in group), or to the global destinations.
-func newHooksAndNotifier(c client.Client, o Options, group string) (engine.Hooks, engine.Notifier) {
+func newHooksAndNotifier(c client.Client, o Options, group string) (engine.Hooks, notify.Multi) {
 	var hc *http.Client
 	if o.Transport != nil {
 		hc = &http.Client{Transport: o.Transport()}

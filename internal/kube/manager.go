@@ -170,7 +170,9 @@ func NewScheme() (*runtime.Scheme, error) {
 }
 
 // NewManager returns a manager running the Canary controller on the
-// cluster cfg points at. Start it with Start(ctx); it stops when ctx ends.
+// cluster cfg points at. Start it with Start(ctx); it stops when ctx ends,
+// and then waits up to 10s for the alerts and event webhook calls it has
+// queued.
 func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
@@ -221,11 +223,13 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	wl := newWorkload(mgr.GetClient(), o)
+	var notifiers []engine.Drainer
 	for _, g := range groups {
-		engines, err := newEngines(mgr.GetClient(), cfg, o, g)
+		engines, notifier, err := newEngines(mgr.GetClient(), cfg, o, g)
 		if err != nil {
 			return nil, err
 		}
+		notifiers = append(notifiers, notifier)
 		r := &Reconciler{
 			Group:       g,
 			Client:      mgr.GetClient(),
@@ -271,7 +275,32 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			return nil, fmt.Errorf("add http server on %s: %w", srv.addr, err)
 		}
 	}
-	return mgr, nil
+	return &drainingManager{Manager: mgr, notifiers: notifiers, log: o.Logger}, nil
+}
+
+// drainTimeout bounds how long a stopping controller waits for its alerts
+// and event webhook calls.
+const drainTimeout = 10 * time.Second
+
+// drainingManager is the controller's manager, which, once stopped, gives
+// its notifiers drainTimeout to send what they queued: the alerts of the
+// controllers' last decisions, which the manager's Start returns after.
+type drainingManager struct {
+	ctrl.Manager
+	notifiers []engine.Drainer
+	log       *slog.Logger
+}
+
+func (m *drainingManager) Start(ctx context.Context) error {
+	err := m.Manager.Start(ctx)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+	defer cancel()
+	for _, n := range m.notifiers {
+		if derr := n.Drain(dctx); derr != nil {
+			m.log.Warn("stopped with messages unsent", "err", derr)
+		}
+	}
+	return err
 }
 
 // targetIndex indexes Canaries by the name of their target.

@@ -24,12 +24,13 @@ func routerSchemes() []func(*runtime.Scheme) error {
 }
 
 // newEngines returns the engines of the controller, one per traffic
-// provider, built on first use. The workload, metric source, webhooks and
-// notifier are shared; the metric source reaches the cluster through c
+// provider, built on first use, and their notifier to drain when the
+// controller stops. The workload, metric source, webhooks and notifier
+// are shared; the metric source reaches the cluster through c
 // and cfg for the keptn and externalmetrics providers. They run the
 // Canaries of group, whose MetricTemplates and AlertProviders are of that
 // group too.
-func newEngines(c client.Client, cfg *rest.Config, o Options, group string) (Engines, error) {
+func newEngines(c client.Client, cfg *rest.Config, o Options, group string) (Engines, engine.Drainer, error) {
 	src := o.Source
 	if src == nil {
 		src = metrics.New(metrics.Options{
@@ -43,7 +44,7 @@ func newEngines(c client.Client, cfg *rest.Config, o Options, group string) (Eng
 		})
 	}
 	if _, err := traffic.ForProvider(o.MeshProvider, c); err != nil {
-		return nil, fmt.Errorf("mesh provider: %w", err)
+		return nil, nil, fmt.Errorf("mesh provider: %w", err)
 	}
 	w := newWorkload(c, o)
 	hooks, notifier := newHooksAndNotifier(c, o, group)
@@ -70,7 +71,7 @@ func newEngines(c client.Client, cfg *rest.Config, o Options, group string) (Eng
 		}
 		engines[provider] = e
 		return e, nil
-	}, nil
+	}, notifier, nil
 }
 
 // newWorkload returns the controller's workload, shaped by the options.

@@ -235,8 +235,21 @@ func (r *Runtime) Run(ctx context.Context, api func(context.Context) error) (err
 	}
 }
 
-// shutdown stops every pod and writes the final state.
+// drainTimeout bounds how long a stopping runtime waits for its alerts
+// and event webhook calls.
+const drainTimeout = 10 * time.Second
+
+// shutdown sends what the engine's notifier queued (its receivers may be
+// pods of this runtime, such as a loadtester), stops every pod and writes
+// the final state.
 func (r *Runtime) shutdown() {
+	if d, ok := r.engine.(interface{ Drain(context.Context) error }); ok {
+		dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		if err := d.Drain(dctx); err != nil {
+			r.log.Warn("stopped with messages unsent", "err", err)
+		}
+		cancel()
+	}
 	r.mu.Lock()
 	pods := make([]*Pod, 0, len(r.pods))
 	for _, p := range r.pods {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -201,6 +202,15 @@ func (a *Alerts) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event)
 // or have failed.
 func (a *Alerts) Flush() { a.queues.Flush() }
 
+// Drain implements engine.Drainer: it waits, until ctx ends, for the
+// messages queued so far.
+func (a *Alerts) Drain(ctx context.Context) error {
+	if err := a.queues.Drain(ctx); err != nil {
+		return fmt.Errorf("alerts: %w", err)
+	}
+	return nil
+}
+
 func (a *Alerts) fail(c *v1beta1.Canary, alert v1beta1.CanaryAlert, err error) {
 	if a.opts.OnError != nil {
 		a.opts.OnError(fmt.Errorf("alert %s of canary %s/%s: %w", alert.Name, c.Namespace, c.Name, err))
@@ -368,13 +378,31 @@ func (a *Alerts) post(ctx context.Context, client *http.Client, addr, token stri
 // Multi sends each event to every notifier, in order.
 type Multi []engine.Notifier
 
-var _ engine.Notifier = Multi(nil)
+var (
+	_ engine.Notifier = Multi(nil)
+	_ engine.Drainer  = Multi(nil)
+	_ engine.Drainer  = (*Alerts)(nil)
+)
 
 // Notify implements engine.Notifier.
 func (m Multi) Notify(ctx context.Context, c *v1beta1.Canary, e rollout.Event) {
 	for _, n := range m {
 		n.Notify(ctx, c, e)
 	}
+}
+
+// Drain drains every notifier that is an engine.Drainer, at once, until
+// ctx ends.
+func (m Multi) Drain(ctx context.Context) error {
+	errs := make([]error, len(m))
+	var wg sync.WaitGroup
+	for i, n := range m {
+		if d, ok := n.(engine.Drainer); ok {
+			wg.Go(func() { errs[i] = d.Drain(ctx) })
+		}
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Nop drops every event.

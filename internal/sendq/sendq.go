@@ -4,16 +4,23 @@
 // go through it, which keeps a release's tick from waiting on a receiver.
 package sendq
 
-import "sync"
+import (
+	"context"
+	"fmt"
+	"sync"
+)
 
 // Queues holds a queue of sends per destination. The zero value is not
 // usable: call New.
 type Queues struct {
 	max int
 
-	mu      sync.Mutex
-	queues  map[string][]func() // sends waiting, by destination; present while one is being sent
-	senders sync.WaitGroup
+	mu     sync.Mutex
+	queues map[string][]func() // sends waiting, by destination; present while one is being sent
+	// pending counts the sends queued and not done; idle is closed when
+	// it falls to zero.
+	pending int
+	idle    chan struct{}
 }
 
 // New returns Queues that hold at most max sends waiting per destination.
@@ -35,19 +42,41 @@ func (q *Queues) Enqueue(dest string, send func()) bool {
 		return false
 	}
 	q.queues[dest] = append(waiting, send)
+	if q.pending++; q.pending == 1 {
+		q.idle = make(chan struct{})
+	}
 	if !running {
-		q.senders.Add(1)
 		go q.drain(dest)
 	}
 	return true
 }
 
 // Flush waits until the sends queued by earlier Enqueue calls are done.
-func (q *Queues) Flush() { q.senders.Wait() }
+func (q *Queues) Flush() { _ = q.Drain(context.Background()) }
+
+// Drain waits until every send queued is done, or ctx ends: then it
+// returns an error saying how many were not. A runtime that stops drains
+// its queues, so that the alerts of its last decisions are not lost.
+func (q *Queues) Drain(ctx context.Context) error {
+	q.mu.Lock()
+	if q.pending == 0 {
+		q.mu.Unlock()
+		return nil
+	}
+	idle := q.idle
+	q.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return fmt.Errorf("%d not sent: %w", q.pending, ctx.Err())
+	}
+}
 
 // drain runs the sends queued for dest, in order, until none is left.
 func (q *Queues) drain(dest string) {
-	defer q.senders.Done()
 	for {
 		q.mu.Lock()
 		waiting := q.queues[dest]
@@ -60,5 +89,10 @@ func (q *Queues) drain(dest string) {
 		q.queues[dest] = waiting[1:]
 		q.mu.Unlock()
 		send()
+		q.mu.Lock()
+		if q.pending--; q.pending == 0 {
+			close(q.idle)
+		}
+		q.mu.Unlock()
 	}
 }

@@ -1,6 +1,7 @@
 package sendq
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -67,5 +68,27 @@ func TestQueues(t *testing.T) {
 	q.Flush()
 	if len(got["slow"]) != 4 {
 		t.Errorf("slow got %v", got["slow"])
+	}
+}
+
+// Drain waits for what is queued, or says how much is left when its
+// context ends first.
+func TestDrain(t *testing.T) {
+	q := New(10)
+	if err := q.Drain(context.Background()); err != nil {
+		t.Errorf("drain of nothing: %v", err)
+	}
+	release := make(chan struct{})
+	for range 3 {
+		q.Enqueue("slow", func() { <-release })
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := q.Drain(ctx); err == nil || err.Error() != "3 not sent: context canceled" {
+		t.Errorf("drain cut short: %v, want 3 not sent", err)
+	}
+	close(release)
+	if err := q.Drain(context.Background()); err != nil {
+		t.Errorf("drain: %v", err)
 	}
 }

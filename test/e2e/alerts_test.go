@@ -231,3 +231,57 @@ func TestAlerts(t *testing.T) {
 		t.Error("the hanging receiver got nothing")
 	}
 }
+
+// TestAlertsSentBeforeExit stops serin run (SIGINT) right after a
+// rollback, while its alerts wait behind a receiver that takes 3s per
+// message: serin run sends them before it exits, the rollback's
+// included.
+func TestAlertsSentBeforeExit(t *testing.T) {
+	bin := serin(t)
+	recv := startReceiver(t)
+	port := freePort(t)
+	provider := alertProvider("slow", "webhook", fmt.Sprintf("  address: %s/delay/3s/alerts\n", recv.URL))
+	analysis := fmt.Sprintf(`    interval: 1s
+    threshold: 2
+    stepWeight: 20
+    webhooks:
+      - name: smoke
+        type: rollout
+        url: %s/status/500
+    alerts:
+      - name: slow
+        providerRef:
+          name: slow
+`, recv.URL)
+	dir, state := t.TempDir(), t.TempDir()
+	app := writeFile(t, dir, "app.yaml", appManifests(port)+provider)
+	cn := writeFile(t, dir, "canary.yaml", canaryNamed("podinfo", port, analysis))
+	run := start(t, bin, "run", "-f", app, "-f", cn, "--state-dir", state)
+	waitPhase(t, state, "podinfo", v1beta1.PhaseInitialized, time.Minute)
+	if out, err := cli(t, bin, state, "set", "image", "deployment/podinfo", "podinfod=quay.io/stefanprodan/podinfo:1.7.1"); err != nil {
+		t.Fatalf("set image: %v\n%s", err, out)
+	}
+	waitPhase(t, state, "podinfo", v1beta1.PhaseFailed, 30*time.Second)
+	sentBefore := len(recv.requests(t, "/delay/"))
+	if err := run.interrupt(t); err != nil {
+		t.Fatalf("serin run: %v", err)
+	}
+	var got []string
+	for _, r := range recv.requests(t, "/delay/") {
+		var e struct{ Reason, Message, Severity string }
+		if err := json.Unmarshal([]byte(r.Body), &e); err != nil {
+			t.Fatalf("alert: %v: %s", err, r.Body)
+		}
+		got = append(got, e.Severity+" "+e.Message)
+	}
+	want := []string{"info Initialization done!", "info New revision detected!", "error Canary failed!"}
+	if len(got) != len(want) {
+		t.Fatalf("the receiver got %d alerts, want %d (%d of them before the interrupt):\n%s", len(got), len(want), sentBefore, strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("alert %d = %q, want %q...", i, got[i], want[i])
+		}
+	}
+	t.Logf("%d of %d alerts were sent before the interrupt", sentBefore, len(got))
+}

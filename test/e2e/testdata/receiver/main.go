@@ -4,6 +4,7 @@
 // by path:
 //
 //	/hang...         never answers (until the client hangs up)
+//	/delay/D/...     answers 200 after the duration D (such as 3s)
 //	/status/NNN...   answers NNN
 //	anything else    answers 200
 //
@@ -69,6 +70,17 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/hang"):
 		<-r.Context().Done()
+	case strings.HasPrefix(r.URL.Path, "/delay/"):
+		d, err := time.ParseDuration(strings.SplitN(strings.TrimPrefix(r.URL.Path, "/delay/"), "/", 2)[0])
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		select {
+		case <-time.After(d):
+			fmt.Fprint(w, "ok")
+		case <-r.Context().Done():
+		}
 	case strings.HasPrefix(r.URL.Path, "/status/"):
 		code, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(r.URL.Path, "/status/"), "/", 2)[0])
 		if err != nil || code < 200 || code > 599 {
