@@ -238,17 +238,20 @@ func newEventsCommand() *cobra.Command {
 }
 
 func newSetCommand() *cobra.Command {
-	set := &cobra.Command{Use: "set", Short: "Change a Deployment's image or environment, as kubectl set"}
+	set := &cobra.Command{Use: "set", Short: "Change a Deployment's (or DaemonSet's) image or environment, as kubectl set"}
 	var (
 		tfi targetFlags
 		lfe localFlags
 	)
 	image := &cobra.Command{
-		Use:   "image deployment/NAME CONTAINER=IMAGE",
+		Use:   "image deployment/NAME|daemonset/NAME CONTAINER=IMAGE",
 		Short: "Set a container's image (a new revision: a Canary releases it)",
-		Args:  cobra.ExactArgs(2),
+		Long: `set image sets the image of a container of a Deployment or, on a cluster,
+a DaemonSet, as kubectl set image does: a new revision, which the Canary
+targeting it releases. The local runtime runs Deployments only.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := deploymentArg(args[0])
+			kind, name, err := workloadArg(args[0])
 			if err != nil {
 				return err
 			}
@@ -260,14 +263,28 @@ func newSetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ns, err := deploymentNamespace(cmd.Context(), t, &tfi, name)
+			var ns string
+			switch _, isLocal := t.(localTarget); {
+			case kind == "deployment":
+				ns, err = deploymentNamespace(cmd.Context(), t, &tfi, name)
+			case isLocal:
+				err = fmt.Errorf("daemonset/%s: the local runtime runs Deployments only; a DaemonSet is released on a cluster (--kubeconfig)", name)
+			default:
+				if ns, err = tfi.ns(t); err == nil && ns == "" {
+					err = fmt.Errorf("daemonset/%s: name its namespace with -n", name)
+				}
+			}
 			if err != nil {
 				return err
 			}
-			if err := t.SetImage(cmd.Context(), local.SetImageRequest{Namespace: ns, Name: name, Container: container, Image: img}); err != nil {
+			req := local.SetImageRequest{Namespace: ns, Name: name, Container: container, Image: img}
+			if kind == "daemonset" {
+				req.Kind = "DaemonSet"
+			}
+			if err := t.SetImage(cmd.Context(), req); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "deployment/%s image updated\n", name)
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s/%s image updated\n", kind, name)
 			return err
 		},
 	}
@@ -307,6 +324,18 @@ func newSetCommand() *cobra.Command {
 	lfe.add(env)
 	set.AddCommand(image, env)
 	return set
+}
+
+// workloadArg reads deployment/NAME or daemonset/NAME (or kubectl's other
+// spellings of the kinds) into the kind, "deployment" or "daemonset", and
+// the name.
+func workloadArg(s string) (kind, name string, err error) {
+	kind, name, ok := strings.Cut(s, "/")
+	kind = local.NormalizeKind(kind)
+	if !ok || (kind != "deployment" && kind != "daemonset") || name == "" {
+		return "", "", fmt.Errorf("want deployment/NAME or daemonset/NAME, got %q", s)
+	}
+	return kind, name, nil
 }
 
 func deploymentArg(s string) (string, error) {

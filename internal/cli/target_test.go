@@ -91,3 +91,21 @@ func TestLogsOnClusterPointsToKubectl(t *testing.T) {
 		t.Errorf("logs on a cluster: %v", err)
 	}
 }
+
+// set image takes a Deployment or a DaemonSet; the local runtime runs
+// Deployments only, which it says before reaching any instance.
+func TestSetImageKinds(t *testing.T) {
+	state := t.TempDir()
+	for arg, want := range map[string]string{
+		"daemonset/agent":    "daemonset/agent: the local runtime runs Deployments only; a DaemonSet is released on a cluster (--kubeconfig)",
+		"ds/agent":           "daemonset/agent: the local runtime runs Deployments only",
+		"statefulset/db":     `want deployment/NAME or daemonset/NAME, got "statefulset/db"`,
+		"daemonset/":         `want deployment/NAME or daemonset/NAME, got "daemonset/"`,
+		"deployment/podinfo": "no serin is running",
+	} {
+		_, _, err := runCLI(t, "", "set", "image", arg, "app=podinfo:2", "--state-dir", state)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("set image %s: %v, want %q", arg, err, want)
+		}
+	}
+}

@@ -192,27 +192,43 @@ func (c *Client) commandTarget(ctx context.Context, ns, name string) (client.Obj
 	}
 }
 
-// SetImage sets the image of a Deployment's container, as kubectl set
-// image does.
+// SetImage sets the image of a container of a Deployment or, with Kind
+// DaemonSet, a DaemonSet, as kubectl set image does.
 func (c *Client) SetImage(ctx context.Context, r local.SetImageRequest) error {
-	const resource = "deployments.apps"
-	d := &appsv1.Deployment{}
-	if err := c.cl.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: r.Name}, d); err != nil {
+	var (
+		obj      client.Object
+		template func() *corev1.PodTemplateSpec
+		resource = "deployments.apps"
+		kind     = "deployment"
+	)
+	switch r.Kind {
+	case "", "Deployment":
+		d := &appsv1.Deployment{}
+		obj, template = d, func() *corev1.PodTemplateSpec { return &d.Spec.Template }
+	case "DaemonSet":
+		d := &appsv1.DaemonSet{}
+		obj, template = d, func() *corev1.PodTemplateSpec { return &d.Spec.Template }
+		resource, kind = "daemonsets.apps", "daemonset"
+	default:
+		return fmt.Errorf("set image: want a Deployment or a DaemonSet, got a %s", r.Kind)
+	}
+	if err := c.cl.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: r.Name}, obj); err != nil {
 		return access(err, "get", resource, r.Namespace)
 	}
-	orig := d.DeepCopy()
+	orig := obj.DeepCopyObject().(client.Object)
 	found := false
-	for i := range d.Spec.Template.Spec.Containers {
-		if d.Spec.Template.Spec.Containers[i].Name == r.Container {
-			d.Spec.Template.Spec.Containers[i].Image, found = r.Image, true
+	containers := template().Spec.Containers
+	for i := range containers {
+		if containers[i].Name == r.Container {
+			containers[i].Image, found = r.Image, true
 		}
 	}
 	if !found {
-		return fmt.Errorf("deployment %s/%s has no container %q", r.Namespace, r.Name, r.Container)
+		return fmt.Errorf("%s %s/%s has no container %q", kind, r.Namespace, r.Name, r.Container)
 	}
 	// A strategic merge patch of the one container's image, as kubectl
 	// set image sends: it merges with what changed meanwhile (the
 	// controller scaling the Deployment), so it needs no precondition.
-	err := c.cl.Patch(ctx, d, client.StrategicMergeFrom(orig))
+	err := c.cl.Patch(ctx, obj, client.StrategicMergeFrom(orig))
 	return access(err, "patch", resource, r.Namespace)
 }

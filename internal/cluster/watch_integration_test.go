@@ -480,3 +480,47 @@ func TestWatcherFlaggerLater(t *testing.T) {
 		return err == nil && len(snap.Canaries) == 1 && snap.Canaries[0].APIVersion == "flagger.app/v1beta1", err
 	})
 }
+
+// TestSetImage sets a container's image on a real API server: of a
+// Deployment and of a DaemonSet, as RBAC allows the caller, with one line
+// naming what is wrong otherwise.
+func TestSetImage(t *testing.T) {
+	c := startCluster(t)
+	ns := c.CreateNamespace(t, "test")
+	d := deployment(ns, "podinfo")
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agent"},
+		Spec: appsv1.DaemonSetSpec{Selector: d.Spec.Selector, Template: d.Spec.Template}}
+	create(t, c.Client(), d, ds)
+	cfg := c.RESTConfig()
+	cfg.BearerToken = c.ServiceAccountToken(t, ns, "releaser",
+		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments", "daemonsets"}, Verbs: []string{"get", "patch"}})
+	cl, err := cluster.NewForConfig(cfg, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const img = "ghcr.io/stefanprodan/podinfo:6.7.1"
+	for _, r := range []local.SetImageRequest{
+		{Namespace: ns, Name: "podinfo", Container: "app", Image: img},
+		{Kind: "Deployment", Namespace: ns, Name: "podinfo", Container: "app", Image: img},
+		{Kind: "DaemonSet", Namespace: ns, Name: "agent", Container: "app", Image: img},
+	} {
+		if err := cl.SetImage(t.Context(), r); err != nil {
+			t.Errorf("set image %+v: %v", r, err)
+		}
+	}
+	if err := c.Client().Get(t.Context(), client.ObjectKeyFromObject(d), d); err != nil || d.Spec.Template.Spec.Containers[0].Image != img {
+		t.Errorf("deployment's image: %v (%v)", d.Spec.Template.Spec.Containers, err)
+	}
+	if err := c.Client().Get(t.Context(), client.ObjectKeyFromObject(ds), ds); err != nil || ds.Spec.Template.Spec.Containers[0].Image != img {
+		t.Errorf("daemonset's image: %v (%v)", ds.Spec.Template.Spec.Containers, err)
+	}
+	for r, want := range map[local.SetImageRequest]string{
+		{Kind: "DaemonSet", Namespace: ns, Name: "agent", Container: "sidecar", Image: img}: `daemonset ` + ns + `/agent has no container "sidecar"`,
+		{Kind: "DaemonSet", Namespace: ns, Name: "missing", Container: "app", Image: img}:   "not found",
+		{Kind: "StatefulSet", Namespace: ns, Name: "db", Container: "app", Image: img}:      "want a Deployment or a DaemonSet, got a StatefulSet",
+	} {
+		if err := cl.SetImage(t.Context(), r); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("set image %+v: %v, want %q", r, err, want)
+		}
+	}
+}

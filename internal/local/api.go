@@ -73,6 +73,9 @@ func (t TypedObject) Decode() (any, error) {
 // API's changes.
 type (
 	SetImageRequest struct {
+		// Kind is Deployment (the default when empty) or DaemonSet; the
+		// local runtime runs Deployments only.
+		Kind                              string `json:",omitempty"`
 		Namespace, Name, Container, Image string
 	}
 	SetEnvRequest struct {
@@ -146,6 +149,10 @@ func (r *Runtime) Handler() http.Handler {
 		var b SetImageRequest
 		if err := json.NewDecoder(req.Body).Decode(&b); err != nil {
 			reply(w, nil, err)
+			return
+		}
+		if b.Kind != "" && b.Kind != "Deployment" {
+			reply(w, nil, fmt.Errorf("set image: the local runtime runs Deployments only, not a %s", b.Kind))
 			return
 		}
 		reply(w, "ok", r.SetImage(b.Namespace, b.Name, b.Container, b.Image))

@@ -305,6 +305,8 @@ func NormalizeKind(k string) string {
 	switch strings.ToLower(k) {
 	case "deploy", "deployment", "deployments", "deployment.apps":
 		return "deployment"
+	case "ds", "daemonset", "daemonsets", "daemonset.apps":
+		return "daemonset"
 	case "svc", "service", "services":
 		return "service"
 	case "canary", "canaries", "cn", "canary.serin.dev", "canary.flagger.app":

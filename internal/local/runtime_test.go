@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,6 +106,14 @@ func TestRuntimeReleases(t *testing.T) {
 			}
 		}
 	}()
+	// A DaemonSet's image is not the Deployment's of the same name.
+	ds := SetImageRequest{Kind: "DaemonSet", Namespace: "test", Name: "podinfo", Container: "app", Image: "podinfo:1.7.1"}
+	if err := NewClient(dir).SetImage(ctx, ds); err == nil || !strings.Contains(err.Error(), "the local runtime runs Deployments only, not a DaemonSet") {
+		t.Errorf("set image of a DaemonSet: %v", err)
+	}
+	if c, _ := rt.Canary("test", "podinfo"); c.Status.Phase != v1beta1.PhaseInitialized {
+		t.Fatalf("after a refused set image the canary is %s", c.Status.Phase)
+	}
 	if err := NewClient(dir).SetImage(ctx, SetImageRequest{Namespace: "test", Name: "podinfo", Container: "app", Image: "podinfo:1.7.1"}); err != nil {
 		t.Fatal(err)
 	}
