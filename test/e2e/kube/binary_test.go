@@ -117,7 +117,7 @@ func TestControllerBinaryKilled(t *testing.T) {
 		ctl = startControllerProcess(t, bin, healthAddr, args)
 		waitPhase(t, e.cl, e.ns, "podinfo", v1beta1.PhaseSucceeded, 3*time.Minute, v1beta1.PhaseFailed)
 		checkPromoted(t, e, img)
-		weights.stop()
+		weights.stopAt(t, 0)
 		seen := weights.seen()
 		t.Logf("release %d: killed %s after weight %d was seen, at status weight %d, route weight %d; route weights since: %v",
 			i+1, delay.Round(time.Millisecond), target, killedAt, routed, seen)

@@ -292,11 +292,7 @@ func checkInitialized(t *testing.T, e *env) {
 // went back to 0.
 func checkSteps(t *testing.T, weights *recorder[int]) {
 	t.Helper()
-	// The route reads 0 by now; give the recorder its next sample.
-	testenv.Eventually(t, 10*time.Second, "the recorder to see the weight back at 0", func(context.Context) (bool, error) {
-		seen := weights.seen()
-		return len(seen) > 0 && seen[len(seen)-1] == 0, nil
-	})
+	weights.stopAt(t, 0) // the route reads 0 by now
 	seen := weights.seen()
 	var rising []int
 	for _, w := range seen {

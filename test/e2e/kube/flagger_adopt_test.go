@@ -197,7 +197,7 @@ func TestAdoptFlaggerRelease(t *testing.T) {
 
 	waitPhase(t, cl, e.ns, "podinfo", v1beta1.PhaseSucceeded, 2*time.Minute, v1beta1.PhaseFailed)
 	checkPromoted(t, e, image171)
-	weights.stop()
+	weights.stopAt(t, 0)
 	checkResumed(t, weights.seen(), 30, 100)
 	c, err := getCanary(t.Context(), cl, e.ns, "podinfo")
 	if err != nil {
@@ -275,7 +275,7 @@ func TestAdoptFlaggerReleaseOnHTTPRoute(t *testing.T) {
 	checkUntouched(t, cl, primary)
 	waitPhase(t, cl, e.ns, "podinfo", v1beta1.PhaseSucceeded, 2*time.Minute, v1beta1.PhaseFailed)
 	checkPromoted(t, e, image171)
-	weights.stop()
+	weights.stopAt(t, 0)
 	checkResumed(t, weights.seen(), 30, 100)
 
 	now := &unstructured.Unstructured{}

@@ -308,6 +308,18 @@ func record[T comparable](t *testing.T, sample func(ctx context.Context) (T, err
 	return r
 }
 
+// stopAt waits until the recorder has seen want as its last value (the
+// test saw it with its own read, and the recorder samples every 50ms),
+// then stops it.
+func (r *recorder[T]) stopAt(t *testing.T, want T) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("the recorder to see %v", want), func(context.Context) (bool, error) {
+		seen := r.seen()
+		return len(seen) > 0 && seen[len(seen)-1] == want, nil
+	})
+	r.stop()
+}
+
 func (r *recorder[T]) seen() []T {
 	r.mu.Lock()
 	defer r.mu.Unlock()
