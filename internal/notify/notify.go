@@ -27,27 +27,16 @@ const DefaultTimeout = 10 * time.Second
 // that does not answer.
 const maxQueue = 100
 
-// Severity ranks events and alerts.
-type Severity int
+// Severity ranks alerts: the level an event alerts at
+// (rollout.Event.Alert), and the lowest an alert receives.
+type Severity = rollout.Alert
 
 // The severities, lowest first.
 const (
-	Info Severity = iota
-	Warn
-	Error
+	Info  = rollout.AlertInfo
+	Warn  = rollout.AlertWarn
+	Error = rollout.AlertError
 )
-
-// String returns "info", "warn" or "error".
-func (s Severity) String() string {
-	switch s {
-	case Warn:
-		return "warn"
-	case Error:
-		return "error"
-	default:
-		return "info"
-	}
-}
 
 // ParseSeverity reads an alert's severity; empty is info.
 func ParseSeverity(s string) (Severity, error) {
@@ -65,15 +54,7 @@ func ParseSeverity(s string) (Severity, error) {
 // SeverityOf returns the severity an event alerts at, and false for the
 // events that do not alert (rollout.Event.Alert is NoAlert).
 func SeverityOf(e rollout.Event) (Severity, bool) {
-	switch e.Alert {
-	case rollout.AlertInfo:
-		return Info, true
-	case rollout.AlertWarn:
-		return Warn, true
-	case rollout.AlertError:
-		return Error, true
-	}
-	return Info, false
+	return e.Alert, e.Alert != rollout.NoAlert
 }
 
 // ProviderLookup returns the AlertProvider namespace/name.

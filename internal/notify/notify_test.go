@@ -110,8 +110,8 @@ func TestSeverity(t *testing.T) {
 		{waiting, Warn, true},
 		{rolledBck, Error, true},
 		// Only the level counts, not the type or reason.
-		{rollout.Event{Type: rollout.Warning, Reason: "Failed", Message: "Rolling back podinfo.test"}, Info, false},
-		{rollout.Event{Type: rollout.Warning, Reason: "Progressing", Message: "Halt advancement"}, Info, false},
+		{rollout.Event{Type: rollout.Warning, Reason: "Failed", Message: "Rolling back podinfo.test"}, rollout.NoAlert, false},
+		{rollout.Event{Type: rollout.Warning, Reason: "Progressing", Message: "Halt advancement"}, rollout.NoAlert, false},
 	}
 	for _, tt := range tests {
 		if got, alerts := SeverityOf(tt.e); got != tt.want || alerts != tt.alerts {

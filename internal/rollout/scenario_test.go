@@ -355,7 +355,7 @@ func checkInvariants(c *v1beta1.Canary, d Decision) error {
 	}
 	ended := map[v1beta1.CanaryPhase]Alert{v1beta1.PhaseFailed: AlertError, v1beta1.PhaseSucceeded: AlertInfo}
 	if want, ok := ended[st.Phase]; ok && c.Status.Phase != st.Phase && (len(alerts) != 1 || alerts[0].Alert != want) {
-		return fmt.Errorf("%s after %s with alerts %+v, want one at %s", st.Phase, c.Status.Phase, alerts, alertNames[want])
+		return fmt.Errorf("%s after %s with alerts %+v, want one at %s", st.Phase, c.Status.Phase, alerts, want)
 	}
 	return nil
 }
@@ -385,7 +385,7 @@ func (s *scenario) render(needs Needs, d Decision) string {
 	for _, e := range d.Events {
 		alert := ""
 		if e.Alert != NoAlert {
-			alert = " (alert " + alertNames[e.Alert] + ")"
+			alert = " (alert " + e.Alert.String() + ")"
 		}
 		fmt.Fprintf(&b, "event: %s %s%s: %s\n", e.Type, e.Reason, alert, e.Message)
 		said = said || e.Message == st.Message
@@ -397,15 +397,13 @@ func (s *scenario) render(needs Needs, d Decision) string {
 	return b.String()
 }
 
-var alertNames = map[Alert]string{AlertInfo: "info", AlertWarn: "warn", AlertError: "error"}
-
 func (s *scenario) line(d Decision) string {
 	st := d.Status
 	msg := st.Message
 	var evs []string
 	for _, e := range d.Events {
 		if e.Alert != NoAlert {
-			evs = append(evs, "(alert "+alertNames[e.Alert]+") "+e.Message)
+			evs = append(evs, "(alert "+e.Alert.String()+") "+e.Message)
 			continue
 		}
 		evs = append(evs, e.Message)

@@ -130,8 +130,8 @@ func (m *machine) say(t EventType, reason, format string, args ...any) {
 func (m *machine) sayAlert(level Alert, t EventType, reason, format string, args ...any) {
 	n := len(m.events)
 	m.say(t, reason, format, args...)
-	for i := n; i < len(m.events); i++ {
-		m.events[i].Alert = level
+	if len(m.events) > n {
+		m.events[n].Alert = level
 	}
 }
 

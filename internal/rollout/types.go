@@ -209,6 +209,20 @@ const (
 	AlertError
 )
 
+// String returns "info", "warn" or "error" ("" for NoAlert), as an
+// alert's severity is written.
+func (a Alert) String() string {
+	switch a {
+	case AlertInfo:
+		return "info"
+	case AlertWarn:
+		return "warn"
+	case AlertError:
+		return "error"
+	}
+	return ""
+}
+
 // Decision is what Step decided.
 type Decision struct {
 	// Status is the new status, to be written once.

@@ -26,6 +26,10 @@ import (
 	workload "github.com/serinhq/serin/internal/workload/kube"
 )
 
+// httpRouteV1beta1GVK is the HTTPRoute version Flagger's gatewayapi:v1beta1
+// provider writes.
+var httpRouteV1beta1GVK = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1beta1", Kind: "HTTPRoute"}
+
 // flaggerRelease is the state Flagger leaves a Canary's objects in, which
 // a test writes as Flagger would have.
 type flaggerRelease struct {
@@ -138,7 +142,7 @@ func writeFlaggerState(t *testing.T, cl client.Client, ns string, r flaggerRelea
 				}},
 			},
 		}}
-		split.SetGroupVersionKind(schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1beta1", Kind: "HTTPRoute"})
+		split.SetGroupVersionKind(httpRouteV1beta1GVK)
 	}
 	split.SetOwnerReferences(owner)
 	if err := cl.Create(ctx, split); err != nil {
@@ -263,7 +267,7 @@ func TestAdoptFlaggerReleaseOnHTTPRoute(t *testing.T) {
 	primary := writeFlaggerState(t, cl, e.ns, flaggerRelease{phase: v1beta1.PhaseProgressing, weight: 30,
 		applied: "7dc9f5b8b4", promoted: "5c79d9c6c8", targetImage: image171, httpRoute: true})
 	route := &unstructured.Unstructured{}
-	route.SetGroupVersionKind(schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1beta1", Kind: "HTTPRoute"})
+	route.SetGroupVersionKind(httpRouteV1beta1GVK)
 	if err := cl.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "podinfo"}, route); err != nil {
 		t.Fatal(err)
 	}
